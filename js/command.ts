@@ -1,0 +1,133 @@
+// What every command shares: the chkit context, flag access, resolved options,
+// the state directory, the connection, and one place that turns results and
+// errors into output and exit codes.
+import path from 'node:path';
+import { resolveOptions, type ResolvedOptions } from './core.js';
+import { BackfillError, usageError, type ExitCode } from './errors.js';
+import { connect, environmentOf, type ClickHouse, type EnvironmentIdentity } from './clickhouse.js';
+import type { ResolvedConfig } from './config.js';
+import { statePaths, type StatePaths } from './store.js';
+
+export type FlagValue = string | string[] | boolean | undefined;
+
+export interface FlagDef {
+  name: `--${string}`;
+  type: 'boolean' | 'string' | 'string[]';
+  description: string;
+  placeholder?: string;
+  negation?: boolean;
+}
+
+/** The context chkit passes to a command's `run`. */
+export interface CommandContext {
+  args: string[];
+  flags: Record<string, FlagValue>;
+  jsonMode: boolean;
+  options: Record<string, unknown>;
+  config: ResolvedConfig;
+  configPath: string;
+  print(value: unknown): void;
+  pluginName?: string;
+  tableScope?: unknown;
+}
+
+export interface PluginCommand {
+  name: string;
+  description: string;
+  flags?: FlagDef[];
+  run(ctx: CommandContext): Promise<number | undefined>;
+}
+
+/** What a command hands back: the JSON payload, the lines for humans, the exit code. */
+export interface CommandResult {
+  exitCode?: ExitCode;
+  json: Record<string, unknown>;
+  text: string[];
+}
+
+export class Cx {
+  readonly options: ResolvedOptions;
+  readonly configDir: string;
+  readonly paths: StatePaths;
+
+  constructor(readonly ctx: CommandContext, readonly command: string) {
+    this.options = resolveOptions(ctx.options ?? {});
+    this.configDir = path.dirname(path.resolve(ctx.configPath));
+    this.paths = statePaths(resolveStateDir(ctx.config, this.configDir, this.options));
+  }
+
+  get jsonMode(): boolean {
+    return this.ctx.jsonMode;
+  }
+
+  string(name: `--${string}`): string | undefined {
+    const v = this.ctx.flags[name];
+    if (v === undefined || v === false) return undefined;
+    if (typeof v !== 'string') throw usageError('invalid_flag', `${name} takes a value`);
+    return v;
+  }
+
+  bool(name: `--${string}`): boolean {
+    return this.ctx.flags[name] === true;
+  }
+
+  /** The configured environment's identity, or undefined with no connection configured. */
+  environment(): EnvironmentIdentity | undefined {
+    const ch = this.ctx.config.clickhouse;
+    return ch?.url ? environmentOf(ch, this.configDir) : undefined;
+  }
+
+  /** Connect, or exit 2 saying how to configure a connection. */
+  async connect(): Promise<ClickHouse> {
+    const ch = this.ctx.config.clickhouse;
+    if (!ch?.url) {
+      throw usageError(
+        'no_connection',
+        `${this.command} needs a ClickHouse connection: set clickhouse: { url: 'http://localhost:8123' } ` +
+          `(or url: 'chdb:./data' for the embedded engine) in ${path.basename(this.ctx.configPath)}`,
+      );
+    }
+    return connect(ch, this.configDir);
+  }
+
+  now(): string {
+    return new Date().toISOString();
+  }
+}
+
+export function resolveStateDir(config: ResolvedConfig, configDir: string, options: ResolvedOptions): string {
+  return options.stateDir ? path.resolve(configDir, options.stateDir) : path.join(config.metaDir, 'backfill');
+}
+
+/** Wrap a command body: options are validated first, errors never escape as throws. */
+export function defineCommand(
+  name: string,
+  description: string,
+  flags: FlagDef[],
+  body: (cx: Cx) => Promise<CommandResult>,
+): PluginCommand {
+  return {
+    name,
+    description,
+    flags,
+    async run(ctx) {
+      let result: CommandResult;
+      try {
+        result = await body(new Cx(ctx, name));
+      } catch (err) {
+        const e =
+          err instanceof BackfillError ? err : new BackfillError(1, 'internal', (err as Error)?.message ?? String(err));
+        result = {
+          exitCode: e.exitCode,
+          json: { ok: false, command: name, error: e.message, code: e.code },
+          text: [`backfill ${name}: ${e.message}`],
+        };
+      }
+      if (ctx.jsonMode) ctx.print(result.json);
+      else for (const line of result.text) ctx.print(line);
+      return result.exitCode ?? 0;
+    },
+  };
+}
+
+export const planIdFlag: FlagDef = { name: '--plan-id', type: 'string', description: 'Plan id (see list)', placeholder: '<id>' };

@@ -1,0 +1,42 @@
+// Loads the user's TypeScript (config and schema files) the way chkit does:
+// through jiti, with `@chkit/plugin-backfill` resolved to this package and
+// `@chkit/core` to the real package when installed, else to our stand-in.
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { createJiti } from 'jiti';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function chkitCoreAlias(fromDir: string): string {
+  try {
+    return createRequire(path.join(fromDir, 'noop.js')).resolve('@chkit/core');
+  } catch {
+    return path.join(here, 'chkit-core.js');
+  }
+}
+
+const jitiByDir = new Map<string, ReturnType<typeof createJiti>>();
+
+function jitiFor(fromDir: string) {
+  let j = jitiByDir.get(fromDir);
+  if (!j) {
+    j = createJiti(path.join(fromDir, 'noop.js'), {
+      alias: {
+        '@chkit/plugin-backfill': path.join(here, 'index.js'),
+        '@chkit/core': chkitCoreAlias(fromDir),
+      },
+      // A user edits config and schema between runs; never serve a stale copy.
+      fsCache: false,
+      moduleCache: false,
+      interopDefault: false,
+    });
+    jitiByDir.set(fromDir, j);
+  }
+  return j;
+}
+
+/** Import a user's .ts/.js module; `baseDir` decides how `@chkit/core` resolves. */
+export async function importUserModule(file: string, baseDir: string = path.dirname(file)): Promise<Record<string, unknown>> {
+  return (await jitiFor(baseDir).import(path.resolve(file))) as Record<string, unknown>;
+}

@@ -1,0 +1,22 @@
+// The chkit plugin object and the `backfill()` registration factory.
+import type { PluginCommand } from './command.js';
+import { planCommand } from './commands/plan.js';
+
+export const PLUGIN_NAME = 'backfill';
+export const PLUGIN_VERSION = '0.1.0';
+
+export interface BackfillPlugin {
+  manifest: { name: string; apiVersion: 1; version?: string };
+  commands: PluginCommand[];
+  hooks?: Record<string, (...args: never[]) => unknown>;
+}
+
+export const commands: PluginCommand[] = [planCommand];
+
+export function createBackfillPlugin(): BackfillPlugin {
+  return {
+    manifest: { name: PLUGIN_NAME, apiVersion: 1, version: PLUGIN_VERSION },
+    commands,
+    hooks: {},
+  };
+}

@@ -1,0 +1,31 @@
+// What the server knows about tables: columns and their kinds. Used by plan
+// to name the INSERT's columns instead of relying on `*`.
+import type { ClickHouse } from './clickhouse.js';
+import { usageError } from './errors.js';
+
+export interface ColumnInfo {
+  name: string;
+  type: string;
+  /** '' | 'DEFAULT' | 'MATERIALIZED' | 'ALIAS' | 'EPHEMERAL' */
+  defaultKind: string;
+}
+
+export async function tableColumns(ch: ClickHouse, database: string, table: string): Promise<ColumnInfo[] | undefined> {
+  const rows = await ch.query<{ name: string; type: string; default_kind: string }>(
+    'SELECT name, type, default_kind FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position',
+    { params: { db: database, t: table } },
+  );
+  if (rows.length === 0) return undefined;
+  return rows.map((r) => ({ name: r.name, type: r.type, defaultKind: r.default_kind }));
+}
+
+/** Columns an INSERT can write: not computed by the table itself. */
+export function insertableColumns(cols: ColumnInfo[]): string[] {
+  return cols.filter((c) => !['MATERIALIZED', 'ALIAS', 'EPHEMERAL'].includes(c.defaultKind)).map((c) => c.name);
+}
+
+export async function requireTable(ch: ClickHouse, database: string, table: string, flag: string): Promise<ColumnInfo[]> {
+  const cols = await tableColumns(ch, database, table);
+  if (!cols) throw usageError('table_not_found', `${flag} table ${database}.${table} does not exist on the server`);
+  return cols;
+}

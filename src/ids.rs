@@ -1,0 +1,110 @@
+//! Deterministic ids: the same inputs give the same plan, chunk ids, tokens
+//! and query ids on every machine, so re-planning and retries line up.
+
+use sha2::{Digest, Sha256};
+
+fn sha256_hex(input: &str) -> String {
+    let digest = Sha256::digest(input.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex16(input: &str) -> String {
+    sha256_hex(input)[..16].to_string()
+}
+
+/// JavaScript's `String(n)` for the numbers chunkHours can take (`6`, `0.25`).
+pub fn js_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e21 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// What the plan id is hashed from; the parts are the plan's identity.
+pub struct PlanIdentity<'a> {
+    pub target: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub chunk_hours: f64,
+    pub time_column: &'a str,
+    /// `copy` plans only: the source table.
+    pub source: Option<&'a str>,
+    pub env_fingerprint: Option<&'a str>,
+}
+
+/// First 16 hex of sha256(`target|from|to|chunkHours|timeColumn[|source][|envFingerprint]`).
+pub fn plan_id(p: &PlanIdentity) -> String {
+    let mut s = format!("{}|{}|{}|{}|{}", p.target, p.from, p.to, js_number(p.chunk_hours), p.time_column);
+    if let Some(src) = p.source {
+        s.push('|');
+        s.push_str(src);
+    }
+    if let Some(fp) = p.env_fingerprint {
+        s.push('|');
+        s.push_str(fp);
+    }
+    hex16(&s)
+}
+
+/// First 16 hex of sha256(`<url origin>|<database>`).
+pub fn env_fingerprint(origin: &str, database: &str) -> String {
+    hex16(&format!("{origin}|{database}"))
+}
+
+pub fn chunk_id(plan_id: &str, from: &str, to: &str) -> String {
+    hex16(&format!("chunk|{plan_id}|{from}|{to}"))
+}
+
+/// One token per (chunk, statement): several views into one target each need
+/// their own, or the second view's blocks would be dropped as duplicates.
+pub fn idempotency_token(plan_id: &str, chunk_id: &str, statement: Option<&str>) -> String {
+    let base = format!("token|{plan_id}|{chunk_id}");
+    match statement {
+        None => format!("chkit-{}", &sha256_hex(&base)[..32]),
+        Some(s) => format!("chkit-{}", &sha256_hex(&format!("{base}|{s}"))[..32]),
+    }
+}
+
+/// The server-side query id of one attempt of one statement of a chunk; known
+/// before the query is sent, so a crashed attempt can be looked up or killed.
+pub fn query_id(plan_id: &str, chunk_id: &str, attempt: u32, statement_index: usize) -> String {
+    format!("chkit-backfill-{plan_id}-{chunk_id}-a{attempt}-s{statement_index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_id_formula() {
+        let id = plan_id(&PlanIdentity {
+            target: "app.events",
+            from: "2025-01-01T00:00:00.000Z",
+            to: "2025-02-01T00:00:00.000Z",
+            chunk_hours: 6.0,
+            time_column: "event_time",
+            source: None,
+            env_fingerprint: None,
+        });
+        let want = &sha256_hex("app.events|2025-01-01T00:00:00.000Z|2025-02-01T00:00:00.000Z|6|event_time")[..16];
+        assert_eq!(id, want);
+        assert_eq!(id.len(), 16);
+    }
+
+    #[test]
+    fn numbers_print_like_js() {
+        assert_eq!(js_number(6.0), "6");
+        assert_eq!(js_number(0.25), "0.25");
+        assert_eq!(js_number(1.5), "1.5");
+        assert_eq!(js_number(0.1 + 0.2), "0.30000000000000004");
+    }
+
+    #[test]
+    fn tokens_differ_per_statement() {
+        let a = idempotency_token("p", "c", None);
+        assert_eq!(a, idempotency_token("p", "c", None));
+        assert_ne!(idempotency_token("p", "c", Some("v1")), idempotency_token("p", "c", Some("v2")));
+        assert_ne!(a, idempotency_token("p", "d", None));
+    }
+}

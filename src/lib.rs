@@ -1,0 +1,11 @@
+//! Pure core of `@chkit/plugin-backfill`: no I/O, no clock, no JavaScript
+//! outside `binding`. The TypeScript shim does the I/O and calls in.
+
+pub mod binding;
+pub mod chunks;
+pub mod error;
+pub mod ids;
+pub mod options;
+pub mod plan;
+pub mod sql;
+pub mod window;

@@ -1,0 +1,171 @@
+//! The backfill window: parsing `--from/--to`, normalising, limits.
+//! Instants are milliseconds since the Unix epoch, always UTC.
+
+use crate::error::{CoreError, CoreResult};
+use crate::options::Limits;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+
+pub type Millis = i64;
+
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Half-open `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: Millis,
+    pub to: Millis,
+}
+
+impl Window {
+    pub fn hours(&self) -> f64 {
+        (self.to - self.from) as f64 / HOUR_MS as f64
+    }
+}
+
+/// Accepts `2025-01-01` (00:00 UTC), RFC 3339 with `Z` or an offset, and
+/// `YYYY-MM-DD[T ]HH:MM[:SS[.fff]]` without an offset (read as UTC).
+pub fn parse_instant(input: &str, flag: &str) -> CoreResult<Millis> {
+    let s = input.trim();
+    let bad = || {
+        CoreError::usage(
+            "invalid_window",
+            format!(
+                "{flag} '{input}' is not a date or timestamp (use 2025-01-01, 2025-01-01T06:00:00Z or 2025-01-01T06:00:00+02:00)"
+            ),
+        )
+    };
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if s.len() == 10 {
+            return Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).timestamp_millis());
+        }
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Ok(dt.timestamp_millis());
+    }
+    // RFC 3339 without seconds, with an offset: 2025-01-01T06:00Z / +02:00.
+    for fmt in ["%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        let candidate = if s.ends_with('Z') || s.ends_with('z') {
+            format!("{}+00:00", &s[..s.len() - 1])
+        } else {
+            s.to_string()
+        };
+        if let Ok(dt) = DateTime::parse_from_str(&candidate, fmt) {
+            return Ok(dt.timestamp_millis());
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(Utc.from_utc_datetime(&n).timestamp_millis());
+        }
+    }
+    Err(bad())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.sssZ`, as JavaScript's `toISOString()`.
+pub fn format_instant(ms: Millis) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .expect("instant in chrono's range")
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// What ClickHouse needs to compare against any Date/DateTime/DateTime64 column.
+pub fn sql_literal(ms: Millis) -> String {
+    let dt = DateTime::<Utc>::from_timestamp_millis(ms).expect("instant in range");
+    format!("toDateTime64('{}', 3, 'UTC')", dt.format("%Y-%m-%d %H:%M:%S%.3f"))
+}
+
+/// Parse and check a window against the limits.
+pub fn parse_window(from: &str, to: &str, limits: &Limits, force_large: bool) -> CoreResult<Window> {
+    let w = Window { from: parse_instant(from, "--from")?, to: parse_instant(to, "--to")? };
+    check_window(w, limits, force_large)?;
+    Ok(w)
+}
+
+pub fn check_window(w: Window, limits: &Limits, force_large: bool) -> CoreResult<()> {
+    // Year 1970..9999 keeps every instant printable and inside DateTime64's range.
+    const MAX_MS: i64 = 253_402_300_799_999;
+    for (ms, flag) in [(w.from, "--from"), (w.to, "--to")] {
+        if !(0..=MAX_MS).contains(&ms) {
+            return Err(CoreError::usage(
+                "invalid_window",
+                format!("{flag} must lie between 1970-01-01 and 9999-12-31"),
+            ));
+        }
+    }
+    if w.to <= w.from {
+        return Err(CoreError::usage(
+            "invalid_window",
+            format!("--to ({}) must be after --from ({})", format_instant(w.to), format_instant(w.from)),
+        ));
+    }
+    if w.hours() > limits.max_window_hours && !force_large {
+        return Err(CoreError::usage(
+            "window_too_large",
+            format!(
+                "window is {} hours, over limits.maxWindowHours = {}; pass --force-large-window to plan it anyway",
+                w.hours(),
+                limits.max_window_hours
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> String {
+        format_instant(parse_instant(s, "--from").unwrap())
+    }
+
+    #[test]
+    fn accepted_forms() {
+        let table = [
+            ("2025-01-01", "2025-01-01T00:00:00.000Z"),
+            ("2025-01-01T06:00:00Z", "2025-01-01T06:00:00.000Z"),
+            ("2025-01-01T06:00:00.5Z", "2025-01-01T06:00:00.500Z"),
+            ("2025-01-01T06:00:00+02:00", "2025-01-01T04:00:00.000Z"),
+            ("2025-01-01T06:00:00-05:30", "2025-01-01T11:30:00.000Z"),
+            ("2025-01-01T06:00Z", "2025-01-01T06:00:00.000Z"),
+            ("2025-01-01T06:00+01:00", "2025-01-01T05:00:00.000Z"),
+            ("2025-01-01 06:00:00", "2025-01-01T06:00:00.000Z"),
+            ("2025-01-01T06:00:00", "2025-01-01T06:00:00.000Z"),
+            ("2025-01-01 06:00", "2025-01-01T06:00:00.000Z"),
+            (" 2025-02-28 ", "2025-02-28T00:00:00.000Z"),
+        ];
+        for (input, want) in table {
+            assert_eq!(p(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejected_forms() {
+        for s in ["", "yesterday", "2025-13-01", "2025-02-30", "2025-01-01T25:00:00Z", "1735689600", "2025/01/01"] {
+            let e = parse_instant(s, "--from").unwrap_err();
+            assert_eq!(e.code, "invalid_window", "{s}");
+            assert!(e.message.contains("--from"));
+        }
+    }
+
+    #[test]
+    fn window_checks() {
+        let l = Limits { max_window_hours: 720.0, min_chunk_minutes: 15.0 };
+        assert!(parse_window("2025-01-01", "2025-01-31", &l, false).is_ok());
+        assert_eq!(parse_window("2025-01-02", "2025-01-01", &l, false).unwrap_err().code, "invalid_window");
+        assert_eq!(parse_window("2025-01-01", "2025-01-01", &l, false).unwrap_err().code, "invalid_window");
+        assert_eq!(parse_window("2025-01-01", "2025-03-01", &l, false).unwrap_err().code, "window_too_large");
+        assert!(parse_window("2025-01-01", "2025-03-01", &l, true).is_ok());
+    }
+
+    #[test]
+    fn literal() {
+        assert_eq!(
+            sql_literal(parse_instant("2025-01-01T06:30:00.250Z", "x").unwrap()),
+            "toDateTime64('2025-01-01 06:30:00.250', 3, 'UTC')"
+        );
+    }
+}

@@ -37,6 +37,14 @@ export interface ResolvedOptions {
   limits: { maxWindowHours: number; minChunkMinutes: number };
 }
 
+/** One INSERT of a chunk. A chunk has several when several views replay into one target. */
+export interface PlanStatement {
+  /** What this statement replays (a view name), for messages and events. */
+  label: string;
+  idempotencyToken: string | null;
+  sql: string;
+}
+
 export interface PlanChunk {
   id: string;
   from: string;
@@ -45,6 +53,13 @@ export interface PlanChunk {
   attempts: number;
   idempotencyToken: string | null;
   sqlTemplate: string;
+  /** Present only when the chunk has more than one statement; then it lists all of them. */
+  statements?: PlanStatement[];
+}
+
+/** The statements a chunk executes, in order. */
+export function chunkStatements(chunk: PlanChunk, target: string): PlanStatement[] {
+  return chunk.statements ?? [{ label: target, idempotencyToken: chunk.idempotencyToken, sql: chunk.sqlTemplate }];
 }
 
 export interface PlanState {

@@ -276,7 +276,23 @@ pub fn plan_differences(existing: &Value, fresh: &PlanState) -> Vec<String> {
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).filter(|k| *k != "createdAt").collect();
     keys.sort();
     keys.dedup();
-    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
+    keys.into_iter().filter(|k| !json_eq(a.get(*k), b.get(*k))).cloned().collect()
+}
+
+/// JSON equality where `6` and `6.0` are the same number (JS writes one, serde the other).
+fn json_eq(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
+        (Some(Value::Array(x)), Some(Value::Array(y))) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(Some(p), Some(q)))
+        }
+        (Some(Value::Object(x)), Some(Value::Object(y))) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| json_eq(Some(v), y.get(k)))
+        }
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -313,6 +329,10 @@ mod tests {
         let again = build_plan(&req()).unwrap();
         assert_eq!(p, again);
         assert!(plan_differences(&serde_json::to_value(&p).unwrap(), &again).is_empty());
+        // As JavaScript wrote it: 6 rather than 6.0.
+        let js_text = serde_json::to_string(&p).unwrap().replace("\"chunkHours\":6.0", "\"chunkHours\":6");
+        assert!(js_text.contains("\"chunkHours\":6,"));
+        assert!(plan_differences(&serde_json::from_str(&js_text).unwrap(), &again).is_empty());
     }
 
     #[test]

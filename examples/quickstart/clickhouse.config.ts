@@ -1,3 +1,5 @@
+// Quickstart project for @chkit/plugin-backfill on the embedded engine.
+// Point `clickhouse.url` at a server (http://localhost:8123) to use a real cluster.
 import { defineConfig } from '@chkit/core';
 import { backfill } from '@chkit/plugin-backfill';
 
@@ -7,7 +9,7 @@ export default defineConfig({
   clickhouse: { url: 'chdb:./.chkit-data', database: 'app' },
   plugins: [
     backfill({
-      defaults: { chunkHours: 6, timeColumn: 'event_time' },
+      defaults: { chunkHours: 24, timeColumn: 'event_time', maxParallelChunks: 2 },
     }),
   ],
 });

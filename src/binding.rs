@@ -54,6 +54,11 @@ pub fn plan_differences(existing: &str, fresh: &str) -> String {
     }))
 }
 
+#[wasm_bindgen(js_name = evaluateCheck)]
+pub fn evaluate_check(input: &str) -> String {
+    envelope(parse(input, "check input").map(|i| crate::check::evaluate(&i)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

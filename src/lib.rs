@@ -2,6 +2,7 @@
 //! outside `binding`. The TypeScript shim does the I/O and calls in.
 
 pub mod binding;
+pub mod check;
 pub mod chunks;
 pub mod error;
 pub mod ids;

@@ -59,6 +59,11 @@ pub fn evaluate_check(input: &str) -> String {
     envelope(parse(input, "check input").map(|i| crate::check::evaluate(&i)))
 }
 
+#[wasm_bindgen]
+pub fn diagnose(input: &str) -> String {
+    envelope(parse(input, "doctor input").map(|i| crate::doctor::diagnose(&i)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 pub mod binding;
 pub mod check;
 pub mod chunks;
+pub mod doctor;
 pub mod error;
 pub mod ids;
 pub mod options;

@@ -1,0 +1,338 @@
+//! `doctor`: turn what the shim observed about a plan (its run, lock,
+//! environment, and the server when reachable) into issues with advice.
+//! Every recommended command is one the tool accepts in that state.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DoctorInput {
+    pub plan_id: String,
+    pub target: String,
+    pub strategy: String,
+    pub require_idempotency_token: bool,
+    /// The run as loaded from the state directory; None: never run.
+    pub run: Option<RunFacts>,
+    #[serde(default)]
+    pub lock: Option<LockFacts>,
+    /// Plan bound to an environment other than the configured one: (plan's, configured).
+    #[serde(default)]
+    pub environment_mismatch: Option<(String, String)>,
+    #[serde(default)]
+    pub compatibility_changed: bool,
+    /// Facts from the server; None when no connection is configured.
+    #[serde(default)]
+    pub server: Option<ServerFacts>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunFacts {
+    pub status: String,
+    pub failed_chunks: u64,
+    pub pending_chunks: u64,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Chunks that need an operator (e.g. a window whose row count is neither before nor after).
+    #[serde(default)]
+    pub blocked_chunks: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockFacts {
+    pub pid: u32,
+    pub host: String,
+    /// The holder is alive and its heartbeat is fresh.
+    pub live: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerFacts {
+    pub reachable: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub target_exists: bool,
+    #[serde(default)]
+    pub target_engine: Option<String>,
+    /// `non_replicated_deduplication_window` of the target (0 when unset).
+    #[serde(default)]
+    pub dedup_window: u64,
+    /// mv_replay: views whose server query no longer matches the plan's.
+    #[serde(default)]
+    pub changed_views: Vec<String>,
+    /// mv_replay: views of the plan that are gone from the server.
+    #[serde(default)]
+    pub missing_views: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Issue {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    /// A command of this tool, without the program name: `resume --plan-id X`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// SQL for the operator to consider running themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoctorReport {
+    pub plan_id: String,
+    pub ok: bool,
+    pub issues: Vec<Issue>,
+}
+
+fn issue(code: &'static str, severity: Severity, message: String) -> Issue {
+    Issue { code, severity, message, command: None, sql: None }
+}
+
+fn with_command(mut i: Issue, cmd: String) -> Issue {
+    i.command = Some(cmd);
+    i
+}
+
+pub fn diagnose(d: &DoctorInput) -> DoctorReport {
+    let id = &d.plan_id;
+    let mut issues = Vec::new();
+
+    if let Some((plan_env, configured)) = &d.environment_mismatch {
+        issues.push(with_command(
+            issue(
+                "environment_mismatch",
+                Severity::Error,
+                format!("plan was made for {plan_env} but the config points at {configured}"),
+            ),
+            format!("run --plan-id {id} --force-environment"),
+        ));
+    }
+    if d.compatibility_changed {
+        issues.push(with_command(
+            issue(
+                "compatibility_changed",
+                Severity::Error,
+                "the plan or options that affect data changed since the run's checkpoint".into(),
+            ),
+            format!("resume --plan-id {id} --force-compatibility"),
+        ));
+    }
+
+    let live_lock = d.lock.as_ref().filter(|l| l.live);
+    match (&d.run, live_lock) {
+        (None, _) => issues.push(with_command(
+            issue("plan_not_started", Severity::Info, "planned, never run".into()),
+            format!("run --plan-id {id}"),
+        )),
+        (Some(_), Some(l)) => issues.push(with_command(
+            issue("run_active", Severity::Info, format!("a run is in progress (pid {} on {})", l.pid, l.host)),
+            format!("status --plan-id {id}"),
+        )),
+        (Some(r), None) => match r.status.as_str() {
+            "completed" => {}
+            "running" => {
+                let holder = d.lock.as_ref().map(|l| format!(" (pid {} on {})", l.pid, l.host)).unwrap_or_default();
+                issues.push(with_command(
+                    issue(
+                        "run_orphaned",
+                        Severity::Warn,
+                        format!("the run is recorded as running but its process is gone{holder}; resume takes over"),
+                    ),
+                    format!("resume --plan-id {id}"),
+                ));
+            }
+            "failed" => issues.push(with_command(
+                issue(
+                    "chunks_failed",
+                    Severity::Error,
+                    format!(
+                        "{} chunk(s) failed after all retries{}",
+                        r.failed_chunks,
+                        r.last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+                    ),
+                ),
+                format!("resume --plan-id {id}"),
+            )),
+            "paused" => issues.push(with_command(
+                issue("run_paused", Severity::Warn, format!("paused with {} chunk(s) pending", r.pending_chunks)),
+                format!("resume --plan-id {id}"),
+            )),
+            "cancelled" => issues.push(with_command(
+                issue(
+                    "run_cancelled",
+                    Severity::Warn,
+                    format!("cancelled with {} chunk(s) pending; resume only if the backfill is still wanted", r.pending_chunks),
+                ),
+                format!("resume --plan-id {id}"),
+            )),
+            other => issues.push(issue("run_unknown_state", Severity::Error, format!("run state '{other}' is unknown"))),
+        },
+    }
+    if let Some(r) = &d.run {
+        if r.blocked_chunks > 0 {
+            issues.push(issue(
+                "chunks_need_operator",
+                Severity::Error,
+                format!(
+                    "{} chunk(s) have an unknown outcome that a row count could not settle; inspect the window in {} before replaying",
+                    r.blocked_chunks, d.target
+                ),
+            ));
+        }
+    }
+
+    if let Some(s) = &d.server {
+        if !s.reachable {
+            issues.push(issue(
+                "server_unreachable",
+                Severity::Error,
+                format!("ClickHouse is not reachable: {}", s.error.clone().unwrap_or_default()),
+            ));
+        } else {
+            if let Some(v) = &s.version {
+                issues.push(issue("server_version", Severity::Info, format!("ClickHouse {v}")));
+            }
+            if !s.target_exists {
+                issues.push(issue(
+                    "target_missing",
+                    Severity::Error,
+                    format!("target {} does not exist on the server", d.target),
+                ));
+            } else if d.require_idempotency_token {
+                let engine = s.target_engine.clone().unwrap_or_default();
+                let replicated = engine.starts_with("Replicated") || engine.starts_with("Shared");
+                if !replicated && engine.ends_with("MergeTree") && s.dedup_window == 0 {
+                    let mut i = issue(
+                        "tokens_ignored",
+                        Severity::Warn,
+                        format!(
+                            "{} ({engine}) has non_replicated_deduplication_window = 0, so idempotency tokens are ignored; a retry after a crash relies on the row-count check instead",
+                            d.target
+                        ),
+                    );
+                    i.sql = Some(format!(
+                        "ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 1000",
+                        d.target
+                    ));
+                    issues.push(i);
+                }
+            }
+            for v in &s.changed_views {
+                issues.push(issue(
+                    "view_changed",
+                    Severity::Error,
+                    format!("view {v} on the server no longer matches the plan; re-plan with --force"),
+                ));
+            }
+            for v in &s.missing_views {
+                issues.push(issue("view_missing", Severity::Error, format!("view {v} of the plan is gone from the server")));
+            }
+        }
+    }
+
+    let ok = !issues.iter().any(|i| i.severity == Severity::Error);
+    DoctorReport { plan_id: id.clone(), ok, issues }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> DoctorInput {
+        DoctorInput {
+            plan_id: "p1".into(),
+            target: "app.events".into(),
+            strategy: "table".into(),
+            require_idempotency_token: true,
+            ..Default::default()
+        }
+    }
+
+    fn run(status: &str, failed: u64) -> RunFacts {
+        RunFacts { status: status.into(), failed_chunks: failed, pending_chunks: 3, last_error: Some("boom".into()), blocked_chunks: 0 }
+    }
+
+    fn codes(r: &DoctorReport) -> Vec<(&str, Option<&str>)> {
+        r.issues.iter().map(|i| (i.code, i.command.as_deref())).collect()
+    }
+
+    #[test]
+    fn run_states() {
+        let mut d = base();
+        assert_eq!(codes(&diagnose(&d)), [("plan_not_started", Some("run --plan-id p1"))]);
+        d.run = Some(run("completed", 0));
+        let r = diagnose(&d);
+        assert!(r.ok && r.issues.is_empty());
+        d.run = Some(run("failed", 2));
+        let r = diagnose(&d);
+        assert!(!r.ok);
+        assert_eq!(codes(&r), [("chunks_failed", Some("resume --plan-id p1"))]);
+        assert!(r.issues[0].message.contains("boom"));
+        d.run = Some(run("running", 0));
+        assert_eq!(codes(&diagnose(&d)), [("run_orphaned", Some("resume --plan-id p1"))]);
+        d.lock = Some(LockFacts { pid: 7, host: "h".into(), live: true });
+        assert_eq!(codes(&diagnose(&d)), [("run_active", Some("status --plan-id p1"))]);
+        d.lock = None;
+        d.run = Some(run("cancelled", 0));
+        assert_eq!(codes(&diagnose(&d)), [("run_cancelled", Some("resume --plan-id p1"))]);
+    }
+
+    #[test]
+    fn server_facts() {
+        let mut d = base();
+        d.run = Some(run("completed", 0));
+        d.server = Some(ServerFacts { reachable: false, error: Some("ECONNREFUSED".into()), ..Default::default() });
+        assert_eq!(codes(&diagnose(&d)), [("server_unreachable", None)]);
+        d.server = Some(ServerFacts {
+            reachable: true,
+            version: Some("26.7".into()),
+            target_exists: true,
+            target_engine: Some("MergeTree".into()),
+            ..Default::default()
+        });
+        let r = diagnose(&d);
+        assert!(r.ok);
+        assert_eq!(codes(&r), [("server_version", None), ("tokens_ignored", None)]);
+        assert!(r.issues[1].sql.as_ref().unwrap().contains("non_replicated_deduplication_window"));
+        d.server.as_mut().unwrap().dedup_window = 100;
+        assert_eq!(codes(&diagnose(&d)), [("server_version", None)]);
+        d.server.as_mut().unwrap().target_engine = Some("ReplicatedMergeTree".into());
+        d.server.as_mut().unwrap().dedup_window = 0;
+        assert_eq!(codes(&diagnose(&d)), [("server_version", None)]);
+        d.server.as_mut().unwrap().target_exists = false;
+        assert!(!diagnose(&d).ok);
+    }
+
+    #[test]
+    fn environment_and_compatibility() {
+        let mut d = base();
+        d.run = Some(run("paused", 0));
+        d.environment_mismatch = Some(("chdb:/a (app)".into(), "http://h:8123 (app)".into()));
+        d.compatibility_changed = true;
+        let r = diagnose(&d);
+        assert_eq!(
+            codes(&r),
+            [
+                ("environment_mismatch", Some("run --plan-id p1 --force-environment")),
+                ("compatibility_changed", Some("resume --plan-id p1 --force-compatibility")),
+                ("run_paused", Some("resume --plan-id p1")),
+            ]
+        );
+    }
+}

@@ -140,8 +140,12 @@ export async function loadPlugins(config: ResolvedConfig, configPath: string): P
         enabled = reg.enabled ?? true;
         options = reg.options ?? {};
       }
-      const file = spec.startsWith('.') || path.isAbsolute(spec) ? path.resolve(dir, spec) : spec;
-      const mod = await importUserModule(file, dir);
+      let mod: Record<string, unknown>;
+      try {
+        mod = await importUserModule(spec, dir);
+      } catch (err) {
+        throw new HostError(2, `Failed to load plugin ${spec}: ${(err as Error).message.split('\n')[0]}`);
+      }
       plugin = mod.default ?? mod.plugin;
     } else if (reg && typeof reg === 'object' && 'plugin' in reg) {
       plugin = reg.plugin;

@@ -36,7 +36,8 @@ function jitiFor(fromDir: string) {
   return j;
 }
 
-/** Import a user's .ts/.js module; `baseDir` decides how `@chkit/core` resolves. */
-export async function importUserModule(file: string, baseDir: string = path.dirname(file)): Promise<Record<string, unknown>> {
-  return (await jitiFor(baseDir).import(path.resolve(file))) as Record<string, unknown>;
+/** Import a user's .ts/.js module (a path, or a package name resolved from `baseDir`). */
+export async function importUserModule(spec: string, baseDir: string = path.dirname(spec)): Promise<Record<string, unknown>> {
+  const isPath = spec.startsWith('.') || path.isAbsolute(spec);
+  return (await jitiFor(baseDir).import(isPath ? path.resolve(baseDir, spec) : spec)) as Record<string, unknown>;
 }

@@ -45,10 +45,10 @@ export default defineConfig({
   const stateDir = path.join(dir, 'chkit', 'meta', 'backfill');
 
   /** Run the bin to completion. Adds --json unless `text: true`. */
-  function cli(args, { text = false, env = {}, timeoutMs = 300_000 } = {}) {
+  function cli(args, { text = false, env = {}, timeoutMs = 300_000, cwd = dir } = {}) {
     const argv = text ? args : [...args, '--json'];
     const r = spawnSync(process.execPath, [BIN, ...argv], {
-      cwd: dir,
+      cwd,
       encoding: 'utf8',
       env: { ...process.env, ...env },
       timeout: timeoutMs,

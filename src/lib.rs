@@ -10,4 +10,5 @@ pub mod options;
 pub mod plan;
 pub mod sql;
 pub mod sql_tokens;
+pub mod time_column;
 pub mod window;

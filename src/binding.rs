@@ -46,6 +46,18 @@ pub fn parse_table(input: &str, default_db: &str, flag: &str) -> String {
     envelope(crate::sql::parse_table(input, default_db, flag))
 }
 
+/// Validate what needs no server (names, numbers, window) before connecting.
+#[wasm_bindgen(js_name = checkPlanInput)]
+pub fn check_plan_input(request: &str) -> String {
+    envelope(parse::<PlanRequest>(request, "plan request").and_then(|r| plan::check_plan_input(&r)))
+}
+
+/// Strategy, views and time-column decisions for a request (what a prompt needs).
+#[wasm_bindgen(js_name = planPreview)]
+pub fn plan_preview(request: &str) -> String {
+    envelope(parse::<PlanRequest>(request, "plan request").and_then(|r| plan::plan_preview(&r)))
+}
+
 #[wasm_bindgen(js_name = planDifferences)]
 pub fn plan_differences(existing: &str, fresh: &str) -> String {
     envelope(parse(existing, "existing plan").and_then(|e: serde_json::Value| {

@@ -1,14 +1,22 @@
 //! Planning: from a validated request to the immutable plan document
 //! (`plans/<planId>.json`). Same request → byte-identical plan but `createdAt`.
+//!
+//! Three strategies: `table` re-inserts a window of the target into itself,
+//! `copy` inserts a window of `--source`, and `mv_replay` runs the query of
+//! every materialized view whose `TO` table is the target over a window of the
+//! view's source table (see `mv_replay`).
 
-use crate::chunks::build_chunks;
+use crate::chunks::{build_chunks, widen_to_chunks};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{self, PlanIdentity};
-use crate::options::{check_chunk_hours, resolve_options, Defaults, Limits, Policy};
-use crate::sql;
+use crate::mv_replay::{self, ViewQuery};
+use crate::options::{check_chunk_hours, resolve_options, Defaults, Limits, Options, Policy};
+use crate::sql::{self, TableRef};
+use crate::time_column::{self, Choice, TableInfo};
 use crate::window::{check_window, format_instant, parse_instant, Window};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// What the shim gathered for `plan`: flags as typed, the raw options, and
 /// what it learned from the server or schema files.
@@ -34,6 +42,17 @@ pub struct PlanRequest {
     pub target_columns: Option<Vec<String>>,
     /// Columns of the copy source, when known.
     pub source_columns: Option<Vec<String>>,
+    /// Tables known from the server and/or the schema files (target, sources).
+    #[serde(default)]
+    pub tables: Vec<TableInfo>,
+    /// Materialized views whose `TO` table is the target.
+    #[serde(default)]
+    pub views: Vec<ViewInput>,
+    /// Time columns a person picked at a prompt, by table (`db.table` as displayed).
+    #[serde(default)]
+    pub chosen_time_columns: BTreeMap<String, String>,
+    /// min/max of the time column(s) when the window comes from the data.
+    pub data_range: Option<DataRange>,
     /// ISO instant; the clock is read by the shim.
     pub now: String,
 }
@@ -48,6 +67,27 @@ pub struct EnvironmentInput {
     /// `http://host:8123` (no credentials) or `chdb:/abs/path`.
     pub origin: String,
     pub database: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ViewInput {
+    /// `db.view`.
+    pub name: String,
+    /// The `as` of the schema file's definition.
+    pub schema_query: Option<String>,
+    /// `system.tables.as_select`.
+    pub server_query: Option<String>,
+    /// The view's output columns as the server lists them (`system.columns` of the view).
+    pub output_columns: Option<Vec<String>>,
+}
+
+/// Smallest and largest value of the time column(s); both None for no rows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DataRange {
+    pub min: Option<String>,
+    pub max: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,12 +105,24 @@ pub enum Strategy {
     Table,
     /// Insert the window of `source` into the target.
     Copy,
+    /// Run each materialized view's query over the window of its source.
+    MvReplay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanStatus {
     Planned,
+}
+
+/// One INSERT of a chunk (`mv_replay`: one per view).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatement {
+    /// The view replayed.
+    pub label: String,
+    pub idempotency_token: Option<String>,
+    pub sql: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,9 +134,28 @@ pub struct PlanChunk {
     /// Always `pending` in a plan: progress lives in the run state.
     pub status: String,
     pub attempts: u32,
-    /// Absent when `requireIdempotencyToken` is false.
+    /// Absent when `requireIdempotencyToken` is false. With `statements`, the first one's.
     pub idempotency_token: Option<String>,
+    /// With `statements`, the first one's SQL.
     pub sql_template: String,
+    /// `mv_replay`: every statement of the chunk, in order.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub statements: Option<Vec<PlanStatement>>,
+}
+
+/// A view an `mv_replay` plan replays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanView {
+    pub name: String,
+    /// The table whose inserts trigger the view; the window is cut on it.
+    pub source: String,
+    /// The source's column the window filters.
+    pub time_column: String,
+    /// Target columns the view writes (the INSERT's column list).
+    pub columns: Vec<String>,
+    /// Where the replayed query came from: `server` or `schema`.
+    pub query_from: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,10 +173,13 @@ pub struct PlanState {
     pub from: String,
     pub to: String,
     pub chunk_hours: f64,
+    /// The column the window filters (`mv_replay`: the first view's source column; see `views`).
     pub time_column: String,
     /// Columns named in the INSERT, when known at plan time.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub columns: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub views: Option<Vec<PlanView>>,
     pub chunks: Vec<PlanChunk>,
     pub options: Defaults,
     pub policy: Policy,
@@ -126,7 +200,17 @@ fn shared_columns(target: &[String], source: &[String]) -> Vec<String> {
     target.iter().filter(|c| source.contains(c)).cloned().collect()
 }
 
-pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
+/// Everything in the request that needs no server: checked before connecting.
+struct Flags {
+    opts: Options,
+    target: TableRef,
+    source: Option<TableRef>,
+    chunk_hours: f64,
+    /// Both ends given; otherwise the window comes from the data.
+    window: Option<Window>,
+}
+
+fn check_flags(req: &PlanRequest) -> CoreResult<Flags> {
     let opts = resolve_options(&req.options)?;
     let target = sql::parse_table(&req.target, &req.default_database, "--target")?;
     let source = match &req.source {
@@ -143,29 +227,225 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         Some(raw) => parse_chunk_hours(raw, &opts.limits)?,
         None => opts.defaults.chunk_hours,
     };
-    let (from_raw, to_raw) = match (&req.from, &req.to) {
-        (Some(f), Some(t)) => (f, t),
-        _ => {
+    let from = req.from.as_deref().map(|f| parse_instant(f, "--from")).transpose()?;
+    let to = req.to.as_deref().map(|t| parse_instant(t, "--to")).transpose()?;
+    let window = match (from, to) {
+        (Some(from), Some(to)) => {
+            let w = Window { from, to };
+            check_window(w, &opts.limits, req.force_large_window)?;
+            Some(w)
+        }
+        _ if opts.policy.require_explicit_window => {
             return Err(CoreError::usage(
                 "missing_window",
                 "plan needs both --from and --to (policy.requireExplicitWindow)",
             ))
         }
+        _ => None,
     };
-    let w = Window { from: parse_instant(from_raw, "--from")?, to: parse_instant(to_raw, "--to")? };
-    check_window(w, &opts.limits, req.force_large_window)?;
+    if let Some(c) = &req.time_column {
+        sql::parse_column(c)?;
+    }
+    Ok(Flags { opts, target, source, chunk_hours, window })
+}
 
-    let time_column = match req.time_column.as_deref().or(opts.defaults.time_column.as_deref()) {
-        Some(c) => sql::parse_column(c)?,
-        None => {
-            return Err(CoreError::usage(
-                "missing_time_column",
-                "no time column: pass --time-column or set defaults.timeColumn in the backfill options",
-            ))
+/// Validate what needs no server (names, numbers, window), so bad input never connects.
+pub fn check_plan_input(req: &PlanRequest) -> CoreResult<()> {
+    check_flags(req).map(|_| ())
+}
+
+/// One view to replay, analysed.
+struct Replay {
+    name: TableRef,
+    query: ViewQuery,
+    query_from: &'static str,
+    columns: Vec<String>,
+}
+
+/// What planning decided before the window: strategy, views, time columns.
+struct Prepared {
+    flags: Flags,
+    strategy: Strategy,
+    replays: Vec<Replay>,
+    /// One per table the window is cut on (target, copy source, or view sources).
+    choices: Vec<Choice>,
+    warnings: Vec<String>,
+}
+
+/// What `plan` reports before it writes anything (and what a prompt needs).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanPreview {
+    pub strategy: Strategy,
+    pub time_columns: Vec<Choice>,
+    pub views: Vec<PreviewView>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewView {
+    pub name: String,
+    pub source: String,
+    pub query_from: String,
+}
+
+fn table_info<'a>(req: &'a PlanRequest, t: &TableRef) -> Option<&'a TableInfo> {
+    req.tables.iter().find(|i| i.database == t.database && i.table == t.table)
+}
+
+fn target_insertable(req: &PlanRequest, target: &TableRef) -> Option<Vec<String>> {
+    req.target_columns.clone().or_else(|| table_info(req, target).map(|i| i.insertable_columns()))
+}
+
+fn prepare_replay(req: &PlanRequest, flags: &Flags, v: &ViewInput, warnings: &mut Vec<String>) -> CoreResult<Replay> {
+    let name = sql::parse_table(&v.name, &req.default_database, "view")?;
+    let display = name.display();
+    let (text, query_from) = match (&v.server_query, &v.schema_query) {
+        (Some(server), Some(schema)) => {
+            if !mv_replay::same_query(server, schema) {
+                warnings.push(format!(
+                    "materialized view {display}: the query in the schema files differs from the server's; replaying the server's, which is what runs"
+                ));
+            }
+            (server, "server")
         }
+        (Some(server), None) => (server, "server"),
+        (None, Some(schema)) => (schema, "schema"),
+        (None, None) => return Err(CoreError::usage("invalid_input", format!("view {display} comes with no query"))),
     };
+    let query = mv_replay::analyze_view(&display, text, &name.database)?;
+    if query.source == flags.target {
+        return Err(CoreError::usage(
+            "mv_query_unsupported",
+            format!("materialized view {display} reads from its own target {}; replaying it would feed on its output", flags.target.display()),
+        ));
+    }
+    let outputs = match &v.output_columns {
+        Some(cols) => cols.clone(),
+        None => query.parsed_outputs.clone().map_err(|why| {
+            CoreError::usage(
+                "mv_columns_unknown",
+                format!(
+                    "materialized view {display}: cannot name its output columns ({why}); add aliases or configure a ClickHouse connection so the server can tell"
+                ),
+            )
+        })?,
+    };
+    if let Some(target_cols) = target_insertable(req, &flags.target) {
+        if let Some(bad) = outputs.iter().find(|c| !target_cols.contains(c)) {
+            return Err(CoreError::usage(
+                "mv_column_mismatch",
+                format!(
+                    "materialized view {display} outputs column '{bad}', which {} has not as an insertable column ({})",
+                    flags.target.display(),
+                    target_cols.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(Replay { name, query, query_from, columns: outputs })
+}
+
+fn prepare(req: &PlanRequest) -> CoreResult<Prepared> {
+    let flags = check_flags(req)?;
+    let mut warnings = Vec::new();
+    let (strategy, replays) = if flags.source.is_some() || req.views.is_empty() {
+        (if flags.source.is_some() { Strategy::Copy } else { Strategy::Table }, Vec::new())
+    } else {
+        if !flags.opts.defaults.require_idempotency_token {
+            return Err(CoreError::usage(
+                "mv_requires_idempotency",
+                format!(
+                    "{} is the TO table of materialized views, and mv_replay needs defaults.requireIdempotencyToken: true: each view's insert carries its own token so a retried chunk cannot double its rows",
+                    flags.target.display()
+                ),
+            ));
+        }
+        let mut replays =
+            req.views.iter().map(|v| prepare_replay(req, &flags, v, &mut warnings)).collect::<CoreResult<Vec<_>>>()?;
+        replays.sort_by_key(|r| r.name.display());
+        replays.dedup_by_key(|r| r.name.display());
+        (Strategy::MvReplay, replays)
+    };
+    let mut read_tables: Vec<TableRef> = match strategy {
+        Strategy::Table => vec![flags.target.clone()],
+        Strategy::Copy => vec![flags.source.clone().expect("copy has a source")],
+        Strategy::MvReplay => replays.iter().map(|r| r.query.source.clone()).collect(),
+    };
+    let mut seen = Vec::new();
+    read_tables.retain(|t| if seen.contains(t) { false } else { seen.push(t.clone()); true });
+    let choices = read_tables
+        .iter()
+        .map(|t| {
+            let explicit = req.chosen_time_columns.get(&t.display()).or(req.time_column.as_ref());
+            time_column::choose(t, explicit.map(String::as_str), flags.opts.defaults.time_column.as_deref(), table_info(req, t))
+        })
+        .collect::<CoreResult<Vec<_>>>()?;
+    Ok(Prepared { flags, strategy, replays, choices, warnings })
+}
+
+/// Strategy, views and time-column decisions, without cutting chunks.
+pub fn plan_preview(req: &PlanRequest) -> CoreResult<PlanPreview> {
+    let p = prepare(req)?;
+    Ok(PlanPreview {
+        strategy: p.strategy,
+        time_columns: p.choices,
+        views: p
+            .replays
+            .iter()
+            .map(|r| PreviewView { name: r.name.display(), source: r.query.source.display(), query_from: r.query_from.into() })
+            .collect(),
+        warnings: p.warnings,
+    })
+}
+
+/// The window when --from/--to are missing and the policy allows it: the
+/// data's min/max widened to whole chunks; a given end is kept.
+fn window_from_data(req: &PlanRequest, flags: &Flags, tables: &[Choice]) -> CoreResult<Window> {
+    let names = tables.iter().map(|c| c.table.clone()).collect::<Vec<_>>().join(", ");
+    let Some(range) = &req.data_range else {
+        return Err(CoreError::usage(
+            "missing_window",
+            "without --from/--to the window is read from the data, which needs a ClickHouse connection; pass --from and --to",
+        ));
+    };
+    let (Some(min), Some(max)) = (&range.min, &range.max) else {
+        return Err(CoreError::usage("missing_window", format!("{names} has no rows to take a window from; pass --from and --to")));
+    };
+    let data = widen_to_chunks(parse_instant(min, "data minimum")?, parse_instant(max, "data maximum")?, flags.chunk_hours);
+    let from = req.from.as_deref().map(|f| parse_instant(f, "--from")).transpose()?.unwrap_or(data.from);
+    let to = req.to.as_deref().map(|t| parse_instant(t, "--to")).transpose()?.unwrap_or(data.to);
+    let w = Window { from, to };
+    check_window(w, &flags.opts.limits, req.force_large_window)?;
+    Ok(w)
+}
+
+/// `INSERT … SELECT <cols> FROM (<the view's query over the window>)`: the
+/// outer select names the view's output columns, so they land in the target
+/// columns of the same name, as a live view would put them.
+fn replay_sql(header: &str, target: &TableRef, r: &Replay, source_columns: Option<&[String]>, time_column: &str, w: Window, token: Option<&str>) -> String {
+    let cols = r.columns.iter().map(|c| sql::quote_ident(c)).collect::<Vec<_>>().join(", ");
+    format!(
+        "{header}\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{}\n)\n{}",
+        target.quoted(),
+        mv_replay::replay_select(&r.query, source_columns, time_column, w),
+        sql::insert_settings(token)
+    )
+}
+
+pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
+    let Prepared { flags, strategy, replays, choices, .. } = prepare(req)?;
+    let time_columns = choices.iter().map(time_column::require).collect::<CoreResult<Vec<_>>>()?;
+    let time_column = time_columns[0].clone();
+    let w = match flags.window {
+        Some(w) => w,
+        None => window_from_data(req, &flags, &choices)?,
+    };
+    let Flags { opts, target, source, chunk_hours, .. } = flags;
 
     let columns = match (&source, &req.target_columns, &req.source_columns) {
+        _ if strategy == Strategy::MvReplay => None,
         (Some(src), Some(t), Some(s)) => {
             let shared = shared_columns(t, s);
             if shared.is_empty() {
@@ -194,6 +474,26 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         }
     }
 
+    let views: Option<Vec<PlanView>> = (strategy == Strategy::MvReplay).then(|| {
+        replays
+            .iter()
+            .map(|r| {
+                let i = choices.iter().position(|c| c.table == r.query.source.display()).expect("a choice per source");
+                PlanView {
+                    name: r.name.display(),
+                    source: r.query.source.display(),
+                    time_column: time_columns[i].clone(),
+                    columns: r.columns.clone(),
+                    query_from: r.query_from.into(),
+                }
+            })
+            .collect()
+    });
+    let mv_identity = views.as_ref().map(|vs| {
+        let parts: Vec<String> = vs.iter().map(|v| format!("{}:{}:{}", v.name, v.source, v.time_column)).collect();
+        format!("mv_replay:{}", parts.join(","))
+    });
+
     let environment = req.environment.as_ref().map(|e| Environment {
         fingerprint: ids::env_fingerprint(&e.origin, &e.database),
         url: e.origin.clone(),
@@ -209,16 +509,41 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         to: &to,
         chunk_hours,
         time_column: &time_column,
-        source: source_display.as_deref(),
+        source: source_display.as_deref().or(mv_identity.as_deref()),
         env_fingerprint: environment.as_ref().map(|e| e.fingerprint.as_str()),
     });
 
+    let source_columns: Vec<Option<Vec<String>>> =
+        replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
     let read_from = source.as_ref().unwrap_or(&target);
     let chunks = build_chunks(w, chunk_hours)?
         .into_iter()
         .map(|cw| {
             let (cf, ct) = (format_instant(cw.from), format_instant(cw.to));
             let id = ids::chunk_id(&plan_id, &cf, &ct);
+            if let Some(views) = &views {
+                let statements: Vec<PlanStatement> = replays
+                    .iter()
+                    .zip(views)
+                    .zip(&source_columns)
+                    .map(|((r, v), src_cols)| {
+                        let token = ids::idempotency_token(&plan_id, &id, Some(&v.name));
+                        let header = sql::header_comment(&plan_id, &id, &token);
+                        let sql = replay_sql(&header, &target, r, src_cols.as_deref(), &v.time_column, cw, Some(&token));
+                        PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
+                    })
+                    .collect();
+                return PlanChunk {
+                    id,
+                    from: cf,
+                    to: ct,
+                    status: "pending".into(),
+                    attempts: 0,
+                    idempotency_token: statements[0].idempotency_token.clone(),
+                    sql_template: statements[0].sql.clone(),
+                    statements: Some(statements),
+                };
+            }
             let token =
                 opts.defaults.require_idempotency_token.then(|| ids::idempotency_token(&plan_id, &id, None));
             let header = sql::header_comment(&plan_id, &id, token.as_deref().unwrap_or("none"));
@@ -239,6 +564,7 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
                 attempts: 0,
                 idempotency_token: token,
                 sql_template,
+                statements: None,
             }
         })
         .collect();
@@ -251,7 +577,7 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         target: target_display,
         created_at: req.now.clone(),
         status: PlanStatus::Planned,
-        strategy: if source.is_some() { Strategy::Copy } else { Strategy::Table },
+        strategy,
         source: source_display,
         environment,
         from,
@@ -259,6 +585,7 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         chunk_hours,
         time_column,
         columns,
+        views,
         chunks,
         options: defaults,
         policy: opts.policy,

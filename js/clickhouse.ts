@@ -3,7 +3,7 @@
 // Everything else asks for exec/query and gets ClickHouseFailure back.
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { usageError } from './errors.js';
 
 export interface ClickHouseSettings {
@@ -87,11 +87,24 @@ export function environmentOf(settings: ClickHouseSettings, configDir: string): 
 function toFailure(err: unknown, signal?: AbortSignal): ClickHouseFailure {
   if (err instanceof ClickHouseFailure) return err;
   const e = err as { message?: string; code?: string | number; type?: string; name?: string };
-  const message = String(e?.message ?? err);
+  const message = String(e?.message ?? err).trim();
   if (signal?.aborted || e?.name === 'AbortError') return new ClickHouseFailure(message, undefined, undefined, 'aborted');
-  const code = e?.code !== undefined && /^\d+$/.test(String(e.code)) ? Number(e.code) : undefined;
+  // Old servers answer in a format the client does not parse; the code still leads the text.
+  const code =
+    e?.code !== undefined && /^\d+$/.test(String(e.code))
+      ? Number(e.code)
+      : /^Code: (\d+)[.,]/.test(message)
+        ? Number(/^Code: (\d+)/.exec(message)![1])
+        : undefined;
   if (code !== undefined) return new ClickHouseFailure(message, code, e.type, 'server');
   return new ClickHouseFailure(message, undefined, typeof e?.code === 'string' ? e.code : undefined, 'network');
+}
+
+/** The one line users see for a failed statement. */
+export function describeFailure(f: ClickHouseFailure): string {
+  if (f.origin === 'server') return `ClickHouse error ${f.code}${f.type ? ` ${f.type}` : ''}: ${f.message}`;
+  if (f.origin === 'network') return `cannot reach ClickHouse: ${f.message}`;
+  return `query cancelled: ${f.message}`;
 }
 
 export async function connect(settings: ClickHouseSettings, configDir: string): Promise<ClickHouse> {
@@ -111,6 +124,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string): 
     client = createClient({
       connection: createChdbConnection({ path: dir }) as never,
       database: environment.database,
+      log: { level: ClickHouseLogLevel.OFF },
     } as never);
   } else {
     client = createClient({
@@ -119,7 +133,10 @@ export async function connect(settings: ClickHouseSettings, configDir: string): 
       password: settings.password ?? '',
       database: environment.database,
       request_timeout: 3_600_000,
-      clickhouse_settings: { wait_end_of_query: 1 },
+      // Progress headers keep a long INSERT's connection alive through load balancers.
+      clickhouse_settings: { wait_end_of_query: 1, send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '30000' },
+      // We report failures ourselves, once, with the cause.
+      log: { level: ClickHouseLogLevel.OFF },
     });
   }
   return {

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { resolveOptions, type ResolvedOptions } from './core.js';
 import { BackfillError, usageError, type ExitCode } from './errors.js';
-import { connect, environmentOf, type ClickHouse, type EnvironmentIdentity } from './clickhouse.js';
+import { ClickHouseFailure, connect, describeFailure, environmentOf, type ClickHouse, type EnvironmentIdentity } from './clickhouse.js';
 import type { ResolvedConfig } from './config.js';
 import { statePaths, type StatePaths } from './store.js';
 
@@ -116,7 +116,11 @@ export function defineCommand(
         result = await body(new Cx(ctx, name));
       } catch (err) {
         const e =
-          err instanceof BackfillError ? err : new BackfillError(1, 'internal', (err as Error)?.message ?? String(err));
+          err instanceof BackfillError
+            ? err
+            : err instanceof ClickHouseFailure
+              ? new BackfillError(1, 'clickhouse_error', describeFailure(err))
+              : new BackfillError(1, 'internal', (err as Error)?.message ?? String(err));
         result = {
           exitCode: e.exitCode,
           json: { ok: false, command: name, error: e.message, code: e.code },

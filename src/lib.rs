@@ -7,5 +7,6 @@ pub mod error;
 pub mod ids;
 pub mod options;
 pub mod plan;
+pub mod run_state;
 pub mod sql;
 pub mod window;

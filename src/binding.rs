@@ -150,6 +150,11 @@ pub fn run_close(handle: &str) -> String {
     envelope(parse::<u32>(handle, "run handle").map(|h| RUNS.with(|r| r.borrow_mut().1.remove(&h).is_some())))
 }
 
+#[wasm_bindgen(js_name = envFingerprint)]
+pub fn env_fingerprint(origin: &str, database: &str) -> String {
+    envelope(Ok(crate::ids::env_fingerprint(origin, database)))
+}
+
 #[wasm_bindgen(js_name = compatibilityToken)]
 pub fn compatibility_token(plan_text: &str, data_options: &str) -> String {
     envelope(parse::<serde_json::Value>(data_options, "data options").map(|o| run_state::compatibility_token(plan_text, &o)))

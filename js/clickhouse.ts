@@ -43,15 +43,23 @@ export class ClickHouseFailure extends Error {
   }
 }
 
+/** What the server said about a finished statement. */
+export interface ExecSummary {
+  /** Rows written per the server's summary; undefined when the server does not report it (chdb). */
+  writtenRows?: number;
+}
+
 export interface ClickHouse {
   readonly environment: EnvironmentIdentity;
   readonly embedded: boolean;
   /** Run a statement that returns no rows. */
-  exec(sql: string, opts?: ExecOptions): Promise<void>;
+  exec(sql: string, opts?: ExecOptions): Promise<ExecSummary>;
   /** Run a SELECT and return its rows (JSONEachRow). */
   query<T = Record<string, unknown>>(sql: string, opts?: ExecOptions): Promise<T[]>;
-  /** Kill a running query by id (no error if it is already gone). */
+  /** Kill a running query by id and wait until the server no longer lists it (no error if it is already gone). */
   kill(queryId: string): Promise<void>;
+  /** Whether the server still lists a query with this id. */
+  running(queryId: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -107,10 +115,44 @@ export function describeFailure(f: ClickHouseFailure): string {
   return `query cancelled: ${f.message}`;
 }
 
-export async function connect(settings: ClickHouseSettings, configDir: string): Promise<ClickHouse> {
+/** The engine ignores client query ids (chdb makes its own), so every
+ *  statement starts with a comment naming ours: kill and lookups match on it. */
+export function markQuery(sql: string, queryId: string | undefined): string {
+  return queryId ? `/* chkit-backfill qid=${queryId} */\n${sql}` : sql;
+}
+
+const QUERY_ID = /^[A-Za-z0-9_-]+$/;
+
+/** A small pool: chdb runs one statement at a time per connection, so
+ *  parallel chunks each need their own; kill uses a connection of its own. */
+class Pool {
+  private idle: ClickHouseClient[];
+  private waiters: ((c: ClickHouseClient) => void)[] = [];
+  constructor(readonly all: ClickHouseClient[]) {
+    this.idle = [...all];
+  }
+  async use<T>(fn: (c: ClickHouseClient) => Promise<T>): Promise<T> {
+    const c = this.idle.pop() ?? (await new Promise<ClickHouseClient>((r) => this.waiters.push(r)));
+    try {
+      return await fn(c);
+    } finally {
+      const w = this.waiters.shift();
+      if (w) w(c);
+      else this.idle.push(c);
+    }
+  }
+}
+
+export interface ConnectOptions {
+  /** Statements that may run at once (maxParallelChunks). */
+  parallel?: number;
+}
+
+export async function connect(settings: ClickHouseSettings, configDir: string, copts: ConnectOptions = {}): Promise<ClickHouse> {
   const environment = environmentOf(settings, configDir);
   const embedded = isEmbeddedUrl(settings.url);
   let client: ClickHouseClient;
+  let pool: Pool;
   if (embedded) {
     const dir = embeddedPath(settings.url, configDir);
     let createChdbConnection: (o: { path: string }) => unknown;
@@ -121,11 +163,14 @@ export async function connect(settings: ClickHouseSettings, configDir: string): 
     } catch {
       throw usageError('chdb_missing', `clickhouse.url '${settings.url}' needs the embedded engine: npm install chdb`);
     }
-    client = createClient({
-      connection: createChdbConnection({ path: dir }) as never,
-      database: environment.database,
-      log: { level: ClickHouseLogLevel.OFF },
-    } as never);
+    const open = () =>
+      createClient({
+        connection: createChdbConnection({ path: dir }) as never,
+        database: environment.database,
+        log: { level: ClickHouseLogLevel.OFF },
+      } as never);
+    client = open();
+    pool = new Pool(Array.from({ length: Math.max(1, copts.parallel ?? 1) + 1 }, open));
   } else {
     client = createClient({
       url: settings.url,
@@ -137,48 +182,78 @@ export async function connect(settings: ClickHouseSettings, configDir: string): 
       clickhouse_settings: { wait_end_of_query: 1, send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '30000' },
       // We report failures ourselves, once, with the cause.
       log: { level: ClickHouseLogLevel.OFF },
+      max_open_connections: Math.max(2, (copts.parallel ?? 1) + 1),
     });
+    pool = new Pool([client]);
+    // One HTTP client multiplexes; the pool of one must not serialise it.
+    pool.use = (fn) => fn(client);
   }
-  return {
+  // Literal SQL only: on chdb, parameterised statements are serialised process-wide.
+  const listed = (queryId: string) =>
+    embedded
+      ? `SELECT count() AS c FROM system.processes WHERE startsWith(query, '/* chkit-backfill qid=${queryId} */')`
+      : `SELECT count() AS c FROM system.processes WHERE query_id = '${queryId}'`;
+  const control = (sql: string) => client.query({ query: sql, format: 'JSONEachRow' }).then((r) => r.json<{ c: string | number }>());
+  const ch: ClickHouse = {
     environment,
     embedded,
     async exec(sql, opts = {}) {
       try {
-        await client.command({
-          query: sql,
-          query_id: opts.queryId,
-          clickhouse_settings: opts.settings as never,
-          query_params: opts.params,
-          abort_signal: opts.signal,
-        });
+        const r = await pool.use((c) =>
+          c.command({
+            query: markQuery(sql, opts.queryId),
+            query_id: opts.queryId,
+            clickhouse_settings: opts.settings as never,
+            query_params: opts.params,
+            abort_signal: opts.signal,
+          }),
+        );
+        const written = Number((r as { summary?: { written_rows?: string } }).summary?.written_rows);
+        return { writtenRows: !embedded && Number.isFinite(written) ? written : undefined };
       } catch (err) {
         throw toFailure(err, opts.signal);
       }
     },
     async query<T>(sql: string, opts: ExecOptions = {}) {
       try {
-        const rs = await client.query({
-          query: sql,
-          format: 'JSONEachRow',
-          query_id: opts.queryId,
-          clickhouse_settings: opts.settings as never,
-          query_params: opts.params,
-          abort_signal: opts.signal,
+        return await pool.use(async (c) => {
+          const rs = await c.query({
+            query: markQuery(sql, opts.queryId),
+            format: 'JSONEachRow',
+            query_id: opts.queryId,
+            clickhouse_settings: opts.settings as never,
+            query_params: opts.params,
+            abort_signal: opts.signal,
+          });
+          return (await rs.json()) as T[];
         });
-        return (await rs.json()) as T[];
       } catch (err) {
         throw toFailure(err, opts.signal);
       }
     },
-    async kill(queryId) {
+    async running(queryId) {
+      if (!QUERY_ID.test(queryId)) throw new Error(`not a query id: ${queryId}`);
       try {
-        await client.command({ query: 'KILL QUERY WHERE query_id = {qid:String} SYNC', query_params: { qid: queryId } });
+        return Number((await control(listed(queryId)))[0]?.c ?? 0) > 0;
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+    async kill(queryId) {
+      if (!QUERY_ID.test(queryId)) throw new Error(`not a query id: ${queryId}`);
+      // ASYNC, then poll: KILL ... SYNC never returns on the embedded engine.
+      const where = embedded ? `startsWith(query, '/* chkit-backfill qid=${queryId} */')` : `query_id = '${queryId}'`;
+      try {
+        await client.command({ query: `KILL QUERY WHERE ${where} ASYNC` });
+        for (let i = 0; i < 600 && (await ch.running(queryId)); i++) await new Promise((r) => setTimeout(r, 50));
       } catch (err) {
         throw toFailure(err);
       }
     },
     async close() {
+      await Promise.all(pool.all.filter((c) => c !== client).map((c) => c.close()));
       await client.close();
     },
   };
+  return ch;
 }

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { resolveOptions, type ResolvedOptions } from './core.js';
 import { BackfillError, usageError, type ExitCode } from './errors.js';
-import { ClickHouseFailure, connect, describeFailure, environmentOf, type ClickHouse, type EnvironmentIdentity } from './clickhouse.js';
+import { ClickHouseFailure, connect, describeFailure, environmentOf, type ClickHouse, type ConnectOptions, type EnvironmentIdentity } from './clickhouse.js';
 import type { ResolvedConfig } from './config.js';
 import { statePaths, type StatePaths } from './store.js';
 
@@ -78,7 +78,7 @@ export class Cx {
   }
 
   /** Connect, or exit 2 saying how to configure a connection. */
-  async connect(): Promise<ClickHouse> {
+  async connect(opts: ConnectOptions = {}): Promise<ClickHouse> {
     const ch = this.ctx.config.clickhouse;
     if (!ch?.url) {
       throw usageError(
@@ -87,7 +87,7 @@ export class Cx {
           `(or url: 'chdb:./data' for the embedded engine) in ${path.basename(this.ctx.configPath)}`,
       );
     }
-    return connect(ch, this.configDir);
+    return connect(ch, this.configDir, opts);
   }
 
   now(): string {

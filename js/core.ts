@@ -93,3 +93,145 @@ export interface TableRef {
 export const parseTable = (input: string, defaultDb: string, flag: string): TableRef =>
   callCore('parseTable', input, defaultDb, flag);
 export const buildPlan = (request: Record<string, unknown>): PlanState => callCore('buildPlan', request);
+
+export const envFingerprint = (origin: string, database: string): string => callCore('envFingerprint', origin, database);
+export const compatibilityToken = (planText: string, dataOptions: unknown): string =>
+  callCore('compatibilityToken', planText, dataOptions);
+
+// ---- run state machine (src/run_state.rs) ----
+
+export type RunStatus = 'running' | 'paused' | 'cancelled' | 'completed' | 'failed';
+export type ChunkStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
+
+export interface ChunkError {
+  code?: number;
+  type?: string;
+  message: string;
+  /** 'server' | 'network' | 'aborted' | 'check' */
+  origin: string;
+}
+
+export interface ChunkCounts {
+  total: number;
+  pending: number;
+  running: number;
+  done: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface RunSettings {
+  maxParallelChunks: number;
+  maxRetriesPerChunk: number;
+  retryDelayMs: number;
+}
+
+/** Events as the driver feeds them (`seq` is assigned by the core, `at` is ms since the epoch). */
+export type RunEvent =
+  | { event: 'run_started'; mode: 'run' | 'resume'; compatibility: string; pid: number; host: string; replayDone: boolean; replayFailed: boolean; settings: RunSettings; forced: string[] }
+  | { event: 'lock_taken_over'; previousPid: number; previousHost: string; reason: string }
+  | { event: 'chunk_started'; chunk: number; chunkId: string; attempt: number; queryId: string }
+  | { event: 'chunk_measured'; chunk: number; before: number; expected: number }
+  | { event: 'statement_succeeded'; chunk: number; statement: number; rows: number }
+  | { event: 'chunk_succeeded'; chunk: number; rows: number; recovered?: boolean }
+  | { event: 'chunk_skipped'; chunk: number; reason: string }
+  | { event: 'chunk_failed'; chunk: number; error: ChunkError; needsOperator?: boolean }
+  | { event: 'chunk_interrupted'; chunk: number }
+  | { event: 'cancel_requested'; by: string }
+  | { event: 'pause_requested'; signal: string }
+  | { event: 'run_finished'; status: RunStatus }
+  | { event: 'note'; message: string };
+
+export interface Baseline {
+  /** Rows of the window in the target before the first attempt. */
+  b: number;
+  /** Rows one execution adds. */
+  e: number;
+}
+
+export type RunAction =
+  | {
+      action: 'start_chunk';
+      chunk: number;
+      chunkId: string;
+      attempt: number;
+      queryIds: string[];
+      statementsDone: number;
+      previousQueryIds?: string[];
+      verify?: Baseline;
+      uncertain: boolean;
+      countTargetSql?: string;
+      countExpectedSql?: string;
+    }
+  | { action: 'wait_until'; at: number }
+  | { action: 'finish'; status: RunStatus };
+
+export interface RunSummary {
+  status: RunStatus | null;
+  seq: number;
+  updatedAt: number;
+  compatibility: string | null;
+  sessions: number;
+  attempts: number;
+  rowsWritten: number;
+  chunkCounts: ChunkCounts;
+  lastError: ChunkError | null;
+  stopping: RunStatus | null;
+  needsOperator: number;
+}
+
+export interface LoadReport {
+  tornTail: boolean;
+  snapshotRebuilt: boolean;
+  logBytes: number;
+  eventsReplayed: number;
+}
+
+/** What the machine needs of a plan: no SQL text. */
+export function planFacts(plan: PlanState, defaultDatabase: string): Record<string, unknown> {
+  return {
+    planId: plan.planId,
+    strategy: plan.strategy,
+    target: plan.target,
+    source: plan.source,
+    timeColumn: plan.timeColumn,
+    columns: plan.columns,
+    defaultDatabase,
+    chunks: plan.chunks.map((c) => ({ id: c.id, from: c.from, to: c.to, statements: c.statements?.length ?? 1 })),
+  };
+}
+
+/** A run held inside the core between calls (a handle, not a copy). */
+export class RunMachine {
+  private constructor(private readonly handle: number, readonly report: LoadReport) {}
+
+  static open(facts: Record<string, unknown>, snapshotText: string | undefined, logText: string): RunMachine {
+    const { handle, report } = callCore<{ handle: number; report: LoadReport }>('runOpen', facts, snapshotText ?? '', logText);
+    return new RunMachine(handle, report);
+  }
+
+  /** Fold an event in; returns the NDJSON line (without newline) to append. */
+  apply(event: RunEvent, at: number = Date.now()): string {
+    return callCore<string>('runApply', String(this.handle), { at, ...event });
+  }
+
+  nextActions(now: number, inFlight: number): RunAction[] {
+    return callCore('runNextActions', String(this.handle), String(now), String(inFlight));
+  }
+
+  snapshot(eventOffset: number): string {
+    return callCore('runSnapshot', String(this.handle), String(eventOffset));
+  }
+
+  summary(): RunSummary {
+    return callCore('runSummary', String(this.handle));
+  }
+
+  chunk(i: number): { s: ChunkStatus; a: number; r?: number; e?: ChunkError; op?: boolean; u?: boolean } {
+    return callCore('runChunk', String(this.handle), String(i));
+  }
+
+  close(): void {
+    callCore('runClose', String(this.handle));
+  }
+}

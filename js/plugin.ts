@@ -1,6 +1,10 @@
 // The chkit plugin object and the `backfill()` registration factory.
 import type { PluginCommand } from './command.js';
 import { planCommand } from './commands/plan.js';
+import { runCommand } from './commands/run.js';
+import { resumeCommand } from './commands/resume.js';
+import { statusCommand } from './commands/status.js';
+import { cancelCommand } from './commands/cancel.js';
 
 export const PLUGIN_NAME = 'backfill';
 export const PLUGIN_VERSION = '0.1.0';
@@ -11,7 +15,7 @@ export interface BackfillPlugin {
   hooks?: Record<string, (...args: never[]) => unknown>;
 }
 
-export const commands: PluginCommand[] = [planCommand];
+export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand];
 
 export function createBackfillPlugin(): BackfillPlugin {
   return {

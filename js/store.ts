@@ -102,3 +102,57 @@ export function listPlanIds(p: StatePaths): string[] {
     .map((n) => n.slice(0, -5))
     .sort();
 }
+
+export const cancelPath = (p: StatePaths, planId: string) => path.join(p.runs, `${planId}.cancel`);
+export const lockPath = (p: StatePaths, planId: string) => path.join(p.locks, `${planId}.lock`);
+
+/** The stored run of a plan: snapshot text (if any) and the whole event log. */
+export function readRunFiles(p: StatePaths, planId: string): { snapshot?: string; log: string } {
+  return { snapshot: readTextIfExists(runPath(p, planId)), log: readTextIfExists(eventPath(p, planId)) ?? '' };
+}
+
+/**
+ * The append-only event log of one plan. `append` writes through to the OS
+ * at once (a killed process loses nothing written); `sync` makes it durable
+ * and is called before any statement whose recovery depends on the log
+ * (write-ahead), so one fsync covers all events since the last one.
+ */
+export class EventLog {
+  private fd: number;
+  private dirty = false;
+  bytes: number;
+
+  /** Open for appending after the first `validBytes` bytes; a torn tail past them is cut off. */
+  constructor(readonly file: string, validBytes: number) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    const size = fs.fstatSync(this.fd).size;
+    if (size > validBytes) {
+      fs.ftruncateSync(this.fd, validBytes);
+      fs.fsyncSync(this.fd);
+    } else if (size < validBytes) {
+      fs.closeSync(this.fd);
+      throw runtimeError('event_log_short', `event log ${file} is shorter (${size} B) than its state (${validBytes} B)`);
+    }
+    this.bytes = validBytes;
+  }
+
+  append(line: string): void {
+    const buf = Buffer.from(line + '\n', 'utf8');
+    let off = 0;
+    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off, this.bytes + off);
+    this.bytes += buf.length;
+    this.dirty = true;
+  }
+
+  sync(): void {
+    if (!this.dirty) return;
+    fs.fdatasyncSync(this.fd);
+    this.dirty = false;
+  }
+
+  close(): void {
+    this.sync();
+    fs.closeSync(this.fd);
+  }
+}

@@ -5,8 +5,11 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::plan::{self, PlanRequest, PlanState};
+use crate::run_state::{self, EventLine, PlanFacts, RunState};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
 fn envelope<T: Serialize>(r: CoreResult<T>) -> String {
@@ -76,6 +79,109 @@ pub fn diagnose(input: &str) -> String {
     envelope(parse(input, "doctor input").map(|i| crate::doctor::diagnose(&i)))
 }
 
+// Runs live here between calls: passing the state of 100,000 chunks across
+// the boundary per event would make each event O(chunks).
+thread_local! {
+    static RUNS: RefCell<(u32, HashMap<u32, RunState>)> = RefCell::new((0, HashMap::new()));
+}
+
+fn with_run<T>(handle: &str, f: impl FnOnce(&mut RunState) -> CoreResult<T>) -> CoreResult<T> {
+    let h: u32 = parse(handle, "run handle")?;
+    RUNS.with(|r| match r.borrow_mut().1.get_mut(&h) {
+        Some(run) => f(run),
+        None => Err(CoreError::runtime("no_run", format!("no open run {h}"))),
+    })
+}
+
+/// Open a run from plan facts, the snapshot text (`""`: none) and the event log text.
+/// → `{ handle, report }`.
+#[wasm_bindgen(js_name = runOpen)]
+pub fn run_open(facts: &str, snapshot: &str, log: &str) -> String {
+    envelope(parse::<PlanFacts>(facts, "plan facts").and_then(|facts| {
+        let snap = (!snapshot.is_empty()).then_some(snapshot);
+        let (state, report) = run_state::load(facts, snap, log)?;
+        let handle = RUNS.with(|r| {
+            let mut r = r.borrow_mut();
+            r.0 += 1;
+            let h = r.0;
+            r.1.insert(h, state);
+            h
+        });
+        Ok(serde_json::json!({ "handle": handle, "report": report }))
+    }))
+}
+
+/// Apply `{at, event, ...}`; → the NDJSON line to append (seq assigned here).
+#[wasm_bindgen(js_name = runApply)]
+pub fn run_apply(handle: &str, event: &str) -> String {
+    envelope(with_run(handle, |run| {
+        let mut v: serde_json::Value = parse(event, "event")?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("seq".into(), (run.snap.seq + 1).into());
+        }
+        let line: EventLine = serde_json::from_value(v)
+            .map_err(|e| CoreError::runtime("invalid_event", format!("event: {e}")))?;
+        let line = run.apply(line)?;
+        serde_json::to_string(&line).map_err(|e| CoreError::runtime("serialize", e.to_string()))
+    }))
+}
+
+#[wasm_bindgen(js_name = runNextActions)]
+pub fn run_next_actions(handle: &str, now: &str, in_flight: &str) -> String {
+    envelope(with_run(handle, |run| {
+        let now: i64 = parse(now, "now")?;
+        let in_flight: usize = parse(in_flight, "in flight")?;
+        Ok(run.next_actions(now, in_flight))
+    }))
+}
+
+/// The snapshot text, with the log's byte length after the last applied line.
+#[wasm_bindgen(js_name = runSnapshot)]
+pub fn run_snapshot(handle: &str, event_offset: &str) -> String {
+    envelope(with_run(handle, |run| {
+        run.snap.event_offset = parse(event_offset, "event offset")?;
+        serde_json::to_string(&run.snap).map_err(|e| CoreError::runtime("serialize", e.to_string()))
+    }))
+}
+
+/// Everything of the snapshot but the chunks.
+#[wasm_bindgen(js_name = runSummary)]
+pub fn run_summary(handle: &str) -> String {
+    envelope(with_run(handle, |run| {
+        let s = &run.snap;
+        Ok(serde_json::json!({
+            "status": s.status, "seq": s.seq, "updatedAt": s.updated_at, "compatibility": s.compatibility,
+            "sessions": s.sessions, "attempts": s.attempts, "rowsWritten": s.rows_written,
+            "chunkCounts": s.chunk_counts, "lastError": s.last_error, "stopping": s.stopping,
+            "needsOperator": s.chunks.iter().filter(|c| c.needs_operator).count(),
+        }))
+    }))
+}
+
+/// The state of one chunk (for messages).
+#[wasm_bindgen(js_name = runChunk)]
+pub fn run_chunk(handle: &str, chunk: &str) -> String {
+    envelope(with_run(handle, |run| {
+        let i: usize = parse(chunk, "chunk")?;
+        run.snap.chunks.get(i).cloned().ok_or_else(|| CoreError::runtime("no_chunk", format!("no chunk {i}")))
+    }))
+}
+
+#[wasm_bindgen(js_name = runClose)]
+pub fn run_close(handle: &str) -> String {
+    envelope(parse::<u32>(handle, "run handle").map(|h| RUNS.with(|r| r.borrow_mut().1.remove(&h).is_some())))
+}
+
+#[wasm_bindgen(js_name = envFingerprint)]
+pub fn env_fingerprint(origin: &str, database: &str) -> String {
+    envelope(Ok(crate::ids::env_fingerprint(origin, database)))
+}
+
+#[wasm_bindgen(js_name = compatibilityToken)]
+pub fn compatibility_token(plan_text: &str, data_options: &str) -> String {
+    envelope(parse::<serde_json::Value>(data_options, "data options").map(|o| run_state::compatibility_token(plan_text, &o)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +193,21 @@ mod tests {
         assert!(bad.starts_with(r#"{"ok":false,"error":{"kind":"usage","code":"invalid_option""#), "{bad}");
         let garbage = build_plan("{");
         assert!(garbage.contains("\"invalid_input\""));
+    }
+
+    #[test]
+    fn run_handles() {
+        let facts = r#"{"planId":"p","strategy":"table","target":"a.b","timeColumn":"t",
+            "chunks":[{"id":"c0","from":"2025-01-01T00:00:00Z","to":"2025-01-01T01:00:00Z"}]}"#;
+        let open: serde_json::Value = serde_json::from_str(&run_open(facts, "", "")).unwrap();
+        let h = open["value"]["handle"].to_string();
+        let started = run_apply(&h, r#"{"at":1,"event":"run_started","mode":"run","compatibility":"x","pid":1,"host":"h",
+            "settings":{"maxParallelChunks":1,"maxRetriesPerChunk":3,"retryDelayMs":10}}"#);
+        assert!(started.contains(r#"\"seq\":1"#), "{started}");
+        let actions = run_next_actions(&h, "2", "0");
+        assert!(actions.contains("start_chunk"), "{actions}");
+        assert!(run_apply(&h, r#"{"at":1,"event":"chunk_succeeded","chunk":0,"rows":1}"#).contains("invalid_transition"));
+        assert!(run_close(&h).contains("true"));
+        assert!(run_summary(&h).contains("no_run"));
     }
 }

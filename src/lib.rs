@@ -10,6 +10,7 @@ pub mod ids;
 pub mod mv_replay;
 pub mod options;
 pub mod plan;
+pub mod run_state;
 pub mod sql;
 pub mod sql_tokens;
 pub mod time_column;

@@ -1,0 +1,229 @@
+// `run` (and `resume`, which shares it): checks that need no server first
+// (plan, environment, locks, compatibility), then the connection, then the
+// driver. A refused run never opens the database another run may hold.
+import os from 'node:os';
+import { compatibilityToken, envFingerprint, type PlanState, type RunEvent } from '../core.js';
+import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from '../command.js';
+import type { ClickHouse } from '../clickhouse.js';
+import { usageError } from '../errors.js';
+import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../lock.js';
+import { drive, sqlExecutor } from '../driver.js';
+import { loadRun, runPayload, summaryLines } from '../runs.js';
+import { cancelPath, eventPath, EventLog, planPath, readPlan, readTextIfExists, removeIfExists, runPath } from '../store.js';
+import { cliName } from '../output.js';
+import { makePlan, planFlags, planInputFromFlags } from './plan.js';
+
+export type RunMode = 'run' | 'resume';
+
+export const executionFlags: FlagDef[] = [
+  planIdFlag,
+  { name: '--replay-done', type: 'boolean', description: 'Execute chunks that are already done again' },
+  { name: '--replay-failed', type: 'boolean', description: 'Execute failed chunks again, including those that need an operator' },
+  { name: '--force-overlap', type: 'boolean', description: 'Run even though another live run writes to the same target' },
+  { name: '--force-compatibility', type: 'boolean', description: 'Continue although the plan or data options changed since the checkpoint' },
+  { name: '--force-environment', type: 'boolean', description: 'Run a plan made for another ClickHouse environment' },
+];
+
+/** Options that change the rows a run writes: a change since the checkpoint needs --force-compatibility. */
+function dataOptions(cx: Cx): Record<string, unknown> {
+  const d = cx.options.defaults;
+  return { requireIdempotencyToken: d.requireIdempotencyToken, timeColumn: d.timeColumn ?? null };
+}
+
+const PLAN_FLAG_NAMES = planFlags.map((f) => f.name);
+
+async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: PlanState; implicit: boolean }> {
+  const given = PLAN_FLAG_NAMES.filter((n) => cx.ctx.flags[n] !== undefined && cx.ctx.flags[n] !== false);
+  const planId = cx.string('--plan-id');
+  if (mode === 'resume' || given.length === 0) {
+    if (!planId) throw usageError('missing_plan_id', `missing --plan-id <id> (see \`${cliName(cx)} plan\`)`);
+    return { plan: readPlan(cx.paths, planId), implicit: false };
+  }
+  if (planId) throw usageError('invalid_flag', `give --plan-id or the plan flags (${given.join(', ')}), not both`);
+  if (cx.options.policy.requireDryRunBeforeRun) {
+    throw usageError(
+      'dry_run_required',
+      `policy.requireDryRunBeforeRun is true: make the plan first with \`${cliName(cx)} plan ${given.join(' ')} ...\` and run it with --plan-id (got ${given.join(', ')})`,
+    );
+  }
+  // Planning may read columns from the server: not while a run holds the embedded engine.
+  const env = cx.environment();
+  const holder = env && env.origin.startsWith('chdb:') ? liveLocks(cx.paths).find((l) => l.environment === env.origin) : undefined;
+  if (holder) throw usageError('engine_busy', `the embedded engine ${env!.origin} is in use by the run of plan ${holder.planId} (${describeHolder(holder)})`);
+  const { plan } = await makePlan(cx, planInputFromFlags(cx));
+  return { plan, implicit: true };
+}
+
+/** Which guarantees hold for this target, said plainly rather than promised. */
+async function exactlyOnceNotes(ch: ClickHouse, plan: PlanState): Promise<string[]> {
+  const notes: string[] = [];
+  const multi = plan.chunks.some((c) => (c.statements?.length ?? 1) > 1);
+  const [db, table] = splitTarget(plan.target, ch.environment.database);
+  let dedup = false;
+  try {
+    const rows = await ch.query<{ engine: string; create_table_query: string }>(
+      `SELECT engine, create_table_query FROM system.tables WHERE database = '${db.replace(/'/g, "\\'")}' AND name = '${table.replace(/'/g, "\\'")}'`,
+    );
+    const r = rows[0];
+    dedup = !!r && (r.engine.startsWith('Replicated') || /non_replicated_deduplication_window\s*=\s*[1-9]/.test(r.create_table_query));
+  } catch {
+    // Unknown: say nothing about tokens rather than guess.
+    return notes;
+  }
+  const tokens = plan.chunks.some((c) => c.idempotencyToken);
+  if (tokens && !dedup) {
+    notes.push(`${plan.target} does not deduplicate inserts (no non_replicated_deduplication_window, not Replicated): idempotency tokens have no effect there`);
+  }
+  if (plan.strategy === 'table') {
+    notes.push('table strategy: a retry reads rows an earlier attempt wrote, so tokens cannot make it exactly-once; the window row count recorded before the first attempt decides after a crash (equal: re-run, doubled: done, other: stop for the operator)');
+  } else if (!multi) {
+    notes.push('after a crash or failure the window row count in the target decides (before: re-run, before + source rows: done, other: stop for the operator)');
+  }
+  if (multi) notes.push('chunks with several statements cannot be counted per window: an interrupted statement stops its chunk for the operator');
+  if (tokens && dedup) notes.push('--replay-done re-sends the same tokens: while they are inside the deduplication window the target drops the replayed rows');
+  notes.push('the row-count check assumes nothing else writes to the backfilled window of the target during the run');
+  return notes;
+}
+
+function splitTarget(target: string, defaultDb: string): [string, string] {
+  const m = /^(?:`((?:[^`\\]|\\.)+)`|([^.`]+))(?:\.(?:`((?:[^`\\]|\\.)+)`|([^.`]+)))?$/.exec(target);
+  if (!m) return [defaultDb, target];
+  const a = (m[1] ?? m[2])?.replace(/\\(.)/g, '$1');
+  const b = (m[3] ?? m[4])?.replace(/\\(.)/g, '$1');
+  return b === undefined ? [defaultDb, a!] : [a!, b];
+}
+
+export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> {
+  const replayDone = cx.bool('--replay-done');
+  const replayFailed = cx.bool('--replay-failed');
+  const forced = (['--force-overlap', '--force-compatibility', '--force-environment'] as const).filter((f) => cx.bool(f));
+
+  // No connection configured: exit 2 before anything is read or written.
+  const env = cx.environment();
+  if (!env) await cx.connect();
+  const { plan, implicit } = await resolvePlan(cx, mode);
+
+  const configured = envFingerprint(env!.origin, env!.database);
+  if (plan.environment && plan.environment.fingerprint !== configured && !cx.bool('--force-environment')) {
+    throw usageError(
+      'environment_mismatch',
+      `plan ${plan.planId} was made for ${plan.environment.url} (database ${plan.environment.database}), ` +
+        `but the configured environment is ${env!.origin} (database ${env!.database}); pass --force-environment to run it here`,
+    );
+  }
+
+  let acquired: Acquired | undefined = acquirePlanLock(cx.paths, plan.planId, plan.target, env!.origin);
+  const { lock } = acquired;
+  let run: ReturnType<typeof loadRun> | undefined;
+  let ch: ClickHouse | undefined;
+  let log: EventLog | undefined;
+  try {
+    if (env!.origin.startsWith('chdb:')) {
+      const other = embeddedEngineHolder(cx.paths, env!.origin, plan.planId);
+      if (other) throw usageError('engine_busy', `the embedded engine ${env!.origin} is in use by the run of plan ${other.planId} (${describeHolder(other)})`);
+    }
+    if (cx.options.policy.blockOverlappingRuns && !cx.bool('--force-overlap')) {
+      const other = overlappingRun(cx.paths, lock.info);
+      if (other) {
+        throw usageError(
+          'overlapping_run',
+          `another run writes to ${plan.target}: plan ${other.planId}, ${describeHolder(other)} (policy.blockOverlappingRuns; --force-overlap to run anyway)`,
+        );
+      }
+    }
+
+    run = loadRun(cx, plan);
+    const s = run.summary;
+    const notes: string[] = [];
+    if (s.status === 'completed' && !replayDone && !replayFailed) {
+      return {
+        json: runPayload(cx, plan, s, { noop: true }),
+        text: [`Plan ${plan.planId} already completed; nothing to do (--replay-done to execute it again)`, ...summaryLines(plan, s)],
+      };
+    }
+    if (s.status === 'cancelled' && mode === 'run') {
+      throw usageError('run_cancelled', `the run of plan ${plan.planId} was cancelled; \`${cliName(cx)} resume --plan-id ${plan.planId}\` continues it`);
+    }
+    if (s.status === 'cancelled') notes.push('resuming a cancelled run (operator decision)');
+    const planText = readTextIfExists(planPath(cx.paths, plan.planId)) ?? '';
+    const token = compatibilityToken(planText, dataOptions(cx));
+    if (s.compatibility && s.compatibility !== token && !cx.bool('--force-compatibility')) {
+      throw usageError(
+        'incompatible_checkpoint',
+        `the plan file or the data options (requireIdempotencyToken, timeColumn) changed since the checkpoint of plan ${plan.planId}; ` +
+          `re-plan, or pass --force-compatibility to continue with the current ones`,
+      );
+    }
+
+    // Everything that can refuse has passed: now the server.
+    const d = cx.options.defaults;
+    ch = await cx.connect({ parallel: d.maxParallelChunks });
+    log = new EventLog(eventPath(cx.paths, plan.planId), run.machine.report.logBytes);
+    const machine = run.machine;
+    const record = (e: RunEvent) => log!.append(machine.apply(e));
+    if (acquired.takenOver) {
+      const p = acquired.takenOver.previous;
+      record({ event: 'lock_taken_over', previousPid: p.pid, previousHost: p.host, reason: acquired.takenOver.reason });
+      notes.push(`took over the lock of ${describeHolder(p)}: ${acquired.takenOver.reason}`);
+    }
+    if (run.machine.report.tornTail) record({ event: 'note', message: 'the last event line was torn (crash mid-write) and was dropped' });
+    if (run.machine.report.snapshotRebuilt) record({ event: 'note', message: 'the run snapshot was unreadable and was rebuilt from the event log' });
+    notes.push(...(await exactlyOnceNotes(ch, plan)));
+    removeIfExists(cancelPath(cx.paths, plan.planId));
+    record({
+      event: 'run_started',
+      mode,
+      compatibility: token,
+      pid: process.pid,
+      host: os.hostname(),
+      replayDone,
+      replayFailed,
+      settings: { maxParallelChunks: d.maxParallelChunks, maxRetriesPerChunk: d.maxRetriesPerChunk, retryDelayMs: d.retryDelayMs },
+      forced,
+    });
+    for (const n of notes) record({ event: 'note', message: n });
+    log.sync();
+
+    const status = await drive({
+      machine,
+      log,
+      executor: sqlExecutor(ch, plan),
+      snapshotFile: runPath(cx.paths, plan.planId),
+      cancelFile: cancelPath(cx.paths, plan.planId),
+      lock,
+      signals: true,
+    });
+    const summary = machine.summary();
+    const head =
+      status === 'completed'
+        ? `Completed ${plan.planId}`
+        : status === 'failed'
+          ? `Failed ${plan.planId}`
+          : status === 'paused'
+            ? `Paused ${plan.planId}: \`${cliName(cx)} resume --plan-id ${plan.planId}\` continues`
+            : `Cancelled ${plan.planId}`;
+    return {
+      exitCode: status === 'completed' ? 0 : 1,
+      json: {
+        ...runPayload(cx, plan, summary, { notes, implicitPlan: implicit }),
+        ok: status === 'completed',
+        ...(status === 'completed' ? {} : { error: summary.lastError?.message ?? `run ${status}` }),
+      },
+      text: [...(implicit ? [`Planned ${plan.planId} (implicit plan)`] : []), head, ...summaryLines(plan, summary), ...notes.map((n) => `  note: ${n}`)],
+    };
+  } finally {
+    removeIfExists(cancelPath(cx.paths, plan.planId));
+    log?.close();
+    await ch?.close();
+    run?.machine.close();
+    lock.release();
+    acquired = undefined;
+  }
+}
+
+export const runCommand = defineCommand(
+  'run',
+  'Execute the pending chunks of a plan (retries, parallel chunks, checkpoints)',
+  [...executionFlags, ...planFlags],
+  (cx) => executeRun(cx, 'run'),
+);

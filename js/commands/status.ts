@@ -1,0 +1,27 @@
+// `status`: the state of a plan's run from the state directory alone; never
+// opens the database (a run may hold the embedded engine).
+import { defineCommand, planIdFlag } from '../command.js';
+import { planHolder, describeHolder } from '../lock.js';
+import { readRunSummary, runPayload, summaryLines } from '../runs.js';
+import { checkPlanId, readPlan } from '../store.js';
+
+export const statusCommand = defineCommand('status', 'Show the state of a plan and its run', [planIdFlag], async (cx) => {
+  const plan = readPlan(cx.paths, checkPlanId(cx.string('--plan-id')));
+  const { summary, report } = readRunSummary(cx, plan);
+  const holder = planHolder(cx.paths, plan.planId);
+  // A run still marked running without a live lock died: say so instead of "running".
+  const crashed = summary.status === 'running' && !holder;
+  const extra: Record<string, unknown> = {};
+  if (holder) extra.runner = { pid: holder.pid, host: holder.host, startedAt: holder.startedAt, heartbeatAt: holder.heartbeatAt };
+  if (crashed) extra.interrupted = true;
+  if (report.tornTail) extra.tornTail = true;
+  if (report.snapshotRebuilt) extra.snapshotRebuilt = true;
+  const state = summary.status ?? 'planned';
+  return {
+    json: runPayload(cx, plan, summary, extra),
+    text: [
+      `Plan ${plan.planId}: ${state}${crashed ? ' (interrupted: no live process; resume continues it)' : ''}${holder ? ` by ${describeHolder(holder)}` : ''}`,
+      ...summaryLines(plan, summary),
+    ],
+  };
+});

@@ -1,0 +1,272 @@
+// The driver: executes what the run state machine (src/run_state.rs) asks
+// for. It owns the clock, timers, concurrency, signals, cancel polling, the
+// lock heartbeat and the files; every decision comes from the core.
+import fs from 'node:fs';
+import { chunkStatements, type ChunkError, type PlanState, type RunAction, type RunEvent, type RunMachine, type RunStatus } from './core.js';
+import type { ClickHouse, ClickHouseFailure } from './clickhouse.js';
+import type { PlanLock } from './lock.js';
+import { writeFileAtomic, type EventLog } from './store.js';
+
+export type StartAction = Extract<RunAction, { action: 'start_chunk' }>;
+
+export type Outcome =
+  | { kind: 'succeeded'; rows: number; recovered?: boolean }
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'failed'; error: ChunkError; needsOperator?: boolean }
+  | { kind: 'interrupted' };
+
+export interface AttemptIO {
+  /** Log an intermediate event (`chunk_measured`, `statement_succeeded`). */
+  record(e: RunEvent): void;
+  /** Make everything logged so far durable; call before any write to the server. */
+  durable(): void;
+  signal: AbortSignal;
+}
+
+/** Executes one attempt of one chunk. Swappable so the bench can measure the driver alone. */
+export interface ChunkExecutor {
+  run(a: StartAction, io: AttemptIO): Promise<Outcome>;
+  /** Stop the attempt's statements on the server. */
+  kill(a: StartAction): Promise<void>;
+}
+
+export interface DriveInput {
+  machine: RunMachine;
+  log: EventLog;
+  executor: ChunkExecutor;
+  /** runs/<planId>.json */
+  snapshotFile: string;
+  /** runs/<planId>.cancel: written by `cancel` from another process. */
+  cancelFile?: string;
+  lock?: PlanLock;
+  /** Listen to SIGINT/SIGTERM (pause). Off for in-process benches. */
+  signals?: boolean;
+  now?: () => number;
+}
+
+const POLL_MS = 250;
+
+export async function drive(d: DriveInput): Promise<RunStatus> {
+  const now = d.now ?? Date.now;
+  const inFlight = new Map<number, { action: StartAction; abort: AbortController }>();
+  let wakeUp: (() => void) | undefined;
+  const wake = () => {
+    const w = wakeUp;
+    wakeUp = undefined;
+    w?.();
+  };
+
+  let lastSnapshot = 0;
+  let snapshotCost = 0;
+  const writeSnapshot = () => {
+    const t0 = Date.now();
+    writeFileAtomic(d.snapshotFile, d.machine.snapshot(d.log.bytes) + '\n');
+    lastSnapshot = Date.now();
+    snapshotCost = lastSnapshot - t0;
+  };
+  const record = (e: RunEvent) => {
+    d.log.append(d.machine.apply(e, now()));
+    // About once a second, and never more than ~10% of the time on big runs.
+    if (Date.now() - lastSnapshot >= Math.max(1000, 10 * snapshotCost)) writeSnapshot();
+  };
+
+  let stopping: 'cancel' | 'pause' | undefined;
+  const killAll = () => {
+    for (const f of inFlight.values()) {
+      f.abort.abort();
+      void d.executor.kill(f.action).catch(() => undefined);
+    }
+  };
+  const stop = (how: 'cancel' | 'pause', e: RunEvent) => {
+    if (stopping === 'cancel' || stopping === how) return;
+    stopping = how;
+    record(e);
+    if (how === 'cancel') killAll();
+    wake();
+  };
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    // First signal: finish what is in flight and pause. Second: stop it now.
+    if (stopping) killAll();
+    else stop('pause', { event: 'pause_requested', signal: sig });
+  };
+  let lastBeat = Date.now();
+  const timer = setInterval(() => {
+    try {
+      if (d.cancelFile && !stopping && fs.existsSync(d.cancelFile)) {
+        let by = 'cancel';
+        try {
+          by = JSON.parse(fs.readFileSync(d.cancelFile, 'utf8')).by ?? by;
+        } catch {
+          // A request being written: act on it anyway.
+        }
+        stop('cancel', { event: 'cancel_requested', by });
+      }
+      if (d.lock && Date.now() - lastBeat >= 1000) {
+        lastBeat = Date.now();
+        d.lock.heartbeat();
+      }
+    } catch (err) {
+      // Lost the lock (presumed dead by another process): stop writing at once.
+      if (!stopping) {
+        stopping = 'cancel';
+        record({ event: 'note', message: `stopping: ${(err as Error).message}` });
+        killAll();
+        wake();
+      }
+    }
+  }, POLL_MS);
+  if (d.signals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+
+  const launch = (a: StartAction) => {
+    record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] });
+    const abort = new AbortController();
+    inFlight.set(a.chunk, { action: a, abort });
+    const io: AttemptIO = { record, durable: () => d.log.sync(), signal: abort.signal };
+    void d.executor
+      .run(a, io)
+      .catch((err): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }))
+      .then((o) => {
+        inFlight.delete(a.chunk);
+        if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered });
+        else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
+        else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))
+          record({ event: 'chunk_interrupted', chunk: a.chunk });
+        else record({ event: 'chunk_failed', chunk: a.chunk, error: o.error, needsOperator: o.needsOperator });
+        wake();
+      });
+  };
+
+  try {
+    writeSnapshot();
+    for (;;) {
+      const actions = d.machine.nextActions(now(), inFlight.size);
+      let waitAt: number | undefined;
+      let started = false;
+      for (const a of actions) {
+        if (a.action === 'start_chunk') {
+          launch(a);
+          started = true;
+        } else if (a.action === 'wait_until') waitAt = a.at;
+        else {
+          record({ event: 'run_finished', status: a.status });
+          d.log.sync();
+          writeSnapshot();
+          return a.status;
+        }
+      }
+      if (started) continue;
+      await new Promise<void>((resolve) => {
+        wakeUp = resolve;
+        if (waitAt !== undefined) setTimeout(wake, Math.max(0, waitAt - now()));
+      });
+    }
+  } finally {
+    clearInterval(timer);
+    if (d.signals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }
+}
+
+const count = async (ch: ClickHouse, sql: string) => Number((await ch.query<{ c: string | number }>(sql))[0]?.c ?? 0);
+
+/**
+ * Where the server keeps a query log, what became of an earlier attempt.
+ * Only for servers (chdb has no system.query_log). Not exercised by the
+ * tests here, which run on the embedded engine.
+ */
+async function queryLogOutcome(ch: ClickHouse, queryIds: string[]): Promise<{ finished: boolean; rows: number } | undefined> {
+  try {
+    await ch.exec('SYSTEM FLUSH LOGS');
+    const ids = queryIds.map((q) => `'${q}'`).join(', ');
+    const rows = await ch.query<{ type: string; written_rows: string }>(
+      `SELECT toString(type) AS type, written_rows FROM system.query_log WHERE query_id IN (${ids}) AND type != 'QueryStart' ORDER BY event_time_microseconds DESC LIMIT 1`,
+    );
+    if (rows[0]?.type === 'QueryFinish') return { finished: true, rows: Number(rows[0].written_rows) };
+    return rows[0] ? { finished: false, rows: 0 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function failure(err: unknown): ChunkError {
+  const f = err as ClickHouseFailure;
+  return { code: f.code, type: f.type, message: String(f.message ?? err), origin: f.origin ?? 'network' };
+}
+
+const unknownOutcome = (message: string): Outcome => ({
+  kind: 'failed',
+  needsOperator: true,
+  error: { type: 'UNKNOWN_OUTCOME', message, origin: 'check' },
+});
+
+/**
+ * The real executor. Exactly-once rests on row counts recorded before the
+ * first attempt (`chunk_measured`, durable before the INSERT): after a crash
+ * or failure the window holds either the count before (not applied: run
+ * again), before + expected (applied: done), or something else (partial:
+ * the chunk stops for the operator).
+ */
+export function sqlExecutor(ch: ClickHouse, plan: PlanState): ChunkExecutor {
+  return {
+    async run(a, io) {
+      const statements = chunkStatements(plan.chunks[a.chunk], plan.target);
+      try {
+        if (a.uncertain && a.previousQueryIds?.length) {
+          // A client crash does not stop a server query: make sure it is over first.
+          for (const q of a.previousQueryIds) await ch.kill(q);
+          if (!ch.embedded && statements.length === 1) {
+            const o = await queryLogOutcome(ch, a.previousQueryIds);
+            if (o?.finished) return { kind: 'succeeded', rows: o.rows, recovered: true };
+          }
+        }
+        let before = a.verify?.b;
+        if (a.verify && a.countTargetSql && (a.uncertain || a.attempt > 1)) {
+          const seen = await count(ch, a.countTargetSql);
+          if (seen === a.verify.b + a.verify.e) return { kind: 'succeeded', rows: a.verify.e, recovered: true };
+          if (seen !== a.verify.b) {
+            return unknownOutcome(
+              `chunk ${a.chunkId}: the window holds ${seen} rows in the target; before the first attempt it held ${a.verify.b} ` +
+                `and one execution adds ${a.verify.e}. An earlier attempt wrote part of its rows (or something else writes to this window): ` +
+                `repair the window, then resume with --replay-failed`,
+            );
+          }
+        } else if (a.uncertain && a.verify === undefined && !a.countTargetSql && a.statementsDone < statements.length && a.attempt > 1) {
+          return unknownOutcome(
+            `chunk ${a.chunkId}: an attempt was interrupted in statement ${a.statementsDone + 1} of ${statements.length} and ` +
+              `its rows cannot be counted per window; check the targets, then resume with --replay-failed`,
+          );
+        }
+        if (a.verify === undefined && a.countTargetSql) {
+          before = await count(ch, a.countTargetSql);
+          const expected = a.countExpectedSql === a.countTargetSql ? before : await count(ch, a.countExpectedSql!);
+          if (expected === 0) return { kind: 'skipped', reason: 'no rows in the window' };
+          io.record({ event: 'chunk_measured', chunk: a.chunk, before, expected });
+        }
+        io.durable();
+        let rows = 0;
+        for (let k = a.statementsDone; k < statements.length; k++) {
+          if (io.signal.aborted) return { kind: 'interrupted' };
+          const r = await ch.exec(statements[k].sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+          if (statements.length > 1) {
+            io.record({ event: 'statement_succeeded', chunk: a.chunk, statement: k, rows: r.writtenRows ?? 0 });
+            io.durable();
+          } else rows = r.writtenRows ?? 0;
+        }
+        if (a.countTargetSql && before !== undefined) rows = (await count(ch, a.countTargetSql)) - before;
+        return { kind: 'succeeded', rows: statements.length > 1 ? 0 : rows };
+      } catch (err) {
+        if (io.signal.aborted) return { kind: 'interrupted' };
+        return { kind: 'failed', error: failure(err) };
+      }
+    },
+    async kill(a) {
+      for (const q of a.queryIds) await ch.kill(q).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,1173 @@
+//! The run of a plan as a pure state machine ("sans-IO"). The driver feeds
+//! events in (`apply`) and asks what to do next (`next_actions(now, in_flight)`);
+//! it owns SQL, clocks, timers and files. Every transition is an event line in
+//! the log, so the state is the fold of the log over the plan.
+
+use crate::error::{CoreError, CoreResult};
+use crate::ids;
+use crate::sql::{self, TableRef};
+use crate::window::{parse_instant, Window};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Paused,
+    Cancelled,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChunkStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    /// The window held no rows to insert.
+    Skipped,
+}
+
+/// A failure as the server (or the driver) reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkError {
+    /// ClickHouse error code; absent when no server answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub message: String,
+    /// `server`, `network`, `aborted`, or `check` (a row-count check of the driver).
+    #[serde(default = "default_origin")]
+    pub origin: String,
+}
+
+fn default_origin() -> String {
+    "server".into()
+}
+
+/// Server errors a retry cannot fix: the statement or the schema is wrong,
+/// or we may not do it. Everything else (network, timeouts, overload,
+/// unknown codes) is retried within the budget.
+const PERMANENT_CODES: &[i64] = &[
+    1,   // UNSUPPORTED_METHOD
+    6,   // CANNOT_PARSE_TEXT
+    10,  // NOT_FOUND_COLUMN_IN_BLOCK
+    16,  // NO_SUCH_COLUMN_IN_TABLE
+    20,  // NUMBER_OF_COLUMNS_DOESNT_MATCH
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    36,  // BAD_ARGUMENTS
+    41,  // CANNOT_PARSE_DATETIME
+    42,  // NUMBER_OF_ARGUMENTS_DOESNT_MATCH
+    43,  // ILLEGAL_TYPE_OF_ARGUMENT
+    44,  // ILLEGAL_COLUMN
+    46,  // UNKNOWN_FUNCTION
+    47,  // UNKNOWN_IDENTIFIER
+    48,  // NOT_IMPLEMENTED
+    53,  // TYPE_MISMATCH
+    60,  // UNKNOWN_TABLE
+    62,  // SYNTAX_ERROR
+    70,  // CANNOT_CONVERT_TYPE
+    81,  // UNKNOWN_DATABASE
+    115, // UNKNOWN_SETTING
+    164, // READONLY
+    179, // MULTIPLE_EXPRESSIONS_FOR_ALIAS
+    184, // ILLEGAL_AGGREGATION
+    192, // UNKNOWN_USER
+    193, // WRONG_PASSWORD
+    194, // REQUIRED_PASSWORD
+    195, // IP_ADDRESS_NOT_ALLOWED
+    215, // NOT_AN_AGGREGATE
+    352, // AMBIGUOUS_COLUMN_NAME
+    386, // NO_COMMON_TYPE
+    497, // ACCESS_DENIED
+    516, // AUTHENTICATION_FAILED
+];
+
+/// Whether retrying can fix this failure.
+pub fn is_retryable(e: &ChunkError) -> bool {
+    match e.origin.as_str() {
+        "check" => false,
+        "server" => e.code.map_or(true, |c| !PERMANENT_CODES.contains(&c)),
+        _ => true,
+    }
+}
+
+/// Delay before the next attempt after `failures` failed ones:
+/// `retryDelayMs · 2^(failures-1)`, saturating.
+pub fn backoff_ms(retry_delay_ms: u64, failures: u32) -> u64 {
+    let exp = failures.saturating_sub(1).min(40);
+    retry_delay_ms.saturating_mul(1u64 << exp)
+}
+
+/// Hash of what decides the data a run writes: the plan file exactly as
+/// stored, and the options that change generated rows.
+pub fn compatibility_token(plan_text: &str, data_options: &serde_json::Value) -> String {
+    let mut h = Sha256::new();
+    h.update(plan_text.as_bytes());
+    h.update(b"\n");
+    h.update(data_options.to_string().as_bytes());
+    let d = h.finalize();
+    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the machine needs of the plan: no SQL text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanFacts {
+    pub plan_id: String,
+    pub strategy: String,
+    pub target: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    pub time_column: String,
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    #[serde(default = "default_db")]
+    pub default_database: String,
+    pub chunks: Vec<ChunkFacts>,
+}
+
+fn default_db() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkFacts {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    #[serde(default = "one")]
+    pub statements: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Per-run knobs, recorded in `run_started` so the log says what was used.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSettings {
+    pub max_parallel_chunks: u32,
+    pub max_retries_per_chunk: u32,
+    pub retry_delay_ms: u64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings { max_parallel_chunks: 1, max_retries_per_chunk: 3, retry_delay_ms: 1000 }
+    }
+}
+
+/// Row counts taken before the first attempt: what the window held in the
+/// target, and how many rows one execution adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    #[serde(rename = "b")]
+    pub before: u64,
+    #[serde(rename = "e")]
+    pub expected: u64,
+}
+
+/// Compact per-chunk record (snapshot field names are short on purpose:
+/// a snapshot of 100,000 chunks is rewritten about once a second).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkState {
+    #[serde(rename = "s")]
+    pub status: ChunkStatus,
+    /// Attempts started, over the life of the plan.
+    #[serde(rename = "a", default)]
+    pub attempts: u32,
+    /// Failed attempts since the chunk last became runnable: the retry budget.
+    #[serde(rename = "f", default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    #[serde(rename = "r", default, skip_serializing_if = "is_zero_u64")]
+    pub rows: u64,
+    #[serde(rename = "n", default, skip_serializing_if = "is_zero")]
+    pub statements_done: u32,
+    #[serde(rename = "at", default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<i64>,
+    #[serde(rename = "bl", default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+    /// The last attempt ended without a known outcome (crash, kill, pause).
+    #[serde(rename = "u", default, skip_serializing_if = "is_false")]
+    pub uncertain: bool,
+    /// Failed in a way only a person can resolve (a partial write was found).
+    #[serde(rename = "op", default, skip_serializing_if = "is_false")]
+    pub needs_operator: bool,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ChunkError>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ChunkState {
+    fn new() -> Self {
+        ChunkState {
+            status: ChunkStatus::Pending,
+            attempts: 0,
+            failures: 0,
+            rows: 0,
+            statements_done: 0,
+            retry_at: None,
+            baseline: None,
+            uncertain: false,
+            needs_operator: false,
+            last_error: None,
+        }
+    }
+    /// Pending and not waiting for a retry time.
+    fn is_fresh(&self) -> bool {
+        self.status == ChunkStatus::Pending && self.retry_at.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkCounts {
+    pub total: usize,
+    pub pending: usize,
+    pub running: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    Run,
+    Resume,
+}
+
+/// One line of `events/<planId>.ndjson`. `seq` and `at` are on the line too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    #[serde(rename_all = "camelCase")]
+    RunStarted {
+        mode: RunMode,
+        compatibility: String,
+        pid: u32,
+        host: String,
+        #[serde(default)]
+        replay_done: bool,
+        #[serde(default)]
+        replay_failed: bool,
+        settings: RunSettings,
+        /// Policy overrides the operator gave (`--force-overlap`, ...).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        forced: Vec<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    LockTakenOver { previous_pid: u32, previous_host: String, reason: String },
+    #[serde(rename_all = "camelCase")]
+    ChunkStarted { chunk: usize, chunk_id: String, attempt: u32, query_id: String },
+    /// Row counts before the first attempt; durable before the insert starts.
+    #[serde(rename_all = "camelCase")]
+    ChunkMeasured { chunk: usize, before: u64, expected: u64 },
+    #[serde(rename_all = "camelCase")]
+    StatementSucceeded { chunk: usize, statement: u32, rows: u64 },
+    #[serde(rename_all = "camelCase")]
+    ChunkSucceeded {
+        chunk: usize,
+        rows: u64,
+        /// Found applied by a check after a crash or failure, not executed now.
+        #[serde(default, skip_serializing_if = "is_false")]
+        recovered: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    ChunkSkipped { chunk: usize, reason: String },
+    #[serde(rename_all = "camelCase")]
+    ChunkFailed {
+        chunk: usize,
+        error: ChunkError,
+        /// Filled in by `apply` from the error; input values are ignored.
+        #[serde(default)]
+        retryable: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at: Option<i64>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        needs_operator: bool,
+    },
+    /// Stopped by cancel or pause before finishing; the outcome is unknown.
+    #[serde(rename_all = "camelCase")]
+    ChunkInterrupted { chunk: usize },
+    #[serde(rename_all = "camelCase")]
+    CancelRequested { by: String },
+    #[serde(rename_all = "camelCase")]
+    PauseRequested { signal: String },
+    #[serde(rename_all = "camelCase")]
+    RunFinished { status: RunStatus },
+    #[serde(rename_all = "camelCase")]
+    Note { message: String },
+}
+
+/// An event line: the event plus its sequence number and time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventLine {
+    pub seq: u64,
+    pub at: i64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    #[serde(rename_all = "camelCase")]
+    StartChunk {
+        chunk: usize,
+        chunk_id: String,
+        attempt: u32,
+        /// One per statement still to run (index `statementsDone..`).
+        query_ids: Vec<String>,
+        statements_done: u32,
+        /// Query ids of the previous attempt, when its outcome is unknown.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        previous_query_ids: Vec<String>,
+        /// Counts recorded before the first attempt: check before re-executing.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        verify: Option<Baseline>,
+        uncertain: bool,
+        /// `SELECT count()` of the window in the target; absent when it cannot be counted.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        count_target_sql: Option<String>,
+        /// Rows one execution inserts (copy: the source window; table: the target window).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        count_expected_sql: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    WaitUntil { at: i64 },
+    #[serde(rename_all = "camelCase")]
+    Finish { status: RunStatus },
+}
+
+/// The compact snapshot written to `runs/<planId>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub version: u32,
+    pub plan_id: String,
+    /// `None` until the first `run_started`.
+    pub status: Option<RunStatus>,
+    /// Last event folded in, and the byte length of the log up to it.
+    pub seq: u64,
+    pub event_offset: u64,
+    pub updated_at: i64,
+    pub compatibility: Option<String>,
+    pub sessions: u32,
+    pub attempts: u64,
+    pub rows_written: u64,
+    pub chunk_counts: ChunkCounts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ChunkError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping: Option<RunStatus>,
+    pub settings: RunSettings,
+    pub chunks: Vec<ChunkState>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunState {
+    pub facts: PlanFacts,
+    target: TableRef,
+    source: Option<TableRef>,
+    windows: Vec<Window>,
+    pub snap: Snapshot,
+    /// First index that may hold a fresh pending chunk.
+    cursor: usize,
+    /// Chunks pending with a retry time.
+    waiting: Vec<usize>,
+}
+
+fn invalid(msg: String) -> CoreError {
+    CoreError::runtime("invalid_transition", msg)
+}
+
+impl RunState {
+    pub fn new(facts: PlanFacts) -> CoreResult<Self> {
+        let target = sql::parse_table(&facts.target, &facts.default_database, "plan target")?;
+        let source = match &facts.source {
+            Some(s) => Some(sql::parse_table(s, &facts.default_database, "plan source")?),
+            None => None,
+        };
+        let windows = facts
+            .chunks
+            .iter()
+            .map(|c| Ok(Window { from: parse_instant(&c.from, "chunk from")?, to: parse_instant(&c.to, "chunk to")? }))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let n = facts.chunks.len();
+        let snap = Snapshot {
+            version: 1,
+            plan_id: facts.plan_id.clone(),
+            status: None,
+            seq: 0,
+            event_offset: 0,
+            updated_at: 0,
+            compatibility: None,
+            sessions: 0,
+            attempts: 0,
+            rows_written: 0,
+            chunk_counts: ChunkCounts { total: n, pending: n, ..Default::default() },
+            last_error: None,
+            stopping: None,
+            settings: RunSettings::default(),
+            chunks: vec![ChunkState::new(); n],
+        };
+        Ok(RunState { facts, target, source, windows, snap, cursor: 0, waiting: Vec::new() })
+    }
+
+    /// Continue from a stored snapshot (already checked against this plan).
+    pub fn from_snapshot(facts: PlanFacts, snap: Snapshot) -> CoreResult<Self> {
+        let mut s = RunState::new(facts)?;
+        if snap.plan_id != s.facts.plan_id || snap.chunks.len() != s.facts.chunks.len() {
+            return Err(CoreError::runtime(
+                "snapshot_mismatch",
+                format!("snapshot is for plan {} with {} chunks", snap.plan_id, snap.chunks.len()),
+            ));
+        }
+        s.snap = snap;
+        s.reindex();
+        Ok(s)
+    }
+
+    fn reindex(&mut self) {
+        let mut c = ChunkCounts { total: self.snap.chunks.len(), ..Default::default() };
+        self.waiting.clear();
+        for (i, ch) in self.snap.chunks.iter().enumerate() {
+            match ch.status {
+                ChunkStatus::Pending => c.pending += 1,
+                ChunkStatus::Running => c.running += 1,
+                ChunkStatus::Done => c.done += 1,
+                ChunkStatus::Failed => c.failed += 1,
+                ChunkStatus::Skipped => c.skipped += 1,
+            }
+            if ch.status == ChunkStatus::Pending && ch.retry_at.is_some() {
+                self.waiting.push(i);
+            }
+        }
+        self.snap.chunk_counts = c;
+        self.cursor = 0;
+        self.advance_cursor();
+    }
+
+    fn advance_cursor(&mut self) {
+        while self.cursor < self.snap.chunks.len() && !self.snap.chunks[self.cursor].is_fresh() {
+            self.cursor += 1;
+        }
+    }
+
+    fn set_status(&mut self, i: usize, s: ChunkStatus) {
+        fn counter(c: &mut ChunkCounts, s: ChunkStatus) -> &mut usize {
+            match s {
+                ChunkStatus::Pending => &mut c.pending,
+                ChunkStatus::Running => &mut c.running,
+                ChunkStatus::Done => &mut c.done,
+                ChunkStatus::Failed => &mut c.failed,
+                ChunkStatus::Skipped => &mut c.skipped,
+            }
+        }
+        let old = self.snap.chunks[i].status;
+        *counter(&mut self.snap.chunk_counts, old) -= 1;
+        *counter(&mut self.snap.chunk_counts, s) += 1;
+        self.snap.chunks[i].status = s;
+    }
+
+    fn chunk(&self, i: usize) -> CoreResult<&ChunkState> {
+        self.snap.chunks.get(i).ok_or_else(|| invalid(format!("no chunk {i} in plan")))
+    }
+
+    fn expect_status(&self, i: usize, want: ChunkStatus, what: &str) -> CoreResult<()> {
+        let st = self.chunk(i)?.status;
+        if st != want {
+            return Err(invalid(format!("{what} for chunk {i} which is {st:?}, not {want:?}")));
+        }
+        Ok(())
+    }
+
+    fn expect_running_run(&self, what: &str) -> CoreResult<()> {
+        if self.snap.status != Some(RunStatus::Running) {
+            return Err(invalid(format!("{what} while the run is {:?}", self.snap.status)));
+        }
+        Ok(())
+    }
+
+    /// Fold one event in; returns the event as it must be logged (with
+    /// derived fields such as `retryable`/`retryAt` filled in).
+    pub fn apply(&mut self, line: EventLine) -> CoreResult<EventLine> {
+        let mut line = line;
+        if line.seq != self.snap.seq + 1 {
+            return Err(invalid(format!("event seq {} after {}", line.seq, self.snap.seq)));
+        }
+        let at = line.at;
+        match &mut line.event {
+            Event::RunStarted { compatibility, replay_done, replay_failed, settings, mode, .. } => {
+                // A status still `running` here means the previous process died:
+                // the driver only starts after taking the plan lock.
+                self.snap.status = Some(RunStatus::Running);
+                self.snap.stopping = None;
+                self.snap.sessions += 1;
+                self.snap.compatibility = Some(compatibility.clone());
+                self.snap.settings = *settings;
+                let retry_failed = *mode == RunMode::Resume;
+                for ch in self.snap.chunks.iter_mut() {
+                    match ch.status {
+                        // Left running by a crash: its outcome is checked before it runs again.
+                        ChunkStatus::Running => {
+                            ch.status = ChunkStatus::Pending;
+                            ch.uncertain = true;
+                        }
+                        ChunkStatus::Failed if *replay_failed || (retry_failed && !ch.needs_operator) => {
+                            if ch.needs_operator {
+                                // The operator repaired the window: measure it afresh.
+                                ch.baseline = None;
+                                ch.uncertain = false;
+                                ch.statements_done = 0;
+                            }
+                            ch.status = ChunkStatus::Pending;
+                            ch.needs_operator = false;
+                            ch.failures = 0;
+                        }
+                        ChunkStatus::Done | ChunkStatus::Skipped if *replay_done => {
+                            ch.status = ChunkStatus::Pending;
+                            ch.baseline = None;
+                            ch.uncertain = false;
+                            ch.failures = 0;
+                            ch.statements_done = 0;
+                        }
+                        _ => {}
+                    }
+                    ch.retry_at = None;
+                }
+                self.reindex();
+            }
+            Event::LockTakenOver { .. } | Event::Note { .. } => {}
+            Event::ChunkStarted { chunk, attempt, .. } => {
+                let i = *chunk;
+                self.expect_running_run("chunk_started")?;
+                self.expect_status(i, ChunkStatus::Pending, "chunk_started")?;
+                let ch = &self.snap.chunks[i];
+                if *attempt != ch.attempts + 1 {
+                    return Err(invalid(format!("chunk {i} attempt {attempt} after {}", ch.attempts)));
+                }
+                if ch.retry_at.is_some() {
+                    self.waiting.retain(|w| *w != i);
+                }
+                self.set_status(i, ChunkStatus::Running);
+                let ch = &mut self.snap.chunks[i];
+                ch.attempts = *attempt;
+                ch.retry_at = None;
+                self.snap.attempts += 1;
+                self.advance_cursor();
+            }
+            Event::ChunkMeasured { chunk, before, expected } => {
+                self.expect_status(*chunk, ChunkStatus::Running, "chunk_measured")?;
+                self.snap.chunks[*chunk].baseline = Some(Baseline { before: *before, expected: *expected });
+            }
+            Event::StatementSucceeded { chunk, statement, rows } => {
+                self.expect_status(*chunk, ChunkStatus::Running, "statement_succeeded")?;
+                let ch = &mut self.snap.chunks[*chunk];
+                ch.statements_done = *statement + 1;
+                ch.rows += *rows;
+                self.snap.rows_written += *rows;
+            }
+            Event::ChunkSucceeded { chunk, rows, .. } => {
+                let i = *chunk;
+                self.expect_status(i, ChunkStatus::Running, "chunk_succeeded")?;
+                self.set_status(i, ChunkStatus::Done);
+                let ch = &mut self.snap.chunks[i];
+                ch.rows += *rows;
+                ch.uncertain = false;
+                ch.last_error = None;
+                ch.statements_done = 0;
+                self.snap.rows_written += *rows;
+            }
+            Event::ChunkSkipped { chunk, .. } => {
+                self.expect_status(*chunk, ChunkStatus::Running, "chunk_skipped")?;
+                self.set_status(*chunk, ChunkStatus::Skipped);
+                let ch = &mut self.snap.chunks[*chunk];
+                ch.uncertain = false;
+                ch.last_error = None;
+            }
+            Event::ChunkFailed { chunk, error, retryable, retry_at, needs_operator } => {
+                let i = *chunk;
+                self.expect_status(i, ChunkStatus::Running, "chunk_failed")?;
+                *retryable = !*needs_operator && is_retryable(error);
+                let settings = self.snap.settings;
+                let ch = &mut self.snap.chunks[i];
+                ch.failures += 1;
+                ch.last_error = Some(error.clone());
+                self.snap.last_error = Some(error.clone());
+                if *retryable && ch.failures < settings.max_retries_per_chunk {
+                    let when = at.saturating_add(backoff_ms(settings.retry_delay_ms, ch.failures) as i64);
+                    *retry_at = Some(when);
+                    ch.retry_at = Some(when);
+                    self.set_status(i, ChunkStatus::Pending);
+                    self.waiting.push(i);
+                } else {
+                    *retry_at = None;
+                    ch.needs_operator = *needs_operator;
+                    self.set_status(i, ChunkStatus::Failed);
+                }
+            }
+            Event::ChunkInterrupted { chunk } => {
+                self.expect_status(*chunk, ChunkStatus::Running, "chunk_interrupted")?;
+                self.set_status(*chunk, ChunkStatus::Pending);
+                self.snap.chunks[*chunk].uncertain = true;
+                if *chunk < self.cursor {
+                    self.cursor = *chunk;
+                }
+            }
+            Event::CancelRequested { .. } => {
+                self.expect_running_run("cancel_requested")?;
+                self.snap.stopping = Some(RunStatus::Cancelled);
+            }
+            Event::PauseRequested { .. } => {
+                self.expect_running_run("pause_requested")?;
+                if self.snap.stopping.is_none() {
+                    self.snap.stopping = Some(RunStatus::Paused);
+                }
+            }
+            Event::RunFinished { status } => {
+                if self.snap.chunk_counts.running > 0 {
+                    return Err(invalid("run_finished with chunks still running".into()));
+                }
+                if *status == RunStatus::Running {
+                    return Err(invalid("run_finished with status running".into()));
+                }
+                self.snap.status = Some(*status);
+                self.snap.stopping = None;
+            }
+        }
+        self.snap.seq = line.seq;
+        self.snap.updated_at = at;
+        Ok(line)
+    }
+
+    fn count_sql(&self, table: &TableRef, i: usize) -> String {
+        format!(
+            "SELECT count() AS c FROM {} WHERE {}",
+            table.quoted(),
+            sql::window_predicate(&self.facts.time_column, self.windows[i])
+        )
+    }
+
+    /// The target can be counted per window only when it has the time column
+    /// and a chunk is one INSERT into it.
+    fn countable(&self, i: usize) -> bool {
+        let has_time = self.facts.columns.as_ref().map_or(true, |c| c.contains(&self.facts.time_column));
+        self.facts.chunks[i].statements <= 1 && has_time && matches!(self.facts.strategy.as_str(), "table" | "copy")
+    }
+
+    fn start_action(&self, i: usize) -> Action {
+        let ch = &self.snap.chunks[i];
+        let f = &self.facts.chunks[i];
+        let attempt = ch.attempts + 1;
+        let query_ids = (ch.statements_done..f.statements.max(1))
+            .map(|s| ids::query_id(&self.facts.plan_id, &f.id, attempt, s as usize))
+            .collect();
+        let previous_query_ids = if ch.uncertain && ch.attempts > 0 {
+            (0..f.statements.max(1)).map(|s| ids::query_id(&self.facts.plan_id, &f.id, ch.attempts, s as usize)).collect()
+        } else {
+            Vec::new()
+        };
+        let countable = self.countable(i);
+        Action::StartChunk {
+            chunk: i,
+            chunk_id: f.id.clone(),
+            attempt,
+            query_ids,
+            statements_done: ch.statements_done,
+            previous_query_ids,
+            verify: ch.baseline,
+            uncertain: ch.uncertain,
+            count_target_sql: countable.then(|| self.count_sql(&self.target, i)),
+            count_expected_sql: countable.then(|| self.count_sql(self.source.as_ref().unwrap_or(&self.target), i)),
+        }
+    }
+
+    /// What to do now, given the chunks the driver has in flight.
+    /// Pure: calling it twice without an event in between gives the same answer.
+    pub fn next_actions(&self, now: i64, in_flight: usize) -> Vec<Action> {
+        if self.snap.status != Some(RunStatus::Running) {
+            return Vec::new();
+        }
+        if let Some(stop) = self.snap.stopping {
+            return if in_flight == 0 { vec![Action::Finish { status: stop }] } else { Vec::new() };
+        }
+        let mut out = Vec::new();
+        let mut slots = (self.snap.settings.max_parallel_chunks.max(1) as usize).saturating_sub(in_flight);
+        // Retries that are due go first, earliest first.
+        let mut due: Vec<(i64, usize)> = self
+            .waiting
+            .iter()
+            .filter_map(|&i| self.snap.chunks[i].retry_at.filter(|t| *t <= now).map(|t| (t, i)))
+            .collect();
+        due.sort_unstable();
+        for (_, i) in due {
+            if slots == 0 {
+                break;
+            }
+            out.push(self.start_action(i));
+            slots -= 1;
+        }
+        let mut i = self.cursor;
+        while slots > 0 && i < self.snap.chunks.len() {
+            if self.snap.chunks[i].is_fresh() {
+                out.push(self.start_action(i));
+                slots -= 1;
+            }
+            i += 1;
+        }
+        if out.is_empty() {
+            let next_retry = self.waiting.iter().filter_map(|&i| self.snap.chunks[i].retry_at).min();
+            if let Some(at) = next_retry {
+                out.push(Action::WaitUntil { at });
+            } else if in_flight == 0 && self.snap.chunk_counts.pending == 0 && self.snap.chunk_counts.running == 0 {
+                let status = if self.snap.chunk_counts.failed > 0 { RunStatus::Failed } else { RunStatus::Completed };
+                out.push(Action::Finish { status });
+            }
+        }
+        out
+    }
+}
+
+/// Load a run: the snapshot if it is sound, then the log lines after it.
+/// A torn last line (a crash mid-append) is ignored and reported; any other
+/// bad line is an error. A corrupt snapshot is rebuilt from the whole log.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    pub torn_tail: bool,
+    pub snapshot_rebuilt: bool,
+    /// Byte length of the sound part of the log (where the next line goes).
+    pub log_bytes: u64,
+    pub events_replayed: usize,
+}
+
+pub fn load(facts: PlanFacts, snapshot: Option<&str>, log: &str) -> CoreResult<(RunState, LoadReport)> {
+    let mut report = LoadReport { torn_tail: false, snapshot_rebuilt: false, log_bytes: 0, events_replayed: 0 };
+    let parsed = match snapshot {
+        Some(text) => match serde_json::from_str::<Snapshot>(text) {
+            Ok(s) if (s.event_offset as usize) <= log.len() && log.is_char_boundary(s.event_offset as usize) => Some(s),
+            _ => {
+                report.snapshot_rebuilt = true;
+                None
+            }
+        },
+        None => None,
+    };
+    let (mut state, offset) = match parsed {
+        Some(s) => {
+            let off = s.event_offset as usize;
+            match RunState::from_snapshot(facts.clone(), s) {
+                Ok(st) => (st, off),
+                Err(_) => {
+                    report.snapshot_rebuilt = true;
+                    (RunState::new(facts)?, 0)
+                }
+            }
+        }
+        None => (RunState::new(facts)?, 0),
+    };
+    let rest = &log[offset..];
+    let mut pos = offset;
+    let mut lines = rest.split_inclusive('\n').peekable();
+    while let Some(raw) = lines.next() {
+        let complete = raw.ends_with('\n');
+        let text = raw.trim_end_matches('\n');
+        if text.trim().is_empty() {
+            pos += raw.len();
+            continue;
+        }
+        match serde_json::from_str::<EventLine>(text) {
+            Ok(ev) if complete => {
+                if ev.seq <= state.snap.seq {
+                    // Already in the snapshot (a snapshot taken mid-log).
+                } else {
+                    state.apply(ev).map_err(|e| {
+                        CoreError::runtime("event_log_corrupt", format!("event log byte {pos}: {}", e.message))
+                    })?;
+                    report.events_replayed += 1;
+                }
+                pos += raw.len();
+            }
+            _ if lines.peek().is_none() && !complete => {
+                report.torn_tail = true;
+                break;
+            }
+            Err(e) => {
+                return Err(CoreError::runtime(
+                    "event_log_corrupt",
+                    format!("event log line at byte {pos} is not a valid event ({e}); not replacing the run state"),
+                ))
+            }
+            Ok(_) => unreachable!("incomplete lines are only the last one"),
+        }
+    }
+    report.log_bytes = pos as u64;
+    state.snap.event_offset = pos as u64;
+    Ok((state, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(n: usize) -> PlanFacts {
+        PlanFacts {
+            plan_id: "p".into(),
+            strategy: "table".into(),
+            target: "app.events".into(),
+            source: None,
+            time_column: "t".into(),
+            columns: None,
+            default_database: "default".into(),
+            chunks: (0..n)
+                .map(|i| ChunkFacts {
+                    id: format!("c{i}"),
+                    from: format!("2025-01-01T{:02}:00:00Z", i),
+                    to: format!("2025-01-01T{:02}:00:00Z", i + 1),
+                    statements: 1,
+                })
+                .collect(),
+        }
+    }
+
+    struct M {
+        s: RunState,
+        now: i64,
+    }
+
+    impl M {
+        fn new(n: usize, settings: RunSettings) -> Self {
+            let mut m = M { s: RunState::new(facts(n)).unwrap(), now: 1_000 };
+            m.start(RunMode::Run, settings, false, false);
+            m
+        }
+        fn ev(&mut self, e: Event) -> EventLine {
+            let seq = self.s.snap.seq + 1;
+            self.s.apply(EventLine { seq, at: self.now, event: e }).unwrap()
+        }
+        fn start(&mut self, mode: RunMode, settings: RunSettings, replay_done: bool, replay_failed: bool) {
+            self.ev(Event::RunStarted {
+                mode,
+                compatibility: "x".into(),
+                pid: 1,
+                host: "h".into(),
+                replay_done,
+                replay_failed,
+                settings,
+                forced: vec![],
+            });
+        }
+        fn started(&mut self, a: &Action) -> usize {
+            match a {
+                Action::StartChunk { chunk, chunk_id, attempt, query_ids, .. } => {
+                    self.ev(Event::ChunkStarted {
+                        chunk: *chunk,
+                        chunk_id: chunk_id.clone(),
+                        attempt: *attempt,
+                        query_id: query_ids[0].clone(),
+                    });
+                    *chunk
+                }
+                other => panic!("expected start, got {other:?}"),
+            }
+        }
+        fn fail(&mut self, i: usize, code: i64) -> EventLine {
+            self.ev(Event::ChunkFailed {
+                chunk: i,
+                error: ChunkError { code: Some(code), kind: None, message: "boom".into(), origin: "server".into() },
+                retryable: false,
+                retry_at: None,
+                needs_operator: false,
+            })
+        }
+        fn ok(&mut self, i: usize) {
+            self.ev(Event::ChunkSucceeded { chunk: i, rows: 10, recovered: false });
+        }
+    }
+
+    fn settings(par: u32, retries: u32, delay: u64) -> RunSettings {
+        RunSettings { max_parallel_chunks: par, max_retries_per_chunk: retries, retry_delay_ms: delay }
+    }
+
+    #[test]
+    fn backoff_formula() {
+        assert_eq!(backoff_ms(1000, 1), 1000);
+        assert_eq!(backoff_ms(1000, 2), 2000);
+        assert_eq!(backoff_ms(1000, 3), 4000);
+        assert_eq!(backoff_ms(250, 5), 4000);
+        assert_eq!(backoff_ms(u64::MAX, 9), u64::MAX);
+    }
+
+    #[test]
+    fn classification() {
+        let e = |code: Option<i64>, origin: &str| ChunkError { code, kind: None, message: String::new(), origin: origin.into() };
+        for c in [62, 60, 47, 16, 53, 516, 497, 81] {
+            assert!(!is_retryable(&e(Some(c), "server")), "{c}");
+        }
+        for c in [159, 209, 202, 252, 241, 394, 999] {
+            assert!(is_retryable(&e(Some(c), "server")), "{c}");
+        }
+        assert!(is_retryable(&e(None, "network")));
+        assert!(!is_retryable(&e(None, "check")));
+    }
+
+    #[test]
+    fn sequential_run_completes() {
+        let mut m = M::new(3, settings(1, 3, 100));
+        for _ in 0..3 {
+            let a = m.s.next_actions(m.now, 0);
+            assert_eq!(a.len(), 1);
+            let i = m.started(&a[0]);
+            assert!(m.s.next_actions(m.now, 1).is_empty(), "one at a time");
+            m.ok(i);
+        }
+        assert_eq!(m.s.next_actions(m.now, 0), vec![Action::Finish { status: RunStatus::Completed }]);
+        m.ev(Event::RunFinished { status: RunStatus::Completed });
+        assert_eq!(m.s.snap.rows_written, 30);
+        assert_eq!(m.s.snap.chunk_counts.done, 3);
+        assert!(m.s.next_actions(m.now, 0).is_empty());
+    }
+
+    #[test]
+    fn retry_with_backoff_then_budget_exhausted() {
+        let mut m = M::new(2, settings(1, 3, 100));
+        let a = m.s.next_actions(m.now, 0);
+        let i = m.started(&a[0]);
+        assert_eq!(i, 0);
+        let line = m.fail(0, 202); // overload: retryable
+        assert!(matches!(line.event, Event::ChunkFailed { retryable: true, retry_at: Some(1100), .. }));
+        // The other chunk goes ahead while chunk 0 waits.
+        let a = m.s.next_actions(m.now, 0);
+        assert_eq!(m.started(&a[0]), 1);
+        m.ok(1);
+        assert_eq!(m.s.next_actions(m.now, 0), vec![Action::WaitUntil { at: 1100 }]);
+        m.now = 1099;
+        assert_eq!(m.s.next_actions(m.now, 0), vec![Action::WaitUntil { at: 1100 }]);
+        m.now = 1100;
+        let a = m.s.next_actions(m.now, 0);
+        assert!(matches!(&a[0], Action::StartChunk { chunk: 0, attempt: 2, .. }));
+        m.started(&a[0]);
+        let line = m.fail(0, 209);
+        assert!(matches!(line.event, Event::ChunkFailed { retry_at: Some(1300), .. }), "2nd delay doubles");
+        m.now = 1300;
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        let line = m.fail(0, 209);
+        assert!(matches!(line.event, Event::ChunkFailed { retryable: true, retry_at: None, .. }), "budget of 3 used");
+        assert_eq!(m.s.snap.chunks[0].status, ChunkStatus::Failed);
+        assert_eq!(m.s.next_actions(m.now, 0), vec![Action::Finish { status: RunStatus::Failed }]);
+    }
+
+    #[test]
+    fn permanent_error_fails_at_once() {
+        let mut m = M::new(1, settings(1, 5, 100));
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        let line = m.fail(0, 62);
+        assert!(matches!(line.event, Event::ChunkFailed { retryable: false, retry_at: None, .. }));
+        assert_eq!(m.s.snap.chunks[0].status, ChunkStatus::Failed);
+        assert_eq!(m.s.snap.chunks[0].attempts, 1);
+    }
+
+    #[test]
+    fn parallel_fills_slots_and_keeps_counts() {
+        let mut m = M::new(10, settings(4, 3, 100));
+        let a = m.s.next_actions(m.now, 0);
+        assert_eq!(a.len(), 4);
+        let ids: Vec<usize> = a.iter().map(|x| m.started(x)).collect();
+        assert_eq!(ids, vec![0, 1, 2, 3]);
+        assert_eq!(m.s.snap.chunk_counts.running, 4);
+        assert!(m.s.next_actions(m.now, 4).is_empty());
+        m.ok(2);
+        let a = m.s.next_actions(m.now, 3);
+        assert_eq!(a.len(), 1);
+        assert_eq!(m.started(&a[0]), 4);
+        assert_eq!(m.s.snap.chunk_counts, ChunkCounts { total: 10, pending: 5, running: 4, done: 1, failed: 0, skipped: 0 });
+    }
+
+    #[test]
+    fn cancel_stops_starting_and_finishes_when_idle() {
+        let mut m = M::new(5, settings(2, 3, 100));
+        let a = m.s.next_actions(m.now, 0);
+        for x in &a {
+            m.started(x);
+        }
+        m.ev(Event::CancelRequested { by: "cancel".into() });
+        assert!(m.s.next_actions(m.now, 2).is_empty());
+        m.ok(0);
+        m.ev(Event::ChunkInterrupted { chunk: 1 });
+        assert_eq!(m.s.next_actions(m.now, 0), vec![Action::Finish { status: RunStatus::Cancelled }]);
+        m.ev(Event::RunFinished { status: RunStatus::Cancelled });
+        // Resume (explicit) continues with the interrupted chunk, checked first.
+        m.start(RunMode::Resume, settings(1, 3, 100), false, false);
+        let a = m.s.next_actions(m.now, 0);
+        assert!(matches!(&a[0], Action::StartChunk { chunk: 1, uncertain: true, attempt: 2, .. }), "{a:?}");
+    }
+
+    #[test]
+    fn crash_leaves_running_chunk_uncertain_and_resume_retries_failed() {
+        let mut m = M::new(3, settings(1, 1, 100));
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        m.ev(Event::ChunkMeasured { chunk: 0, before: 5, expected: 5 });
+        m.fail(0, 202); // budget 1: failed
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]); // chunk 1 running, then "crash"
+        m.start(RunMode::Run, settings(1, 1, 100), false, false);
+        let a = m.s.next_actions(m.now, 0);
+        match &a[0] {
+            Action::StartChunk { chunk, uncertain, previous_query_ids, .. } => {
+                assert_eq!(*chunk, 1);
+                assert!(*uncertain);
+                assert_eq!(previous_query_ids.len(), 1);
+            }
+            x => panic!("{x:?}"),
+        }
+        assert_eq!(m.s.snap.chunks[0].status, ChunkStatus::Failed, "run does not retry failed chunks");
+        m.start(RunMode::Resume, settings(1, 1, 100), false, false);
+        let a = m.s.next_actions(m.now, 0);
+        assert!(matches!(&a[0], Action::StartChunk { chunk: 0, verify: Some(Baseline { before: 5, expected: 5 }), .. }));
+    }
+
+    #[test]
+    fn needs_operator_is_not_retried_by_resume() {
+        let mut m = M::new(1, settings(1, 3, 100));
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        m.ev(Event::ChunkFailed {
+            chunk: 0,
+            error: ChunkError { code: None, kind: Some("UNKNOWN_OUTCOME".into()), message: "x".into(), origin: "check".into() },
+            retryable: true,
+            retry_at: None,
+            needs_operator: true,
+        });
+        m.ev(Event::RunFinished { status: RunStatus::Failed });
+        m.start(RunMode::Resume, settings(1, 3, 100), false, false);
+        assert_eq!(m.s.next_actions(m.now, 0), vec![Action::Finish { status: RunStatus::Failed }]);
+        m.ev(Event::RunFinished { status: RunStatus::Failed });
+        m.start(RunMode::Resume, settings(1, 3, 100), false, true);
+        assert!(matches!(&m.s.next_actions(m.now, 0)[0], Action::StartChunk { chunk: 0, verify: None, .. }));
+    }
+
+    #[test]
+    fn replay_done_reruns_done_chunks() {
+        let mut m = M::new(2, settings(1, 3, 100));
+        for _ in 0..2 {
+            let a = m.s.next_actions(m.now, 0);
+            let i = m.started(&a[0]);
+            m.ok(i);
+        }
+        m.ev(Event::RunFinished { status: RunStatus::Completed });
+        m.start(RunMode::Run, settings(1, 3, 100), true, false);
+        assert_eq!(m.s.snap.chunk_counts.pending, 2);
+        let a = m.s.next_actions(m.now, 0);
+        assert!(matches!(&a[0], Action::StartChunk { chunk: 0, attempt: 2, verify: None, .. }));
+    }
+
+    #[test]
+    fn pause_then_resume() {
+        let mut m = M::new(3, settings(1, 3, 100));
+        let a = m.s.next_actions(m.now, 0);
+        let i = m.started(&a[0]);
+        m.ev(Event::PauseRequested { signal: "SIGINT".into() });
+        assert!(m.s.next_actions(m.now, 1).is_empty());
+        m.ok(i);
+        assert_eq!(m.s.next_actions(m.now, 0), vec![Action::Finish { status: RunStatus::Paused }]);
+        m.ev(Event::RunFinished { status: RunStatus::Paused });
+        m.start(RunMode::Resume, settings(1, 3, 100), false, false);
+        assert!(matches!(&m.s.next_actions(m.now, 0)[0], Action::StartChunk { chunk: 1, .. }));
+    }
+
+    #[test]
+    fn invalid_transitions_are_refused() {
+        let mut m = M::new(2, settings(1, 3, 100));
+        let seq = m.s.snap.seq + 1;
+        let bad = m.s.apply(EventLine { seq, at: 0, event: Event::ChunkSucceeded { chunk: 0, rows: 1, recovered: false } });
+        assert_eq!(bad.unwrap_err().code, "invalid_transition");
+        let bad = m.s.apply(EventLine { seq: seq + 5, at: 0, event: Event::Note { message: "x".into() } });
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn load_snapshot_plus_log_and_torn_tail() {
+        let mut r = M { s: RunState::new(facts(3)).unwrap(), now: 5 };
+        let lines = vec![
+            r.ev(Event::RunStarted {
+                mode: RunMode::Run,
+                compatibility: "x".into(),
+                pid: 1,
+                host: "h".into(),
+                replay_done: false,
+                replay_failed: false,
+                settings: settings(1, 3, 100),
+                forced: vec![],
+            }),
+            r.ev(Event::ChunkStarted { chunk: 0, chunk_id: "c0".into(), attempt: 1, query_id: "q".into() }),
+            r.ev(Event::ChunkSucceeded { chunk: 0, rows: 7, recovered: false }),
+        ];
+        let mut log = String::new();
+        let mut snap_at = 0;
+        for (k, l) in lines.iter().enumerate() {
+            log.push_str(&serde_json::to_string(l).unwrap());
+            log.push('\n');
+            if k == 1 {
+                snap_at = log.len();
+            }
+        }
+        // A snapshot taken after two events, then the third from the log.
+        let mut early = RunState::new(facts(3)).unwrap();
+        for l in &lines[..2] {
+            early.apply(l.clone()).unwrap();
+        }
+        early.snap.event_offset = snap_at as u64;
+        let snap_text = serde_json::to_string(&early.snap).unwrap();
+        let (st, rep) = load(facts(3), Some(&snap_text), &log).unwrap();
+        assert_eq!(rep.events_replayed, 1);
+        let mut want = r.s.snap.clone();
+        want.event_offset = log.len() as u64;
+        assert_eq!(st.snap, want);
+        // Torn last line: ignored, reported, log_bytes stops before it.
+        let torn = format!("{log}{{\"seq\":4,\"at\":9,\"event\":\"chunk_sta");
+        let (st2, rep2) = load(facts(3), Some(&snap_text), &torn).unwrap();
+        assert!(rep2.torn_tail);
+        assert_eq!(rep2.log_bytes as usize, log.len());
+        assert_eq!(st2.snap.seq, 3);
+        // Corrupt snapshot: rebuilt from the log, never replaced by a fresh state.
+        let (st3, rep3) = load(facts(3), Some("{nope"), &log).unwrap();
+        assert!(rep3.snapshot_rebuilt);
+        assert_eq!(st3.snap.rows_written, 7);
+        // A bad line in the middle is an error.
+        let mid = log.replacen("\"chunk_started\"", "\"chunk_startxd\"", 1);
+        assert_eq!(load(facts(3), None, &mid).unwrap_err().code, "event_log_corrupt");
+    }
+
+    #[test]
+    fn count_sql_for_verification() {
+        let m = M::new(1, settings(1, 3, 100));
+        match &m.s.next_actions(0, 0)[0] {
+            Action::StartChunk { count_target_sql: Some(t), count_expected_sql: Some(e), .. } => {
+                assert!(t.starts_with("SELECT count() AS c FROM `app`.`events` WHERE `t` >= "));
+                assert_eq!(t, e, "table strategy: one execution adds the window's own rows");
+            }
+            x => panic!("{x:?}"),
+        }
+    }
+}

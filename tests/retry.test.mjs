@@ -1,0 +1,84 @@
+// Retries on the embedded engine. Failures are real server errors: a copy
+// source view computes a column with throwIf(..., code) for one chunk's rows
+// (optionally only until a deadline), or reads a column that was dropped.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createProject } from './helpers/project.mjs';
+
+async function setup(t, { retries, delayMs, viewCondition }) {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 3, maxRetriesPerChunk: retries, retryDelayMs: delayMs } } });
+  t.after(p.cleanup);
+  await p.exec(
+    'CREATE DATABASE app',
+    'CREATE TABLE app.base (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
+    "INSERT INTO app.base SELECT toDateTime('2025-01-01', 'UTC') + number * 60, number FROM numbers(720)",
+    'CREATE TABLE app.events (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
+    // Computed after the chunk's WHERE: only rows of [06:00, 09:00) can throw.
+    `CREATE VIEW app.flaky AS SELECT event_time, user_id + throwIf(event_time >= toDateTime('2025-01-01 06:00:00', 'UTC')
+       AND event_time < toDateTime('2025-01-01 09:00:00', 'UTC') AND ${viewCondition}, 'simulated overload', toInt32(202)) AS user_id
+     FROM app.base SETTINGS allow_custom_error_code_in_throwif = 1`,
+  );
+  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.flaky', '--from', '2025-01-01', '--to', '2025-01-01T12:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout);
+  return { p, planId: planned.json.planId };
+}
+
+const events = (r) => fs.readFileSync(r.json.eventPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+test('a transient overload error (202) is retried with exponential backoff and succeeds within budget', async (t) => {
+  // The view throws until 4 s from now; attempts 1 s, 2 s, 4 s, 8 s apart get past it.
+  const until = Math.floor(Date.now() / 1000) + 4;
+  const { p, planId } = await setup(t, { retries: 6, delayMs: 1000, viewCondition: `now() < toDateTime(${until})` });
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json.status, 'completed');
+  const failed = events(r).filter((e) => e.event === 'chunk_failed');
+  assert.ok(failed.length >= 1, 'the first attempt of chunk 2 failed');
+  failed.forEach((e, k) => {
+    assert.equal(e.chunk, 2);
+    assert.equal(e.error.code, 202);
+    assert.equal(e.retryable, true);
+    assert.equal(e.retryAt - e.at, 1000 * 2 ** k, 'retryDelayMs · 2^(attempt-1)');
+  });
+  const [a] = await p.rows('SELECT count() c, sum(user_id) s FROM app.base');
+  const [b] = await p.rows('SELECT count() c, sum(user_id) s FROM app.events');
+  assert.deepEqual(b, a, 'every row exactly once despite the failed attempts');
+  const s = p.cli(['status', '--plan-id', planId]);
+  assert.equal(s.json.attempts, 4 + failed.length);
+});
+
+test('a chunk that exhausts its budget fails, the run goes on, ends failed; resume retries it', async (t) => {
+  const { p, planId } = await setup(t, { retries: 2, delayMs: 10, viewCondition: '1' });
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.equal(r.json.status, 'failed');
+  assert.equal(r.json.ok, false);
+  assert.deepEqual(r.json.chunkCounts, { total: 4, pending: 0, running: 0, done: 3, failed: 1, skipped: 0 });
+  assert.equal(r.json.attempts, 5, '3 chunks once, the failing one twice');
+  assert.equal(r.json.lastError.code, 202);
+  assert.match(r.json.lastError.message, /simulated overload/);
+  const text = p.cli(['status', '--plan-id', planId], { text: true });
+  assert.match(text.stdout, /last error \(202 TOO_MANY_SIMULTANEOUS_QUERIES\): .*simulated overload/);
+  // Fix the source; resume retries failed chunks by default.
+  await p.exec('DROP VIEW app.flaky', 'CREATE VIEW app.flaky AS SELECT event_time, user_id FROM app.base');
+  const resumed = p.cli(['resume', '--plan-id', planId]);
+  assert.equal(resumed.code, 0, resumed.stdout);
+  assert.equal(resumed.json.chunkCounts.done, 4);
+  const [b] = await p.rows('SELECT count() c FROM app.events');
+  assert.equal(Number(b.c), 720);
+});
+
+test('an error retrying cannot fix (47 UNKNOWN_IDENTIFIER) fails each chunk at once without retries', async (t) => {
+  const { p, planId } = await setup(t, { retries: 5, delayMs: 10, viewCondition: '0' });
+  await p.exec('DROP VIEW app.flaky', 'ALTER TABLE app.base ADD COLUMN extra UInt8 DEFAULT 1', 'CREATE VIEW app.flaky AS SELECT event_time, user_id + extra AS user_id FROM app.base', 'ALTER TABLE app.base DROP COLUMN extra');
+  const t0 = Date.now();
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.equal(r.json.chunkCounts.failed, 4);
+  assert.equal(r.json.attempts, 4, 'one attempt per chunk');
+  assert.equal(r.json.lastError.code, 47);
+  assert.equal(r.json.lastError.type, 'UNKNOWN_IDENTIFIER');
+  assert.ok(events(r).filter((e) => e.event === 'chunk_failed').every((e) => e.retryable === false));
+  assert.ok(Date.now() - t0 < 20_000);
+});

@@ -1,0 +1,185 @@
+// run / resume / status / cancel on the embedded engine: the spine.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createProject, seedEvents } from './helpers/project.mjs';
+
+const opts = (extra = {}) => ({ defaults: { timeColumn: 'event_time', retryDelayMs: 10, ...extra.defaults }, ...extra.rest });
+
+/** Rows per chunk window (and outside the plan window) of a table. */
+async function windowCounts(p, table, plan) {
+  const counts = [];
+  await p.withDb(async (db) => {
+    for (const c of plan.chunks) {
+      const [r] = await db.rows(
+        `SELECT count() AS c FROM ${table} WHERE event_time >= parseDateTime64BestEffort('${c.from}', 3, 'UTC') AND event_time < parseDateTime64BestEffort('${c.to}', 3, 'UTC')`,
+      );
+      counts.push(Number(r.c));
+    }
+    const [o] = await db.rows(
+      `SELECT count() AS c FROM ${table} WHERE NOT (event_time >= parseDateTime64BestEffort('${plan.from}', 3, 'UTC') AND event_time < parseDateTime64BestEffort('${plan.to}', 3, 'UTC'))`,
+    );
+    counts.outside = Number(o.c);
+  });
+  return counts;
+}
+
+const readPlan = (r) => JSON.parse(fs.readFileSync(r.json.planPath, 'utf8'));
+
+test('table plan: each chunk window re-inserted exactly once, rows outside untouched, status adds up', async (t) => {
+  const p = createProject({ options: opts() });
+  t.after(p.cleanup);
+  // 30 h of data, window of 24 h starting at 03:00: rows before and after the window exist.
+  await seedEvents(p, { from: '2025-01-01 00:00:00', hours: 30, rowsPerHour: 50 });
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01T03:00:00Z', '--to', '2025-01-02T03:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  const plan = readPlan(planned);
+  const before = await windowCounts(p, 'app.events', plan);
+  assert.ok(before.outside > 0 && before.every((c) => c > 0));
+
+  const status0 = p.cli(['status', '--plan-id', plan.planId]);
+  assert.equal(status0.json.status, 'planned');
+  assert.equal(status0.json.chunkCounts.pending, 4);
+
+  const r = p.cli(['run', '--plan-id', plan.planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json.status, 'completed');
+  const after = await windowCounts(p, 'app.events', plan);
+  assert.deepEqual([...after], before.map((c) => c * 2), 'every chunk window doubled exactly');
+  assert.equal(after.outside, before.outside, 'rows outside the window untouched');
+
+  const s = p.cli(['status', '--plan-id', plan.planId]);
+  assert.equal(s.code, 0);
+  const sum = before.reduce((a, b) => a + b, 0);
+  assert.equal(s.json.status, 'completed');
+  assert.equal(s.json.rowsWritten, sum);
+  assert.deepEqual(s.json.chunkCounts, { total: 4, pending: 0, running: 0, done: 4, failed: 0, skipped: 0 });
+  assert.equal(s.json.attempts, 4);
+  for (const k of ['ok', 'command', 'planId', 'status', 'chunkCounts', 'attempts', 'rowsWritten', 'runPath', 'eventPath', 'updatedAt']) {
+    assert.ok(k in s.json, k);
+  }
+  // A completed run is a no-op; --replay-done executes again (the table doubles again).
+  const again = p.cli(['run', '--plan-id', plan.planId]);
+  assert.equal(again.code, 0);
+  assert.equal(again.json.noop, true);
+  assert.deepEqual([...(await windowCounts(p, 'app.events', plan))], before.map((c) => c * 2));
+  const replay = p.cli(['run', '--plan-id', plan.planId, '--replay-done']);
+  assert.equal(replay.code, 0, replay.stdout);
+  assert.deepEqual([...(await windowCounts(p, 'app.events', plan))], before.map((c) => c * 4));
+  assert.equal(replay.json.rowsWritten, sum * 3, 'rows written accumulate over executions');
+  // The snapshot holds no SQL.
+  assert.doesNotMatch(fs.readFileSync(s.json.runPath, 'utf8'), /INSERT|SELECT/);
+});
+
+test('run without a configured connection exits 2 and marks nothing done', async (t) => {
+  const p = createProject({ connection: false, options: opts() });
+  t.after(p.cleanup);
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02']);
+  assert.equal(planned.code, 0);
+  const before = p.stateFiles();
+  const r = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(r.code, 2, r.stdout);
+  assert.match(r.json.error, /needs a ClickHouse connection: set clickhouse: \{ url:/);
+  assert.deepEqual(p.stateFiles(), before, 'no run state, no events');
+  assert.equal(p.cli(['status', '--plan-id', planned.json.planId]).json.status, 'planned');
+});
+
+test('copy strategy runs: the target window equals the source window', async (t) => {
+  const p = createProject({ options: opts() });
+  t.after(p.cleanup);
+  await seedEvents(p, { table: 'app.old_events', hours: 24, rowsPerHour: 40 });
+  await p.exec(
+    `CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64, extra String DEFAULT 'x')
+     ENGINE = MergeTree ORDER BY (event_time, user_id)`,
+  );
+  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.old_events', '--from', '2025-01-01', '--to', '2025-01-02']);
+  assert.equal(planned.code, 0, planned.stdout);
+  assert.equal(planned.json.strategy, 'copy');
+  const r = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json.rowsWritten, 24 * 40);
+  const [a] = await p.rows(`SELECT count() c, sum(cityHash64(event_time, user_id, kind, value)) h FROM app.old_events`);
+  const [b] = await p.rows(`SELECT count() c, sum(cityHash64(event_time, user_id, kind, value)) h FROM app.events`);
+  assert.deepEqual(b, a);
+});
+
+test('policies: requireDryRunBeforeRun, environment binding, compatibility, cancelled runs', async (t) => {
+  const p = createProject({ options: opts() });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 12, rowsPerHour: 10 });
+  // Default policy: run needs a plan made beforehand; plan flags are refused, not ignored.
+  const implicit = p.cli(['run', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T12:00:00Z']);
+  assert.equal(implicit.code, 2, implicit.stdout);
+  assert.match(implicit.json.error, /requireDryRunBeforeRun/);
+  assert.deepEqual(p.stateFiles(), []);
+
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T12:00:00Z']);
+  const planFile = planned.json.planPath;
+  const original = fs.readFileSync(planFile, 'utf8');
+  // A plan bound to another environment is refused, both named.
+  const foreign = JSON.parse(original);
+  foreign.environment = { fingerprint: '0123456789abcdef', url: 'http://prod-ch:8123', database: 'app' };
+  fs.writeFileSync(planFile, JSON.stringify(foreign, null, 2));
+  const env = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(env.code, 2);
+  assert.match(env.json.error, /made for http:\/\/prod-ch:8123.*configured environment is chdb:/);
+  assert.ok(!p.stateFiles().some((f) => f.startsWith('runs/') || f.startsWith('events/')), 'nothing written');
+  fs.writeFileSync(planFile, original);
+
+  // Cancel with no live process marks the run cancelled; run refuses, resume continues and says so.
+  const c = p.cli(['cancel', '--plan-id', planned.json.planId]);
+  assert.equal(c.code, 0, c.stdout);
+  assert.equal(c.json.status, 'cancelled');
+  const refused = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.json.error, /was cancelled.*resume/);
+  const resumed = p.cli(['resume', '--plan-id', planned.json.planId]);
+  assert.equal(resumed.code, 0, resumed.stdout);
+  assert.equal(resumed.json.status, 'completed');
+  assert.ok(resumed.json.notes.some((n) => /resuming a cancelled run/.test(n)));
+
+  // Options that change data since the checkpoint need --force-compatibility.
+  const cfg = path.join(p.dir, 'clickhouse.config.ts');
+  fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace('"timeColumn":"event_time"', '"timeColumn":"event_time","requireIdempotencyToken":false'));
+  const incompatible = p.cli(['run', '--plan-id', planned.json.planId, '--replay-done']);
+  assert.equal(incompatible.code, 2, incompatible.stdout);
+  assert.match(incompatible.json.error, /changed since the checkpoint/);
+  const forced = p.cli(['run', '--plan-id', planned.json.planId, '--replay-done', '--force-compatibility']);
+  assert.equal(forced.code, 0, forced.stdout);
+});
+
+test('requireDryRunBeforeRun: false lets run plan implicitly and prints the plan id', async (t) => {
+  const p = createProject({ options: opts({ rest: { policy: { requireDryRunBeforeRun: false } } }) });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 6, rowsPerHour: 10 });
+  const r = p.cli(['run', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T06:00:00Z'], { text: true });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const id = /Planned ([0-9a-f]{16}) \(implicit plan\)/.exec(r.stdout)?.[1];
+  assert.ok(id, r.stdout);
+  assert.match(r.stdout, /Completed/);
+  const s = p.cli(['status', '--plan-id', id]);
+  assert.equal(s.json.status, 'completed');
+  assert.equal(s.json.rowsWritten, 60);
+  const both = p.cli(['run', '--plan-id', id, '--target', 'app.events']);
+  assert.equal(both.code, 2);
+});
+
+test('bad input exits 2 with one line and writes nothing', async (t) => {
+  const p = createProject({ options: opts() });
+  t.after(p.cleanup);
+  for (const [args, re] of [
+    [['run'], /missing --plan-id/],
+    [['run', '--plan-id', '../etc'], /not a plan id/],
+    [['run', '--plan-id', '0123456789abcdef'], /no plan 0123456789abcdef/],
+    [['status'], /missing --plan-id/],
+    [['resume', '--plan-id', 'zz'], /not a plan id/],
+    [['cancel', '--plan-id', '0123456789abcdef'], /no plan/],
+  ]) {
+    const r = p.cli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}`);
+    assert.match(r.json.error, re);
+    assert.doesNotMatch(r.json.error, /\n/);
+  }
+  assert.deepEqual(p.stateFiles(), []);
+});

@@ -72,7 +72,7 @@ pub struct EnvironmentInput {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ViewInput {
-    /// `db.view`.
+    pub database: String,
     pub name: String,
     /// The `as` of the schema file's definition.
     pub schema_query: Option<String>,
@@ -280,6 +280,9 @@ pub struct PlanPreview {
     pub time_columns: Vec<Choice>,
     pub views: Vec<PreviewView>,
     pub warnings: Vec<String>,
+    /// When the window comes from the data: one query per table, each returning
+    /// one row `{min, max, rows}` (min/max as UTC `YYYY-MM-DD HH:MM:SS.fff`).
+    pub data_range_queries: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,7 +302,7 @@ fn target_insertable(req: &PlanRequest, target: &TableRef) -> Option<Vec<String>
 }
 
 fn prepare_replay(req: &PlanRequest, flags: &Flags, v: &ViewInput, warnings: &mut Vec<String>) -> CoreResult<Replay> {
-    let name = sql::parse_table(&v.name, &req.default_database, "view")?;
+    let name = TableRef { database: v.database.clone(), table: v.name.clone() };
     let display = name.display();
     let (text, query_from) = match (&v.server_query, &v.schema_query) {
         (Some(server), Some(schema)) => {
@@ -388,7 +391,19 @@ fn prepare(req: &PlanRequest) -> CoreResult<Prepared> {
 /// Strategy, views and time-column decisions, without cutting chunks.
 pub fn plan_preview(req: &PlanRequest) -> CoreResult<PlanPreview> {
     let p = prepare(req)?;
+    let data_range_queries = if p.flags.window.is_some() {
+        Vec::new()
+    } else {
+        p.choices
+            .iter()
+            .filter_map(|c| {
+                let table = sql::parse_table(&c.table, &req.default_database, "table").ok()?;
+                Some(data_range_sql(&table, c.column.as_deref()?))
+            })
+            .collect()
+    };
     Ok(PlanPreview {
+        data_range_queries,
         strategy: p.strategy,
         time_columns: p.choices,
         views: p
@@ -398,6 +413,15 @@ pub fn plan_preview(req: &PlanRequest) -> CoreResult<PlanPreview> {
             .collect(),
         warnings: p.warnings,
     })
+}
+
+/// min/max of a time column, in the form `parse_instant` reads back.
+pub fn data_range_sql(table: &TableRef, time_column: &str) -> String {
+    let c = sql::quote_ident(time_column);
+    format!(
+        "SELECT toString(toDateTime64(min({c}), 3, 'UTC')) AS min, toString(toDateTime64(max({c}), 3, 'UTC')) AS max, count() AS rows FROM {}",
+        table.quoted()
+    )
 }
 
 /// The window when --from/--to are missing and the policy allows it: the

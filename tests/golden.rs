@@ -59,8 +59,11 @@ fn request(shape: &Value) -> PlanRequest {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| ViewInput {
-            name: v["name"].as_str().unwrap().into(),
+        .map(|v| parse_table(v["name"].as_str().unwrap(), "default", "view").unwrap())
+        .zip(shape["views"].as_array().unwrap())
+        .map(|(name, v)| ViewInput {
+            database: name.database,
+            name: name.table,
             schema_query: Some(v["query"].as_str().unwrap().into()),
             server_query: None,
             output_columns: None,

@@ -4,7 +4,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createProject } from './helpers/project.mjs';
+import { spawnSync } from 'node:child_process';
+import { BIN, createProject } from './helpers/project.mjs';
 import { replayPlan } from './helpers/mv_corpus.mjs';
 
 const p = createProject();
@@ -162,4 +163,35 @@ test('requireExplicitWindow: false takes the window from the data, widened to wh
   const empty = p.cli(['plan', '--target', 'app.tgt', '--time-column', 'ts']);
   assert.equal(empty.code, 2, empty.stdout);
   assert.match(empty.json.error, /app\.src has no rows to take a window from/);
+});
+
+test('on a terminal: a numbered choice among candidates; declining a detected column is exit 2', async () => {
+  await resetDb();
+  configure();
+  const onTty = (args, input) =>
+    spawnSync('script', ['-qec', [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], {
+      cwd: p.dir,
+      input,
+      encoding: 'utf8',
+    });
+  const r = onTty(['plan', '--target', 'app.tgt', ...window], '2\n');
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, /Which column of app\.src holds the time[\s\S]*1\) created_at \(DateTime\)[\s\S]*2\) ts \(DateTime\)/);
+  assert.match(r.stdout, /chunks +\d+ × 6 h on ts/);
+  const [file] = p.stateFiles().filter((f) => f.startsWith('plans/'));
+  assert.equal(JSON.parse(fs.readFileSync(path.join(p.stateDir, file), 'utf8')).views[0].timeColumn, 'ts');
+
+  // One ORDER BY candidate: asked [Y/n]; "n" plans nothing.
+  await p.exec('DROP TABLE app.tgt_mv', 'DROP TABLE app.src', SRC.replace('ORDER BY u', 'ORDER BY (ts, u)'),
+    'CREATE MATERIALIZED VIEW app.tgt_mv TO app.tgt AS SELECT ts, u FROM app.src WHERE u > 0');
+  configure();
+  const no = onTty(['plan', '--target', 'app.tgt', ...window], 'n\n');
+  assert.equal(no.status, 2, no.stdout);
+  assert.match(no.stdout, /Use ts as the time column of app\.src\? \[Y\/n\]/);
+  assert.match(no.stdout, /no time column chosen for app\.src/);
+  assert.deepEqual(p.stateFiles(), []);
+  // Without a terminal (--json), the single ORDER BY candidate is used and reported.
+  const auto = p.cli(['plan', '--target', 'app.tgt', ...window]);
+  assert.equal(auto.code, 0, auto.stdout);
+  assert.deepEqual(auto.json.timeColumns, [{ table: 'app.src', column: 'ts', origin: 'detected' }]);
 });

@@ -26,6 +26,8 @@ export interface ViewInput {
 export interface PlanInputs {
   tables: TableInfo[];
   views: ViewInput[];
+  /** Views that read from the target (`db.view`), from the server. */
+  targetDependents: string[];
 }
 
 const key = (database: string, name: string) => `${database}\u0000${name}`;
@@ -75,6 +77,14 @@ async function serverViews(ch: ClickHouse, target: TableRef): Promise<ViewInput[
   return out;
 }
 
+async function dependents(ch: ClickHouse, t: TableRef): Promise<string[]> {
+  const [row] = await ch.query<{ dependencies_database: string[]; dependencies_table: string[] }>(
+    'SELECT dependencies_database, dependencies_table FROM system.tables WHERE database = {db:String} AND name = {t:String}',
+    { params: { db: t.database, t: t.table } },
+  );
+  return (row?.dependencies_table ?? []).map((name, i) => `${row.dependencies_database[i]}.${name}`);
+}
+
 /**
  * Tables and views for a plan of `target` (and `source` for a copy). The
  * server's columns are the truth; the schema adds `plugins.backfill.timeColumn`.
@@ -106,5 +116,5 @@ export async function gatherPlanInputs(schema: Schema, ch: ClickHouse | undefine
     const info = server ? { ...server, timeColumn: def?.plugins?.backfill?.timeColumn } : def ? fromSchema(def) : undefined;
     if (info) tables.push(info);
   }
-  return { tables, views: [...views.values()] };
+  return { tables, views: [...views.values()], targetDependents: ch ? await dependents(ch, target) : [] };
 }

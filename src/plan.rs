@@ -48,6 +48,9 @@ pub struct PlanRequest {
     /// Materialized views whose `TO` table is the target.
     #[serde(default)]
     pub views: Vec<ViewInput>,
+    /// Materialized views that read from the target (`db.view`): the plan's inserts fire them too.
+    #[serde(default)]
+    pub target_dependents: Vec<String>,
     /// Time columns a person picked at a prompt, by table (`db.table` as displayed).
     #[serde(default)]
     pub chosen_time_columns: BTreeMap<String, String>,
@@ -371,6 +374,13 @@ fn prepare(req: &PlanRequest) -> CoreResult<Prepared> {
         replays.dedup_by_key(|r| r.name.display());
         (Strategy::MvReplay, replays)
     };
+    if !req.target_dependents.is_empty() {
+        warnings.push(format!(
+            "inserts into {} also fire the materialized view(s) {} reading from it: their targets receive the backfilled rows as well",
+            flags.target.display(),
+            req.target_dependents.join(", ")
+        ));
+    }
     let mut read_tables: Vec<TableRef> = match strategy {
         Strategy::Table => vec![flags.target.clone()],
         Strategy::Copy => vec![flags.source.clone().expect("copy has a source")],

@@ -195,3 +195,15 @@ test('on a terminal: a numbered choice among candidates; declining a detected co
   assert.equal(auto.code, 0, auto.stdout);
   assert.deepEqual(auto.json.timeColumns, [{ table: 'app.src', column: 'ts', origin: 'detected' }]);
 });
+
+test('a target that feeds other views: the plan warns that they fire too', async () => {
+  await resetDb();
+  await p.exec(
+    'CREATE TABLE app.downstream (u UInt64, n UInt64) ENGINE = SummingMergeTree ORDER BY u',
+    'CREATE MATERIALIZED VIEW app.downstream_mv TO app.downstream AS SELECT u, count() AS n FROM app.tgt GROUP BY u',
+  );
+  configure();
+  const r = p.cli(['plan', '--target', 'app.tgt', ...window, '--time-column', 'ts']);
+  assert.equal(r.code, 0, r.stdout);
+  assert.match(r.json.warnings.join('\n'), /inserts into app\.tgt also fire the materialized view\(s\) app\.downstream_mv/);
+});

@@ -1,24 +1,10 @@
 // MV replay corpus, end to end on the embedded engine (one data dir for the file).
-import { test, after } from 'node:test';
-import { createProject } from './helpers/project.mjs';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { roundTrip, replayPlan } from './helpers/mv_corpus.mjs';
+import { corpusTests, roundTrip, replayPlan } from './helpers/mv_corpus.mjs';
 import { chunkStatements } from '../dist/core.js';
 
-const p = createProject({ options: {} });
-after(p.cleanup);
-
-test('summing_hourly: replay equals the live view', async () => {
-  await roundTrip(p, 'summing_hourly');
-});
-
-test('aggregating_state: replay equals the live view', async () => {
-  await roundTrip(p, 'aggregating_state');
-});
-
-test('subquery_from: replay equals the live view', async () => {
-  await roundTrip(p, 'subquery_from');
-});
+const p = corpusTests(['summing_hourly', 'aggregating_state', 'subquery_from']);
 
 test('two_views: both views replay, each with its own token; a repeated chunk is deduplicated', async () => {
   const { plan, shape, snapshot } = await roundTrip(p, 'two_views');

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import { ROOT } from './project.mjs';
+import { test, after } from 'node:test';
+import { ROOT, createProject } from './project.mjs';
 import { chunkStatements } from '../../dist/core.js';
 
 export const FROM = '2025-01-01';
@@ -55,4 +56,12 @@ export async function roundTrip(project, name, { chunkHours = '12' } = {}) {
   const after = await project.rows(shape.snapshot);
   assert.deepEqual(after, snapshot, `${name}: replayed target equals the live views' target`);
   return { plan, shape, snapshot, json: r.json };
+}
+
+/** A test per shape, all sharing one project (one data directory) for the file. */
+export function corpusTests(names) {
+  const project = createProject({ options: {} });
+  after(project.cleanup);
+  for (const name of names) test(`${name}: replay equals the live view`, () => roundTrip(project, name));
+  return project;
 }

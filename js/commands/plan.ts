@@ -51,12 +51,13 @@ async function copyColumns(ch: ClickHouse, target: string, source: string | unde
 async function promptTimeColumns(cx: Cx, preview: PlanPreview): Promise<Record<string, string>> {
   const chosen: Record<string, string> = {};
   for (const c of preview.timeColumns) {
-    if (c.origin === 'detected' && c.column) {
-      if (!(await confirm(`Use ${c.column} as the time column of ${c.table}?`))) {
+    const single = c.origin === 'detected' ? c.column : c.column === null && c.candidates.length === 1 ? c.candidates[0].name : null;
+    if (single) {
+      if (!(await confirm(`Use ${single} as the time column of ${c.table}?`))) {
         throw usageError('missing_time_column', `no time column chosen for ${c.table}: pass --time-column <column>`);
       }
-      chosen[c.table] = c.column;
-    } else if (c.column === null && c.candidates.length > 0) {
+      chosen[c.table] = single;
+    } else if (c.column === null && c.candidates.length > 1) {
       const i = await choose(
         `Which column of ${c.table} holds the time the window is cut on?`,
         c.candidates.map((k) => `${k.name} (${k.type}${k.inOrderBy ? ', in ORDER BY' : ''})`),

@@ -21,6 +21,7 @@ export interface ViewInput {
   schemaQuery?: string;
   serverQuery?: string;
   outputColumns?: string[];
+  createQuery?: string;
 }
 
 export interface PlanInputs {
@@ -63,8 +64,8 @@ async function fromServer(ch: ClickHouse, t: TableRef): Promise<TableInfo | unde
 
 /** Views whose TO table is `target`, as the server has them. */
 async function serverViews(ch: ClickHouse, target: TableRef): Promise<ViewInput[]> {
-  const rows = await ch.query<{ database: string; name: string; as_select: string }>(
-    `SELECT database, name, as_select FROM system.tables
+  const rows = await ch.query<{ database: string; name: string; as_select: string; create_table_query: string }>(
+    `SELECT database, name, as_select, create_table_query FROM system.tables
      WHERE engine = 'MaterializedView' AND target_database = {db:String} AND target_table = {t:String}
      ORDER BY database, name`,
     { params: { db: target.database, t: target.table } },
@@ -72,7 +73,13 @@ async function serverViews(ch: ClickHouse, target: TableRef): Promise<ViewInput[
   const out: ViewInput[] = [];
   for (const r of rows) {
     const cols = await tableColumns(ch, r.database, r.name);
-    out.push({ database: r.database, name: r.name, serverQuery: r.as_select, outputColumns: cols?.map((c) => c.name) });
+    out.push({
+      database: r.database,
+      name: r.name,
+      serverQuery: r.as_select,
+      outputColumns: cols?.map((c) => c.name),
+      createQuery: r.create_table_query,
+    });
   }
   return out;
 }
@@ -91,7 +98,8 @@ async function dependents(ch: ClickHouse, t: TableRef): Promise<string[]> {
  */
 export async function gatherPlanInputs(schema: Schema, ch: ClickHouse | undefined, target: TableRef, source?: TableRef): Promise<PlanInputs> {
   const views = new Map<string, ViewInput>();
-  for (const mv of schema.materializedViews) {
+  // A copy (--source) replays no view: do not even read them.
+  for (const mv of source ? [] : schema.materializedViews) {
     if (mv.to?.database === target.database && mv.to?.name === target.table) {
       views.set(key(mv.database, mv.name), { database: mv.database, name: mv.name, schemaQuery: mv.as });
     }

@@ -387,6 +387,18 @@ pub fn replay_select(v: &ViewQuery, source_columns: Option<&[String]>, time_colu
     )
 }
 
+/// `CREATE MATERIALIZED VIEW … REFRESH …`: recomputed on a schedule, not fed by inserts.
+pub fn is_refreshable(create_query: &str) -> bool {
+    let Ok(tokens) = tokenize(create_query) else { return false };
+    let sig: Vec<&Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
+    // Only the header counts: the part before the view's `AS SELECT|WITH`.
+    let body = sig
+        .windows(2)
+        .position(|w| w[0].is_keyword("AS") && (w[1].is_keyword("SELECT") || w[1].is_keyword("WITH")))
+        .unwrap_or(sig.len());
+    sig[..body].windows(2).any(|w| w[0].is_keyword("REFRESH") && (w[1].is_keyword("EVERY") || w[1].is_keyword("AFTER")))
+}
+
 /// Two queries the same up to whitespace, comments, keyword case, quoting of
 /// identifiers and database qualification of the given tables (the server stores
 /// its own formatting; this tells whether the schema's view is the one deployed).
@@ -547,6 +559,15 @@ mod tests {
         assert_eq!(v.source, TableRef { database: "other".into(), table: "src".into() });
         let sql = replay_select(&v, Some(&["ts".into(), "m".into()]), "ts", window());
         assert!(sql.starts_with("SELECT ts FROM (SELECT `ts`, `m` FROM `other`.`src` WHERE"), "{sql}");
+    }
+
+    #[test]
+    fn refreshable_views() {
+        assert!(is_refreshable("CREATE MATERIALIZED VIEW app.r REFRESH EVERY 1 HOUR TO app.t (`u` UInt64) AS SELECT u FROM app.s"));
+        assert!(!is_refreshable("CREATE MATERIALIZED VIEW app.m TO app.t (`u` UInt64) AS SELECT u AS refresh FROM app.s"));
+        assert!(!is_refreshable("CREATE MATERIALIZED VIEW app.`refresh` TO app.t AS SELECT 'REFRESH' AS u FROM app.s"));
+        assert!(!is_refreshable("CREATE MATERIALIZED VIEW app.refresh TO app.t AS SELECT u FROM app.s"));
+        assert!(is_refreshable("CREATE MATERIALIZED VIEW app.r REFRESH AFTER 1 MINUTE APPEND TO app.t AS WITH 1 AS k SELECT u FROM app.s"));
     }
 
     #[test]

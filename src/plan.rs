@@ -83,6 +83,9 @@ pub struct ViewInput {
     pub server_query: Option<String>,
     /// The view's output columns as the server lists them (`system.columns` of the view).
     pub output_columns: Option<Vec<String>>,
+    /// `system.tables.create_table_query`: tells a refreshable view from an insert-triggered one.
+    #[serde(default)]
+    pub create_query: Option<String>,
 }
 
 /// Smallest and largest value of the time column(s); both None for no rows.
@@ -307,6 +310,14 @@ fn target_insertable(req: &PlanRequest, target: &TableRef) -> Option<Vec<String>
 fn prepare_replay(req: &PlanRequest, flags: &Flags, v: &ViewInput, warnings: &mut Vec<String>) -> CoreResult<Replay> {
     let name = TableRef { database: v.database.clone(), table: v.name.clone() };
     let display = name.display();
+    if v.create_query.as_deref().is_some_and(mv_replay::is_refreshable) {
+        return Err(CoreError::usage(
+            "mv_refreshable",
+            format!(
+                "materialized view {display} is refreshable (REFRESH …): it recomputes on its schedule, not on inserts, so there is nothing to replay; use SYSTEM REFRESH VIEW {display}"
+            ),
+        ));
+    }
     let (text, query_from) = match (&v.server_query, &v.schema_query) {
         (Some(server), Some(schema)) => {
             if !mv_replay::same_query(server, schema) {
@@ -781,8 +792,8 @@ mod tests {
             },
         ];
         r.views = vec![
-            ViewInput { database: "app".into(), name: "v2".into(), schema_query: Some("SELECT toStartOfHour(ts) AS hour, count() AS n FROM events GROUP BY hour".into()), server_query: None, output_columns: None },
-            ViewInput { database: "app".into(), name: "v1".into(), schema_query: None, server_query: Some("SELECT * FROM app.events".into()), output_columns: Some(vec!["n".into()]) },
+            ViewInput { database: "app".into(), name: "v2".into(), schema_query: Some("SELECT toStartOfHour(ts) AS hour, count() AS n FROM events GROUP BY hour".into()), server_query: None, output_columns: None, create_query: None },
+            ViewInput { database: "app".into(), name: "v1".into(), schema_query: None, server_query: Some("SELECT * FROM app.events".into()), output_columns: Some(vec!["n".into()]), create_query: None },
         ];
         r
     }
@@ -825,6 +836,11 @@ mod tests {
             (Box::new(|r| r.views[0].schema_query = Some("SELECT hour, n FROM app.hourly".into())), "mv_query_unsupported", "reads from its own target"),
             (Box::new(|r| r.views[0].schema_query = Some("SELECT ts AS hour, 1 AS n FROM events FINAL".into())), "mv_query_unsupported", "FINAL on the source"),
             (Box::new(|r| r.time_column = Some("u".into())), "invalid_time_column", "'u' of app.events is UInt64"),
+            (
+                Box::new(|r| r.views[1].create_query = Some("CREATE MATERIALIZED VIEW app.v1 REFRESH EVERY 1 HOUR TO app.hourly (`n` UInt64) AS SELECT * FROM app.events".into())),
+                "mv_refreshable",
+                "app.v1 is refreshable",
+            ),
         ];
         for (mutate, code, msg) in cases {
             let mut r = mv_req();

@@ -67,6 +67,7 @@ fn request(shape: &Value) -> PlanRequest {
             schema_query: Some(v["query"].as_str().unwrap().into()),
             server_query: None,
             output_columns: None,
+            create_query: None,
         })
         .collect();
     PlanRequest {

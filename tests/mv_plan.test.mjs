@@ -207,3 +207,13 @@ test('a target that feeds other views: the plan warns that they fire too', async
   assert.equal(r.code, 0, r.stdout);
   assert.match(r.json.warnings.join('\n'), /inserts into app\.tgt also fire the materialized view\(s\) app\.downstream_mv/);
 });
+
+test('a refreshable view into the target is refused: it is not fed by inserts', async () => {
+  await resetDb({ serverView: false });
+  await p.exec('CREATE MATERIALIZED VIEW app.tgt_refresh REFRESH EVERY 1 DAY TO app.tgt AS SELECT ts, u FROM app.src');
+  configure();
+  const r = p.cli(['plan', '--target', 'app.tgt', ...window, '--time-column', 'ts']);
+  assert.equal(r.code, 2, r.stdout);
+  assert.match(r.json.error, /materialized view app\.tgt_refresh is refreshable/);
+  assert.deepEqual(p.stateFiles(), []);
+});

@@ -53,7 +53,7 @@ export interface PlanChunk {
   attempts: number;
   idempotencyToken: string | null;
   sqlTemplate: string;
-  /** Present only when the chunk has more than one statement; then it lists all of them. */
+  /** When present (mv_replay plans), every statement of the chunk in order; sqlTemplate/idempotencyToken are the first one's. */
   statements?: PlanStatement[];
 }
 
@@ -75,6 +75,8 @@ export interface PlanState {
   chunkHours: number;
   timeColumn: string;
   columns?: string[];
+  /** mv_replay: the views replayed, each with its source and the source's time column. */
+  views?: PlanView[];
   chunks: PlanChunk[];
   options: ResolvedOptions['defaults'];
   policy: ResolvedOptions['policy'];
@@ -93,6 +95,35 @@ export interface TableRef {
 export const parseTable = (input: string, defaultDb: string, flag: string): TableRef =>
   callCore('parseTable', input, defaultDb, flag);
 export const buildPlan = (request: Record<string, unknown>): PlanState => callCore('buildPlan', request);
+
+/** What the core decided before cutting chunks: strategy, views, time columns. */
+export interface PlanPreview {
+  strategy: 'table' | 'copy' | 'mv_replay';
+  timeColumns: {
+    table: string;
+    column: string | null;
+    origin: 'flag' | 'schema' | 'defaults' | 'detected' | null;
+    candidates: { name: string; type: string; inOrderBy: boolean }[];
+  }[];
+  views: { name: string; source: string; queryFrom: 'server' | 'schema' }[];
+  warnings: string[];
+  dataRangeQueries: string[];
+}
+
+export interface PlanView {
+  name: string;
+  source: string;
+  timeColumn: string;
+  columns: string[];
+  queryFrom: 'server' | 'schema';
+}
+
+export const checkPlanInput = (request: Record<string, unknown>): void => {
+  callCore('checkPlanInput', request);
+};
+export const planPreview = (request: Record<string, unknown>): PlanPreview => callCore('planPreview', request);
+export const viewSource = (view: string, query: string, defaultDb: string): TableRef =>
+  callCore('viewSource', view, query, defaultDb);
 
 export const envFingerprint = (origin: string, database: string): string => callCore('envFingerprint', origin, database);
 export const compatibilityToken = (planText: string, dataOptions: unknown): string =>

@@ -24,6 +24,19 @@ export interface BackfillOptions {
   };
 }
 
+/** Per-table options: `plugins: { backfill: {...} }` on a chkit table definition. */
+export interface BackfillTableOptions {
+  /** Column the window is cut on for this table; beats defaults.timeColumn, --time-column beats it. */
+  timeColumn?: string;
+}
+
+// Importing the package types `plugins.backfill` on chkit tables (declaration merging).
+declare module '@chkit/core' {
+  interface TablePlugins {
+    backfill?: BackfillTableOptions;
+  }
+}
+
 export interface BackfillRegistration {
   plugin: BackfillPlugin;
   name: 'backfill';

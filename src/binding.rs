@@ -61,6 +61,12 @@ pub fn plan_preview(request: &str) -> String {
     envelope(parse::<PlanRequest>(request, "plan request").and_then(|r| plan::plan_preview(&r)))
 }
 
+/// The table a materialized view is triggered by: `{database, table}`.
+#[wasm_bindgen(js_name = viewSource)]
+pub fn view_source(view: &str, query: &str, default_db: &str) -> String {
+    envelope(crate::mv_replay::analyze_view(view, query, default_db).map(|v| v.source))
+}
+
 #[wasm_bindgen(js_name = planDifferences)]
 pub fn plan_differences(existing: &str, fresh: &str) -> String {
     envelope(parse(existing, "existing plan").and_then(|e: serde_json::Value| {

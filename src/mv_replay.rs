@@ -77,6 +77,9 @@ struct Structure {
     cte_names: Vec<String>,
     /// Frame id of every significant token (0 = the outermost query).
     frame_of: Vec<usize>,
+    /// Clauses whose result depends on how rows are split into blocks
+    /// (`LIMIT`, window functions), with the frame they are in.
+    block_dependent: Vec<(usize, &'static str)>,
 }
 
 struct Walker<'a> {
@@ -136,7 +139,13 @@ impl<'a> Walker<'a> {
     }
 
     fn walk(&self) -> CoreResult<Structure> {
-        let mut s = Structure { froms: Vec::new(), in_tables: Vec::new(), cte_names: Vec::new(), frame_of: Vec::new() };
+        let mut s = Structure {
+            froms: Vec::new(),
+            in_tables: Vec::new(),
+            cte_names: Vec::new(),
+            frame_of: Vec::new(),
+            block_dependent: Vec::new(),
+        };
         // (id, is a SELECT) of each open parenthesis; the root is the query itself.
         let mut stack: Vec<(usize, bool)> = vec![(0, true)];
         let mut next_id = 1;
@@ -163,6 +172,10 @@ impl<'a> Walker<'a> {
                     || (self.at(k + 1).is_some_and(|n| n.is_punct("(")) && self.starts_select(k + 2)))
             {
                 return Err(unsupported(self.view, "EXCEPT between queries"));
+            } else if t.is_keyword("LIMIT") && in_select {
+                s.block_dependent.push((frame, "LIMIT"));
+            } else if t.is_keyword("OVER") && self.at(k + 1).is_some_and(|n| n.is_punct("(") || n.is_ident()) {
+                s.block_dependent.push((frame, "a window function (OVER)"));
             } else if t.is_keyword("PREWHERE") {
                 return Err(unsupported(self.view, "PREWHERE (write the condition in WHERE)"));
             } else if in_select && (t.is_keyword("FROM") || (t.is_keyword("JOIN") && !self.after_array(k))) {
@@ -209,10 +222,15 @@ impl<'a> Walker<'a> {
 }
 
 /// The table a live view is triggered by: the first table of the outermost
-/// FROM, looking inside a FROM subquery when the FROM is one.
+/// FROM, looking inside a FROM subquery when the FROM is one. Also refuses
+/// clauses on that path whose result depends on the insert's block size: a
+/// live view applies them per inserted block, a replay per chunk.
 fn trigger_table(view: &str, st: &Structure) -> CoreResult<usize> {
     let mut frame = 0;
     loop {
+        if let Some((_, what)) = st.block_dependent.iter().find(|(f, _)| *f == frame) {
+            return Err(unsupported(view, format!("{what} over the source rows (a live view applies it to each inserted block)")));
+        }
         let i = st
             .froms
             .iter()
@@ -369,6 +387,18 @@ pub fn replay_select(v: &ViewQuery, source_columns: Option<&[String]>, time_colu
     )
 }
 
+/// `CREATE MATERIALIZED VIEW … REFRESH …`: recomputed on a schedule, not fed by inserts.
+pub fn is_refreshable(create_query: &str) -> bool {
+    let Ok(tokens) = tokenize(create_query) else { return false };
+    let sig: Vec<&Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
+    // Only the header counts: the part before the view's `AS SELECT|WITH`.
+    let body = sig
+        .windows(2)
+        .position(|w| w[0].is_keyword("AS") && (w[1].is_keyword("SELECT") || w[1].is_keyword("WITH")))
+        .unwrap_or(sig.len());
+    sig[..body].windows(2).any(|w| w[0].is_keyword("REFRESH") && (w[1].is_keyword("EVERY") || w[1].is_keyword("AFTER")))
+}
+
 /// Two queries the same up to whitespace, comments, keyword case, quoting of
 /// identifiers and database qualification of the given tables (the server stores
 /// its own formatting; this tells whether the schema's view is the one deployed).
@@ -454,6 +484,10 @@ mod tests {
                 "WITH 5 AS k SELECT ts, u * k AS x FROM (SELECT * FROM `app`.`src` WHERE $W) AS `src` WHERE u IN (SELECT id FROM dim)",
             ),
             ("SELECT src.ts FROM src", "SELECT src.ts FROM (SELECT * FROM `app`.`src` WHERE $W) AS `src`"),
+            (
+                "SELECT ts FROM src WHERE u IN (SELECT id FROM dim ORDER BY id LIMIT 10)",
+                "SELECT ts FROM (SELECT * FROM `app`.`src` WHERE $W) AS `src` WHERE u IN (SELECT id FROM dim ORDER BY id LIMIT 10)",
+            ),
             ("SELECT * EXCEPT (u) FROM src", "SELECT * EXCEPT (u) FROM (SELECT * FROM `app`.`src` WHERE $W) AS `src`"),
         ];
         for (input, want) in cases {
@@ -484,6 +518,9 @@ mod tests {
             ("SELECT ts FROM src; SELECT 2", "more than one statement"),
             ("SELECT 'unterminated FROM src", "cannot read the query"),
             ("SELECT (ts FROM src", "unbalanced"),
+            ("SELECT ts FROM src ORDER BY ts LIMIT 10", "LIMIT over the source rows"),
+            ("SELECT ts FROM (SELECT ts FROM src LIMIT 1 BY u)", "LIMIT over the source rows"),
+            ("SELECT ts, row_number() OVER (ORDER BY ts) AS n FROM src", "window function (OVER)"),
         ];
         for (input, want) in cases {
             let e = rewrite(input).expect_err(input);
@@ -522,6 +559,15 @@ mod tests {
         assert_eq!(v.source, TableRef { database: "other".into(), table: "src".into() });
         let sql = replay_select(&v, Some(&["ts".into(), "m".into()]), "ts", window());
         assert!(sql.starts_with("SELECT ts FROM (SELECT `ts`, `m` FROM `other`.`src` WHERE"), "{sql}");
+    }
+
+    #[test]
+    fn refreshable_views() {
+        assert!(is_refreshable("CREATE MATERIALIZED VIEW app.r REFRESH EVERY 1 HOUR TO app.t (`u` UInt64) AS SELECT u FROM app.s"));
+        assert!(!is_refreshable("CREATE MATERIALIZED VIEW app.m TO app.t (`u` UInt64) AS SELECT u AS refresh FROM app.s"));
+        assert!(!is_refreshable("CREATE MATERIALIZED VIEW app.`refresh` TO app.t AS SELECT 'REFRESH' AS u FROM app.s"));
+        assert!(!is_refreshable("CREATE MATERIALIZED VIEW app.refresh TO app.t AS SELECT u FROM app.s"));
+        assert!(is_refreshable("CREATE MATERIALIZED VIEW app.r REFRESH AFTER 1 MINUTE APPEND TO app.t AS WITH 1 AS k SELECT u FROM app.s"));
     }
 
     #[test]

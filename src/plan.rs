@@ -48,6 +48,9 @@ pub struct PlanRequest {
     /// Materialized views whose `TO` table is the target.
     #[serde(default)]
     pub views: Vec<ViewInput>,
+    /// Materialized views that read from the target (`db.view`): the plan's inserts fire them too.
+    #[serde(default)]
+    pub target_dependents: Vec<String>,
     /// Time columns a person picked at a prompt, by table (`db.table` as displayed).
     #[serde(default)]
     pub chosen_time_columns: BTreeMap<String, String>,
@@ -72,7 +75,7 @@ pub struct EnvironmentInput {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ViewInput {
-    /// `db.view`.
+    pub database: String,
     pub name: String,
     /// The `as` of the schema file's definition.
     pub schema_query: Option<String>,
@@ -80,6 +83,9 @@ pub struct ViewInput {
     pub server_query: Option<String>,
     /// The view's output columns as the server lists them (`system.columns` of the view).
     pub output_columns: Option<Vec<String>>,
+    /// `system.tables.create_table_query`: tells a refreshable view from an insert-triggered one.
+    #[serde(default)]
+    pub create_query: Option<String>,
 }
 
 /// Smallest and largest value of the time column(s); both None for no rows.
@@ -280,6 +286,9 @@ pub struct PlanPreview {
     pub time_columns: Vec<Choice>,
     pub views: Vec<PreviewView>,
     pub warnings: Vec<String>,
+    /// When the window comes from the data: one query per table, each returning
+    /// one row `{min, max, rows}` (min/max as UTC `YYYY-MM-DD HH:MM:SS.fff`).
+    pub data_range_queries: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,8 +308,16 @@ fn target_insertable(req: &PlanRequest, target: &TableRef) -> Option<Vec<String>
 }
 
 fn prepare_replay(req: &PlanRequest, flags: &Flags, v: &ViewInput, warnings: &mut Vec<String>) -> CoreResult<Replay> {
-    let name = sql::parse_table(&v.name, &req.default_database, "view")?;
+    let name = TableRef { database: v.database.clone(), table: v.name.clone() };
     let display = name.display();
+    if v.create_query.as_deref().is_some_and(mv_replay::is_refreshable) {
+        return Err(CoreError::usage(
+            "mv_refreshable",
+            format!(
+                "materialized view {display} is refreshable (REFRESH …): it recomputes on its schedule, not on inserts, so there is nothing to replay; use SYSTEM REFRESH VIEW {display}"
+            ),
+        ));
+    }
     let (text, query_from) = match (&v.server_query, &v.schema_query) {
         (Some(server), Some(schema)) => {
             if !mv_replay::same_query(server, schema) {
@@ -368,6 +385,13 @@ fn prepare(req: &PlanRequest) -> CoreResult<Prepared> {
         replays.dedup_by_key(|r| r.name.display());
         (Strategy::MvReplay, replays)
     };
+    if !req.target_dependents.is_empty() {
+        warnings.push(format!(
+            "inserts into {} also fire the materialized view(s) {} reading from it: their targets receive the backfilled rows as well",
+            flags.target.display(),
+            req.target_dependents.join(", ")
+        ));
+    }
     let mut read_tables: Vec<TableRef> = match strategy {
         Strategy::Table => vec![flags.target.clone()],
         Strategy::Copy => vec![flags.source.clone().expect("copy has a source")],
@@ -388,7 +412,19 @@ fn prepare(req: &PlanRequest) -> CoreResult<Prepared> {
 /// Strategy, views and time-column decisions, without cutting chunks.
 pub fn plan_preview(req: &PlanRequest) -> CoreResult<PlanPreview> {
     let p = prepare(req)?;
+    let data_range_queries = if p.flags.window.is_some() {
+        Vec::new()
+    } else {
+        p.choices
+            .iter()
+            .filter_map(|c| {
+                let table = sql::parse_table(&c.table, &req.default_database, "table").ok()?;
+                Some(data_range_sql(&table, c.column.as_deref()?))
+            })
+            .collect()
+    };
     Ok(PlanPreview {
+        data_range_queries,
         strategy: p.strategy,
         time_columns: p.choices,
         views: p
@@ -398,6 +434,15 @@ pub fn plan_preview(req: &PlanRequest) -> CoreResult<PlanPreview> {
             .collect(),
         warnings: p.warnings,
     })
+}
+
+/// min/max of a time column, in the form `parse_instant` reads back.
+pub fn data_range_sql(table: &TableRef, time_column: &str) -> String {
+    let c = sql::quote_ident(time_column);
+    format!(
+        "SELECT toString(toDateTime64(min({c}), 3, 'UTC')) AS min, toString(toDateTime64(max({c}), 3, 'UTC')) AS max, count() AS rows FROM {}",
+        table.quoted()
+    )
 }
 
 /// The window when --from/--to are missing and the policy allows it: the
@@ -723,5 +768,108 @@ mod tests {
         let mut r = req();
         r.chunk_hours = Some("0.25".into());
         assert_eq!(build_plan(&r).unwrap().chunks.len(), 108);
+    }
+
+    fn mv_req() -> PlanRequest {
+        let col = |n: &str, t: &str, k: &str| crate::time_column::ColumnInfo { name: n.into(), ty: t.into(), default_kind: k.into() };
+        let mut r = req();
+        r.options = json!({});
+        r.target = "app.hourly".into();
+        r.tables = vec![
+            TableInfo {
+                database: "app".into(),
+                table: "events".into(),
+                columns: vec![col("ts", "DateTime", ""), col("u", "UInt64", ""), col("m", "UInt64", "MATERIALIZED")],
+                order_by: vec!["ts, u".into()],
+                time_column: None,
+            },
+            TableInfo {
+                database: "app".into(),
+                table: "hourly".into(),
+                columns: vec![col("hour", "DateTime", ""), col("n", "UInt64", ""), col("x", "UInt64", "MATERIALIZED")],
+                order_by: vec!["hour".into()],
+                time_column: None,
+            },
+        ];
+        r.views = vec![
+            ViewInput { database: "app".into(), name: "v2".into(), schema_query: Some("SELECT toStartOfHour(ts) AS hour, count() AS n FROM events GROUP BY hour".into()), server_query: None, output_columns: None, create_query: None },
+            ViewInput { database: "app".into(), name: "v1".into(), schema_query: None, server_query: Some("SELECT * FROM app.events".into()), output_columns: Some(vec!["n".into()]), create_query: None },
+        ];
+        r
+    }
+
+    #[test]
+    fn mv_replay_plan() {
+        let p = build_plan(&mv_req()).unwrap();
+        assert_eq!(p.strategy, Strategy::MvReplay);
+        let views = p.views.as_ref().unwrap();
+        assert_eq!(views.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["app.v1", "app.v2"], "sorted by name");
+        assert_eq!((views[0].time_column.as_str(), views[0].source.as_str(), views[0].query_from.as_str()), ("ts", "app.events", "server"));
+        assert_eq!(views[1].columns, ["hour", "n"]);
+        assert_eq!(p.time_column, "ts");
+        assert!(p.columns.is_none());
+        for c in &p.chunks {
+            let st = c.statements.as_ref().unwrap();
+            assert_eq!(st.len(), 2);
+            assert_ne!(st[0].idempotency_token, st[1].idempotency_token);
+            assert_eq!(st[0].idempotency_token.as_deref(), Some(ids::idempotency_token(&p.plan_id, &c.id, Some("app.v1")).as_str()));
+            assert_eq!((&c.sql_template, &c.idempotency_token), (&st[0].sql, &st[0].idempotency_token));
+            // The source subquery reads MATERIALIZED columns too; the outer select names the outputs.
+            assert!(st[0].sql.contains("INSERT INTO `app`.`hourly` (`n`)\nSELECT `n`\nFROM (\nSELECT * FROM (SELECT `ts`, `u`, `m` FROM `app`.`events` WHERE `ts` >= "), "{}", st[0].sql);
+        }
+        // Same window as a table plan of the target, yet another plan.
+        let mut table = mv_req();
+        table.views.clear();
+        table.time_column = Some("hour".into());
+        assert_ne!(build_plan(&table).unwrap().plan_id, p.plan_id);
+        let mut one = mv_req();
+        one.views.truncate(1);
+        assert_ne!(build_plan(&one).unwrap().plan_id, p.plan_id, "the views are part of the identity");
+    }
+
+    #[test]
+    fn mv_replay_refusals() {
+        let cases: Vec<(Box<dyn Fn(&mut PlanRequest)>, &str, &str)> = vec![
+            (Box::new(|r| r.options = json!({"defaults": {"requireIdempotencyToken": false}})), "mv_requires_idempotency", "requireIdempotencyToken: true"),
+            (Box::new(|r| r.views[1].output_columns = None), "mv_columns_unknown", "app.v1: cannot name its output columns ('*' (a star"),
+            (Box::new(|r| r.views[1].output_columns = Some(vec!["x".into()])), "mv_column_mismatch", "outputs column 'x', which app.hourly has not as an insertable column (hour, n)"),
+            (Box::new(|r| r.views[0].schema_query = Some("SELECT hour, n FROM app.hourly".into())), "mv_query_unsupported", "reads from its own target"),
+            (Box::new(|r| r.views[0].schema_query = Some("SELECT ts AS hour, 1 AS n FROM events FINAL".into())), "mv_query_unsupported", "FINAL on the source"),
+            (Box::new(|r| r.time_column = Some("u".into())), "invalid_time_column", "'u' of app.events is UInt64"),
+            (
+                Box::new(|r| r.views[1].create_query = Some("CREATE MATERIALIZED VIEW app.v1 REFRESH EVERY 1 HOUR TO app.hourly (`n` UInt64) AS SELECT * FROM app.events".into())),
+                "mv_refreshable",
+                "app.v1 is refreshable",
+            ),
+        ];
+        for (mutate, code, msg) in cases {
+            let mut r = mv_req();
+            mutate(&mut r);
+            let e = build_plan(&r).unwrap_err();
+            assert_eq!(e.code, code, "{}", e.message);
+            assert!(e.message.contains(msg), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn preview_and_warnings() {
+        let mut r = mv_req();
+        r.views[1].schema_query = Some("SELECT * FROM app.events WHERE 1".into());
+        r.target_dependents = vec!["app.down_mv".into()];
+        r.from = None;
+        r.to = None;
+        r.options = json!({"policy": {"requireExplicitWindow": false}});
+        let p = plan_preview(&r).unwrap();
+        assert_eq!(p.strategy, Strategy::MvReplay);
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("app.v1: the query in the schema files differs"));
+        assert_eq!(p.data_range_queries, ["SELECT toString(toDateTime64(min(`ts`), 3, 'UTC')) AS min, toString(toDateTime64(max(`ts`), 3, 'UTC')) AS max, count() AS rows FROM `app`.`events`"]);
+        assert_eq!(build_plan(&r).unwrap_err().code, "missing_window");
+        r.data_range = Some(DataRange { min: Some("2025-01-01 07:10:00.000".into()), max: Some("2025-01-01 13:00:00.000".into()) });
+        let plan = build_plan(&r).unwrap();
+        assert_eq!((plan.from.as_str(), plan.to.as_str()), ("2025-01-01T06:00:00.000Z", "2025-01-01T18:00:00.000Z"));
+        r.to = Some("2025-01-02T03:00:00Z".into());
+        let plan = build_plan(&r).unwrap();
+        assert_eq!((plan.from.as_str(), plan.to.as_str()), ("2025-01-01T06:00:00.000Z", "2025-01-02T03:00:00.000Z"), "a given end is kept");
     }
 }

@@ -1,26 +1,23 @@
-// `plan`: cut the window into chunks and write the immutable plan file.
-import { buildPlan, parseTable, planDifferences, type PlanState } from '../core.js';
+// `plan`: learn the tables and views involved, decide the strategy and time
+// column, cut the window into chunks and write the immutable plan file.
+import {
+  buildPlan,
+  checkPlanInput,
+  parseTable,
+  planDifferences,
+  planPreview,
+  type PlanPreview,
+  type PlanState,
+} from '../core.js';
 import { defineCommand, type Cx, type FlagDef } from '../command.js';
-import { BackfillError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
+import type { ClickHouse } from '../clickhouse.js';
 import { insertableColumns, requireTable } from '../schema_info.js';
+import { loadSchema } from '../schema.js';
+import { gatherPlanInputs } from '../plan_inputs.js';
+import { canPrompt, choose, confirm } from '../prompt.js';
 import { eventPath, planPath, readTextIfExists, removeIfExists, runPath, writeFileAtomic } from '../store.js';
 import { cliName } from '../output.js';
-
-async function serverColumns(cx: Cx, target: string, source: string | undefined) {
-  if (!cx.ctx.config.clickhouse?.url) return {};
-  const db = cx.ctx.config.clickhouse.database || 'default';
-  // Parse before connecting: a bad name is exit 2 and must not touch the server.
-  const t = parseTable(target, db, '--target');
-  const s = source === undefined ? undefined : parseTable(source, db, '--source');
-  const ch = await cx.connect();
-  try {
-    const targetColumns = insertableColumns(await requireTable(ch, t.database, t.table, '--target'));
-    const sourceColumns = s ? (await requireTable(ch, s.database, s.table, '--source')).map((c) => c.name) : undefined;
-    return { targetColumns, sourceColumns };
-  } finally {
-    await ch.close();
-  }
-}
 
 export interface PlanInput {
   target?: string;
@@ -37,6 +34,52 @@ export interface PlanOutcome {
   plan: PlanState;
   file: string;
   existed: boolean;
+  /** Strategy, views, time-column decisions and warnings, for the report. */
+  preview: PlanPreview;
+}
+
+/** Columns the copy and table strategies name (server only: the schema may lag the table). */
+async function copyColumns(ch: ClickHouse, target: string, source: string | undefined, db: string) {
+  const t = parseTable(target, db, '--target');
+  const s = source === undefined ? undefined : parseTable(source, db, '--source');
+  const targetColumns = insertableColumns(await requireTable(ch, t.database, t.table, '--target'));
+  const sourceColumns = s ? (await requireTable(ch, s.database, s.table, '--source')).map((c) => c.name) : undefined;
+  return { targetColumns, sourceColumns };
+}
+
+/** On a terminal, confirm a detected time column or pick one of several. */
+async function promptTimeColumns(cx: Cx, preview: PlanPreview): Promise<Record<string, string>> {
+  const chosen: Record<string, string> = {};
+  for (const c of preview.timeColumns) {
+    const single = c.origin === 'detected' ? c.column : c.column === null && c.candidates.length === 1 ? c.candidates[0].name : null;
+    if (single) {
+      if (!(await confirm(`Use ${single} as the time column of ${c.table}?`))) {
+        throw usageError('missing_time_column', `no time column chosen for ${c.table}: pass --time-column <column>`);
+      }
+      chosen[c.table] = single;
+    } else if (c.column === null && c.candidates.length > 1) {
+      const i = await choose(
+        `Which column of ${c.table} holds the time the window is cut on?`,
+        c.candidates.map((k) => `${k.name} (${k.type}${k.inOrderBy ? ', in ORDER BY' : ''})`),
+      );
+      if (i === undefined) throw usageError('missing_time_column', `no time column chosen for ${c.table}: pass --time-column <column>`);
+      chosen[c.table] = c.candidates[i].name;
+    }
+  }
+  return chosen;
+}
+
+/** min/max over every table the window is cut on. */
+async function dataRange(ch: ClickHouse, queries: string[]) {
+  let min: string | null = null;
+  let max: string | null = null;
+  for (const q of queries) {
+    const [r] = await ch.query<{ min: string; max: string; rows: string | number }>(q);
+    if (!r || Number(r.rows) === 0) continue;
+    if (min === null || r.min < min) min = r.min;
+    if (max === null || r.max > max) max = r.max;
+  }
+  return { min, max };
 }
 
 /** Plan from flag values and write the plan file (shared by `plan` and an implicit plan in `run`). */
@@ -44,7 +87,8 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
   const { target, source } = input;
   if (!target) throw usageError('missing_target', 'missing --target <db.table>');
   const env = cx.environment();
-  const request = {
+  const db = cx.ctx.config.clickhouse?.database || 'default';
+  let request: Record<string, unknown> = {
     options: cx.ctx.options ?? {},
     target,
     from: input.from,
@@ -52,24 +96,40 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
     chunkHours: input.chunkHours,
     timeColumn: input.timeColumn,
     source,
-    defaultDatabase: cx.ctx.config.clickhouse?.database || 'default',
+    defaultDatabase: db,
     environment: env,
     forceLargeWindow: input.forceLargeWindow ?? false,
     now: cx.now(),
   };
-  // Validate everything that needs no server first: bad input never connects.
-  // The core checks columns last, so `columns_unknown` here means only "ask the server".
+  // Bad flags are exit 2 before any file is imported or the server is touched.
+  checkPlanInput(request);
+  const schema = await loadSchema(cx.ctx.config, cx.ctx.configPath);
+  const t = parseTable(target, db, '--target');
+  const s = source === undefined ? undefined : parseTable(source, db, '--source');
+  const ch = env ? await cx.connect() : undefined;
   try {
-    buildPlan(request);
-  } catch (err) {
-    if (!(err instanceof BackfillError && err.code === 'columns_unknown' && env)) throw err;
+    request = { ...request, ...(await gatherPlanInputs(schema, ch, t, s)) };
+    if (ch) request = { ...request, ...(await copyColumns(ch, target, source, db)) };
+    let preview = planPreview(request);
+    if (!input.timeColumn && canPrompt(cx.jsonMode)) {
+      request = { ...request, chosenTimeColumns: await promptTimeColumns(cx, preview) };
+      preview = planPreview(request);
+    }
+    if (preview.dataRangeQueries.length > 0 && ch) {
+      request = { ...request, dataRange: await dataRange(ch, preview.dataRangeQueries) };
+    }
+    const plan = buildPlan(request);
+    return { ...writePlan(cx, plan, input.force ?? false), preview };
+  } finally {
+    await ch?.close();
   }
-  const plan = buildPlan({ ...request, ...(await serverColumns(cx, target, source)) });
+}
 
+function writePlan(cx: Cx, plan: PlanState, force: boolean): { plan: PlanState; file: string; existed: boolean } {
   const file = planPath(cx.paths, plan.planId);
   const existing = readTextIfExists(file);
   let existed = false;
-  if (existing !== undefined && input.force) {
+  if (existing !== undefined && force) {
     for (const f of [runPath(cx.paths, plan.planId), eventPath(cx.paths, plan.planId), file]) removeIfExists(f);
   } else if (existing !== undefined) {
     const diff = planDifferences(existing, plan);
@@ -115,8 +175,12 @@ export const planCommand = defineCommand(
     { name: '--force', type: 'boolean', description: 'Replace an existing plan with these parameters, deleting its run and events' },
   ],
   async (cx) => {
-    const { plan, file, existed } = await makePlan(cx, { ...planInputFromFlags(cx), force: cx.bool('--force') });
+    const { plan, file, existed, preview } = await makePlan(cx, { ...planInputFromFlags(cx), force: cx.bool('--force') });
     const hours = (Date.parse(plan.to) - Date.parse(plan.from)) / 3_600_000;
+    const detected = preview.timeColumns.filter((c) => c.origin === 'detected');
+    const viewLines = (plan.views ?? []).map(
+      (v) => `  view      ${v.name} ← ${v.source} on ${v.timeColumn} (${v.columns.join(', ')}; query from ${v.queryFrom})`,
+    );
     return {
       json: {
         ok: true,
@@ -129,6 +193,10 @@ export const planCommand = defineCommand(
         chunkHours: plan.chunkHours,
         timeColumn: plan.timeColumn,
         strategy: plan.strategy,
+        timeColumns: preview.timeColumns.map((c) => ({ table: c.table, column: c.column, origin: c.origin })),
+        ...(plan.views ? { views: plan.views } : {}),
+        statementsPerChunk: plan.chunks[0]?.statements?.length ?? 1,
+        warnings: preview.warnings,
         planPath: file,
         existed,
       },
@@ -137,6 +205,9 @@ export const planCommand = defineCommand(
         `  target    ${plan.target} (strategy ${plan.strategy}${plan.source ? ` from ${plan.source}` : ''})`,
         `  window    ${plan.from} → ${plan.to} (${hours} h)`,
         `  chunks    ${plan.chunks.length} × ${plan.chunkHours} h on ${plan.timeColumn}`,
+        ...viewLines,
+        ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
+        ...preview.warnings.map((w) => `warning: ${w}`),
         `  plan      ${file}`,
         `Next: ${cliName(cx)} run --plan-id ${plan.planId}`,
       ],

@@ -1,0 +1,128 @@
+// What `plan` learns before the core decides: the tables involved (columns,
+// ORDER BY, the schema's time column) and the materialized views that write
+// into the target, from the schema files and, when a connection is
+// configured, from the server (so a view created outside chkit is found too).
+import type { ClickHouse } from './clickhouse.js';
+import { viewSource, type TableRef } from './core.js';
+import { tableColumns } from './schema_info.js';
+import { schemaColumnType, type Schema, type TableDefinition } from './schema.js';
+
+export interface TableInfo {
+  database: string;
+  table: string;
+  columns: { name: string; type: string; defaultKind: string }[];
+  orderBy: string[];
+  timeColumn?: string;
+}
+
+export interface ViewInput {
+  database: string;
+  name: string;
+  schemaQuery?: string;
+  serverQuery?: string;
+  outputColumns?: string[];
+  createQuery?: string;
+}
+
+export interface PlanInputs {
+  tables: TableInfo[];
+  views: ViewInput[];
+  /** Views that read from the target (`db.view`), from the server. */
+  targetDependents: string[];
+}
+
+const key = (database: string, name: string) => `${database}\u0000${name}`;
+
+function schemaTable(schema: Schema, t: TableRef): TableDefinition | undefined {
+  return schema.tables.find((d) => d.database === t.database && d.name === t.table);
+}
+
+function fromSchema(def: TableDefinition): TableInfo {
+  return {
+    database: def.database,
+    table: def.name,
+    columns: (def.columns ?? []).map((c) => ({ name: c.name, type: schemaColumnType(c), defaultKind: c.default === undefined ? '' : 'DEFAULT' })),
+    orderBy: def.orderBy ?? [],
+    timeColumn: def.plugins?.backfill?.timeColumn,
+  };
+}
+
+async function fromServer(ch: ClickHouse, t: TableRef): Promise<TableInfo | undefined> {
+  const cols = await tableColumns(ch, t.database, t.table);
+  if (!cols) return undefined;
+  const [row] = await ch.query<{ sorting_key: string }>(
+    'SELECT sorting_key FROM system.tables WHERE database = {db:String} AND name = {t:String}',
+    { params: { db: t.database, t: t.table } },
+  );
+  return {
+    database: t.database,
+    table: t.table,
+    columns: cols.map((c) => ({ name: c.name, type: c.type, defaultKind: c.defaultKind })),
+    orderBy: row?.sorting_key ? [row.sorting_key] : [],
+  };
+}
+
+/** Views whose TO table is `target`, as the server has them. */
+async function serverViews(ch: ClickHouse, target: TableRef): Promise<ViewInput[]> {
+  const rows = await ch.query<{ database: string; name: string; as_select: string; create_table_query: string }>(
+    `SELECT database, name, as_select, create_table_query FROM system.tables
+     WHERE engine = 'MaterializedView' AND target_database = {db:String} AND target_table = {t:String}
+     ORDER BY database, name`,
+    { params: { db: target.database, t: target.table } },
+  );
+  const out: ViewInput[] = [];
+  for (const r of rows) {
+    const cols = await tableColumns(ch, r.database, r.name);
+    out.push({
+      database: r.database,
+      name: r.name,
+      serverQuery: r.as_select,
+      outputColumns: cols?.map((c) => c.name),
+      createQuery: r.create_table_query,
+    });
+  }
+  return out;
+}
+
+async function dependents(ch: ClickHouse, t: TableRef): Promise<string[]> {
+  const [row] = await ch.query<{ dependencies_database: string[]; dependencies_table: string[] }>(
+    'SELECT dependencies_database, dependencies_table FROM system.tables WHERE database = {db:String} AND name = {t:String}',
+    { params: { db: t.database, t: t.table } },
+  );
+  return (row?.dependencies_table ?? []).map((name, i) => `${row.dependencies_database[i]}.${name}`);
+}
+
+/**
+ * Tables and views for a plan of `target` (and `source` for a copy). The
+ * server's columns are the truth; the schema adds `plugins.backfill.timeColumn`.
+ */
+export async function gatherPlanInputs(schema: Schema, ch: ClickHouse | undefined, target: TableRef, source?: TableRef): Promise<PlanInputs> {
+  const views = new Map<string, ViewInput>();
+  // A copy (--source) replays no view: do not even read them.
+  for (const mv of source ? [] : schema.materializedViews) {
+    if (mv.to?.database === target.database && mv.to?.name === target.table) {
+      views.set(key(mv.database, mv.name), { database: mv.database, name: mv.name, schemaQuery: mv.as });
+    }
+  }
+  if (ch && !source) {
+    for (const v of await serverViews(ch, target)) {
+      const k = key(v.database, v.name);
+      views.set(k, { ...views.get(k), ...v });
+    }
+  }
+  const wanted: TableRef[] = [target];
+  if (source) wanted.push(source);
+  for (const v of views.values()) {
+    const query = v.serverQuery ?? v.schemaQuery ?? '';
+    wanted.push(viewSource(`${v.database}.${v.name}`, query, v.database));
+  }
+  const tables: TableInfo[] = [];
+  for (const t of wanted) {
+    if (tables.some((i) => i.database === t.database && i.table === t.table)) continue;
+    const def = schemaTable(schema, t);
+    const server = ch ? await fromServer(ch, t) : undefined;
+    const info = server ? { ...server, timeColumn: def?.plugins?.backfill?.timeColumn } : def ? fromSchema(def) : undefined;
+    if (info) tables.push(info);
+  }
+  return { tables, views: [...views.values()], targetDependents: ch ? await dependents(ch, target) : [] };
+}

@@ -5,6 +5,7 @@ import { runCommand } from './commands/run.js';
 import { resumeCommand } from './commands/resume.js';
 import { statusCommand } from './commands/status.js';
 import { cancelCommand } from './commands/cancel.js';
+import { checkCommand, checkHooks } from './check.js';
 
 export const PLUGIN_NAME = 'backfill';
 export const PLUGIN_VERSION = '0.1.0';
@@ -15,12 +16,12 @@ export interface BackfillPlugin {
   hooks?: Record<string, (...args: never[]) => unknown>;
 }
 
-export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand];
+export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand, checkCommand];
 
 export function createBackfillPlugin(): BackfillPlugin {
   return {
     manifest: { name: PLUGIN_NAME, apiVersion: 1, version: PLUGIN_VERSION },
     commands,
-    hooks: {},
+    hooks: checkHooks,
   };
 }

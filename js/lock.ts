@@ -180,3 +180,9 @@ export function overlappingRun(p: StatePaths, mine: LockInfo): LockInfo | undefi
 export function embeddedEngineHolder(p: StatePaths, environment: string, planId: string): LockInfo | undefined {
   return liveLocks(p).find((l) => l.planId !== planId && l.environment === environment);
 }
+
+/** The plan's lock file as found, live or not (doctor reports stale ones). */
+export function planLockState(p: StatePaths, planId: string): { info: LockInfo; liveness: Liveness } | undefined {
+  const info = readLock(lockPath(p, planId));
+  return info ? { info, liveness: liveness(info) } : undefined;
+}

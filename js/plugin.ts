@@ -6,6 +6,7 @@ import { resumeCommand } from './commands/resume.js';
 import { statusCommand } from './commands/status.js';
 import { cancelCommand } from './commands/cancel.js';
 import { checkCommand, checkHooks } from './check.js';
+import { doctorCommand } from './commands/doctor.js';
 
 export const PLUGIN_NAME = 'backfill';
 export const PLUGIN_VERSION = '0.1.0';
@@ -16,7 +17,7 @@ export interface BackfillPlugin {
   hooks?: Record<string, (...args: never[]) => unknown>;
 }
 
-export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand, checkCommand];
+export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand, doctorCommand, checkCommand];
 
 export function createBackfillPlugin(): BackfillPlugin {
   return {

@@ -29,3 +29,26 @@ export async function requireTable(ch: ClickHouse, database: string, table: stri
   if (!cols) throw usageError('table_not_found', `${flag} table ${database}.${table} does not exist on the server`);
   return cols;
 }
+
+export interface TargetTable {
+  engine: string;
+  /** `non_replicated_deduplication_window` as declared on the table (0 when unset). */
+  dedupWindow: number;
+}
+
+/** Engine and deduplication window of a table, or undefined when it does not exist. */
+export async function targetTable(ch: ClickHouse, database: string, table: string): Promise<TargetTable | undefined> {
+  const rows = await ch.query<{ engine: string; create_table_query: string }>(
+    'SELECT engine, create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}',
+    { params: { db: database, t: table } },
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  const m = /non_replicated_deduplication_window\s*=\s*(\d+)/.exec(r.create_table_query);
+  return { engine: r.engine, dedupWindow: m ? Number(m[1]) : 0 };
+}
+
+/** Whether the table honours insert_deduplication_token. */
+export function deduplicates(t: TargetTable): boolean {
+  return t.engine.startsWith('Replicated') || t.engine.startsWith('Shared') || t.dedupWindow > 0;
+}

@@ -120,7 +120,8 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
                 Severity::Error,
                 format!("plan was made for {plan_env} but the config points at {configured}"),
             ),
-            format!("run --plan-id {id} --force-environment"),
+            // `run` refuses a cancelled run and does not retry failed chunks; `resume` covers every started run.
+            format!("{} --plan-id {id} --force-environment", if d.run.is_some() { "resume" } else { "run" }),
         ));
     }
     if d.compatibility_changed {
@@ -329,7 +330,7 @@ mod tests {
         assert_eq!(
             codes(&r),
             [
-                ("environment_mismatch", Some("run --plan-id p1 --force-environment")),
+                ("environment_mismatch", Some("resume --plan-id p1 --force-environment")),
                 ("compatibility_changed", Some("resume --plan-id p1 --force-compatibility")),
                 ("run_paused", Some("resume --plan-id p1")),
             ]

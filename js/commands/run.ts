@@ -25,7 +25,7 @@ export const executionFlags: FlagDef[] = [
 ];
 
 /** Options that change the rows a run writes: a change since the checkpoint needs --force-compatibility. */
-function dataOptions(cx: Cx): Record<string, unknown> {
+export function dataOptions(cx: Cx): Record<string, unknown> {
   const d = cx.options.defaults;
   return { requireIdempotencyToken: d.requireIdempotencyToken, timeColumn: d.timeColumn ?? null };
 }

@@ -1,0 +1,112 @@
+// `doctor`: what is wrong with a plan and what to run about it. Facts are
+// gathered here (state files, lock, and the server when it may be opened);
+// the diagnosis and advice come from the core (src/doctor.rs).
+import { callCore, compatibilityToken, envFingerprint, parseTable } from '../core.js';
+import { defineCommand, planIdFlag, type Cx } from '../command.js';
+import { describeFailure, ClickHouseFailure } from '../clickhouse.js';
+import { embeddedEngineHolder, describeHolder, planLockState } from '../lock.js';
+import { readRunSummary } from '../runs.js';
+import { targetTable } from '../schema_info.js';
+import { checkPlanId, planPath, readPlan, readTextIfExists } from '../store.js';
+import { cliName } from '../output.js';
+import { dataOptions } from './run.js';
+import type { PlanState } from '../core.js';
+
+interface Issue {
+  code: string;
+  severity: 'info' | 'warn' | 'error';
+  message: string;
+  command?: string;
+  sql?: string;
+}
+
+interface DoctorReport {
+  planId: string;
+  ok: boolean;
+  issues: Issue[];
+}
+
+async function serverFacts(cx: Cx, plan: PlanState): Promise<Record<string, unknown> | { skipped: string }> {
+  const env = cx.environment()!;
+  // The embedded engine admits one process: never disturb a live run to diagnose it.
+  if (env.origin.startsWith('chdb:')) {
+    const holder = embeddedEngineHolder(cx.paths, env.origin, '');
+    if (holder) return { skipped: `the embedded engine is in use by the run of plan ${holder.planId} (${describeHolder(holder)})` };
+  }
+  let ch;
+  try {
+    ch = await cx.connect();
+    const [{ v }] = await ch.query<{ v: string }>('SELECT version() AS v');
+    const t = parseTable(plan.target, env.database, '--target');
+    const target = await targetTable(ch, t.database, t.table);
+    return {
+      reachable: true,
+      version: v,
+      targetExists: !!target,
+      targetEngine: target?.engine,
+      dedupWindow: target?.dedupWindow ?? 0,
+    };
+  } catch (err) {
+    if (err instanceof ClickHouseFailure) return { reachable: false, error: describeFailure(err) };
+    throw err;
+  } finally {
+    await ch?.close();
+  }
+}
+
+export const doctorCommand = defineCommand(
+  'doctor',
+  'Diagnose a plan: run state, lock, environment, and the target on the server',
+  [planIdFlag],
+  async (cx) => {
+    const plan = readPlan(cx.paths, checkPlanId(cx.string('--plan-id')));
+    const { summary } = readRunSummary(cx, plan);
+    const lock = planLockState(cx.paths, plan.planId);
+    const env = cx.environment();
+    const configured = env ? envFingerprint(env.origin, env.database) : undefined;
+    const envMismatch =
+      plan.environment && configured && plan.environment.fingerprint !== configured
+        ? [`${plan.environment.url} (database ${plan.environment.database})`, `${env!.origin} (database ${env!.database})`]
+        : null;
+    const planText = readTextIfExists(planPath(cx.paths, plan.planId)) ?? '';
+    const compatibilityChanged = !!summary.compatibility && summary.compatibility !== compatibilityToken(planText, dataOptions(cx));
+    const server = env ? await serverFacts(cx, plan) : undefined;
+    const notes: string[] = [];
+    if (server && 'skipped' in server) notes.push(`server checks skipped: ${server.skipped}`);
+    if (lock && !lock.liveness.live) notes.push(`stale lock of ${describeHolder(lock.info)}: ${lock.liveness.reason}; the next run or resume takes it over`);
+
+    const report = callCore<DoctorReport>('diagnose', {
+      planId: plan.planId,
+      target: plan.target,
+      strategy: plan.strategy,
+      requireIdempotencyToken: plan.options.requireIdempotencyToken,
+      run:
+        summary.status === null
+          ? null
+          : {
+              status: summary.status,
+              failedChunks: summary.chunkCounts.failed,
+              pendingChunks: summary.chunkCounts.pending + summary.chunkCounts.running,
+              lastError: summary.lastError?.message.split('\n')[0] ?? null,
+              blockedChunks: summary.needsOperator,
+            },
+      lock: lock ? { pid: lock.info.pid, host: lock.info.host, live: lock.liveness.live } : null,
+      environmentMismatch: envMismatch,
+      compatibilityChanged,
+      server: server && !('skipped' in server) ? server : null,
+    });
+    const cli = cliName(cx);
+    const text = [`Doctor ${plan.planId} (${plan.target}, ${summary.status ?? 'planned'}): ${report.ok ? 'ok' : 'problems found'}`];
+    for (const i of report.issues) {
+      text.push(`  ${i.severity.padEnd(5)} ${i.code}: ${i.message}`);
+      if (i.command) text.push(`        → ${cli} ${i.command}`);
+      if (i.sql) text.push(`        SQL: ${i.sql}`);
+    }
+    for (const n of notes) text.push(`  note: ${n}`);
+    if (report.issues.length === 0 && notes.length === 0) text.push('  nothing to do');
+    return {
+      json: { ok: true, command: 'doctor', planId: plan.planId, healthy: report.ok, status: summary.status ?? 'planned', issues: report.issues, notes },
+      text,
+    };
+  },
+);

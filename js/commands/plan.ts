@@ -207,8 +207,8 @@ export const planCommand = defineCommand(
         `  chunks    ${plan.chunks.length} × ${plan.chunkHours} h on ${plan.timeColumn}`,
         ...viewLines,
         ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
-        ...preview.warnings.map((w) => `warning: ${w}`),
         `  plan      ${file}`,
+        ...preview.warnings.map((w) => `warning: ${w}`),
         `Next: ${cliName(cx)} run --plan-id ${plan.planId}`,
       ],
     };

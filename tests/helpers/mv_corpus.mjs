@@ -1,7 +1,7 @@
 // The materialized-view corpus (tests/mv_corpus/*.json) end to end on the
 // embedded engine: create source, target and views; insert a month of source
 // rows so the live views fill the target; snapshot the merged target; empty
-// it; plan mv_replay over the month with small chunks; replay; compare.
+// it; plan mv_replay over the month with small chunks; `run` it; compare.
 import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -52,7 +52,10 @@ export async function roundTrip(project, name, { chunkHours = '12' } = {}) {
   assert.deepEqual(plan.views.map((v) => v.name).sort(), shape.views.map((v) => v.name).sort());
   assert.equal(plan.chunks.length, 720 / Number(chunkHours));
   for (const c of plan.chunks) assert.equal(c.statements.length, shape.views.length);
-  await replayPlan(project, plan);
+  const run = project.cli(['run', '--plan-id', plan.planId]);
+  assert.equal(run.code, 0, `${name}: ${run.stdout}${run.stderr}`);
+  assert.equal(run.json.status, 'completed');
+  assert.equal(run.json.chunkCounts.done, plan.chunks.length);
   const after = await project.rows(shape.snapshot);
   assert.deepEqual(after, snapshot, `${name}: replayed target equals the live views' target`);
   return { plan, shape, snapshot, json: r.json };

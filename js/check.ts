@@ -6,6 +6,7 @@ import type { ResolvedConfig } from './config.js';
 import { planHolder } from './lock.js';
 import { readRunSummary } from './runs.js';
 import { listPlanIds, readPlan } from './store.js';
+import { wrap } from './output.js';
 
 export interface CheckFinding {
   code: string;
@@ -73,7 +74,7 @@ export function evaluateCheck(cx: Cx): CheckResult {
 
 /** One line per finding, naming the plans. */
 export function reportLines(result: CheckResult): string[] {
-  return result.findings.map((f) => `  ${f.severity.padEnd(5)} ${f.code}: ${f.message}`);
+  return result.findings.flatMap((f) => wrap(f.message, 80, `  ${f.severity.padEnd(5)} ${f.code}: `, '        '));
 }
 
 /** The `plugins.backfill` block of `chkit check --json`. */

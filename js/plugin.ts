@@ -7,6 +7,7 @@ import { statusCommand } from './commands/status.js';
 import { cancelCommand } from './commands/cancel.js';
 import { checkCommand, checkHooks } from './check.js';
 import { doctorCommand } from './commands/doctor.js';
+import { listCommand } from './commands/list.js';
 
 export const PLUGIN_NAME = 'backfill';
 export const PLUGIN_VERSION = '0.1.0';
@@ -17,7 +18,7 @@ export interface BackfillPlugin {
   hooks?: Record<string, (...args: never[]) => unknown>;
 }
 
-export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand, doctorCommand, checkCommand];
+export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand, doctorCommand, listCommand, checkCommand];
 
 export function createBackfillPlugin(): BackfillPlugin {
   return {

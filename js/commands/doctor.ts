@@ -8,7 +8,7 @@ import { embeddedEngineHolder, describeHolder, planLockState } from '../lock.js'
 import { readRunSummary } from '../runs.js';
 import { targetTable } from '../schema_info.js';
 import { checkPlanId, planPath, readPlan, readTextIfExists } from '../store.js';
-import { cliName } from '../output.js';
+import { cliName, wrap } from '../output.js';
 import { dataOptions } from './run.js';
 import type { PlanState } from '../core.js';
 
@@ -98,11 +98,11 @@ export const doctorCommand = defineCommand(
     const cli = cliName(cx);
     const text = [`Doctor ${plan.planId} (${plan.target}, ${summary.status ?? 'planned'}): ${report.ok ? 'ok' : 'problems found'}`];
     for (const i of report.issues) {
-      text.push(`  ${i.severity.padEnd(5)} ${i.code}: ${i.message}`);
-      if (i.command) text.push(`        → ${cli} ${i.command}`);
-      if (i.sql) text.push(`        SQL: ${i.sql}`);
+      text.push(...wrap(i.message, 80, `  ${i.severity.padEnd(5)} ${i.code}: `, '        '));
+      if (i.command) text.push(...wrap(`${cli} ${i.command}`, 80, '        → ', '          '));
+      if (i.sql) text.push(...wrap(i.sql, 80, '        SQL: ', '          '));
     }
-    for (const n of notes) text.push(`  note: ${n}`);
+    for (const n of notes) text.push(...wrap(n, 80, '  note: ', '        '));
     if (report.issues.length === 0 && notes.length === 0) text.push('  nothing to do');
     return {
       json: { ok: true, command: 'doctor', planId: plan.planId, healthy: report.ok, status: summary.status ?? 'planned', issues: report.issues, notes },

@@ -5,6 +5,7 @@ import {
   checkPlanInput,
   parseTable,
   planDifferences,
+  chunkStatements,
   planPreview,
   type PlanPreview,
   type PlanState,
@@ -28,6 +29,8 @@ export interface PlanInput {
   source?: string;
   forceLargeWindow?: boolean;
   force?: boolean;
+  /** Compute the plan but write nothing. */
+  dryRun?: boolean;
 }
 
 export interface PlanOutcome {
@@ -119,6 +122,10 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
       request = { ...request, dataRange: await dataRange(ch, preview.dataRangeQueries) };
     }
     const plan = buildPlan(request);
+    if (input.dryRun) {
+      const file = planPath(cx.paths, plan.planId);
+      return { plan, file, existed: readTextIfExists(file) !== undefined, preview };
+    }
     return { ...writePlan(cx, plan, input.force ?? false), preview };
   } finally {
     await ch?.close();
@@ -173,9 +180,11 @@ export const planCommand = defineCommand(
   [
     ...planFlags,
     { name: '--force', type: 'boolean', description: 'Replace an existing plan with these parameters, deleting its run and events' },
+    { name: '--dry-run', type: 'boolean', description: 'Show the chunks and the SQL of the first and last chunk; write nothing' },
   ],
   async (cx) => {
-    const { plan, file, existed, preview } = await makePlan(cx, { ...planInputFromFlags(cx), force: cx.bool('--force') });
+    const dryRun = cx.bool('--dry-run');
+    const { plan, file, existed, preview } = await makePlan(cx, { ...planInputFromFlags(cx), force: cx.bool('--force'), dryRun });
     const hours = (Date.parse(plan.to) - Date.parse(plan.from)) / 3_600_000;
     const detected = preview.timeColumns.filter((c) => c.origin === 'detected');
     const viewLines = (plan.views ?? []).map(
@@ -199,18 +208,56 @@ export const planCommand = defineCommand(
         warnings: preview.warnings,
         planPath: file,
         existed,
+        ...(dryRun ? dryRunPayload(plan) : {}),
       },
       text: [
-        `${existed ? 'Plan already exists' : 'Planned'} ${plan.planId}`,
+        `${dryRun ? 'Dry run (nothing written):' : existed ? 'Plan already exists' : 'Planned'} ${plan.planId}`,
         `  target    ${plan.target} (strategy ${plan.strategy}${plan.source ? ` from ${plan.source}` : ''})`,
         `  window    ${plan.from} → ${plan.to} (${hours} h)`,
         `  chunks    ${plan.chunks.length} × ${plan.chunkHours} h on ${plan.timeColumn}`,
         ...viewLines,
         ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
-        `  plan      ${file}`,
+        `  plan      ${file}${dryRun ? ' (not written)' : ''}`,
         ...preview.warnings.map((w) => `warning: ${w}`),
-        `Next: ${cliName(cx)} run --plan-id ${plan.planId}`,
+        ...(dryRun
+          ? dryRunLines(plan, `${cliName(cx)} plan${flagsAgain(cx)}`)
+          : [`Next: ${cliName(cx)} run --plan-id ${plan.planId}`]),
       ],
     };
   },
 );
+
+/** The SQL a chunk executes, statement by statement. */
+const chunkSql = (plan: PlanState, i: number) => chunkStatements(plan.chunks[i], plan.target).map((st) => st.sql);
+
+function dryRunPayload(plan: PlanState): Record<string, unknown> {
+  return {
+    dryRun: true,
+    chunks: plan.chunks.map((c) => ({ id: c.id, from: c.from, to: c.to })),
+    firstChunkSql: chunkSql(plan, 0),
+    lastChunkSql: chunkSql(plan, plan.chunks.length - 1),
+  };
+}
+
+function dryRunLines(plan: PlanState, again: string): string[] {
+  const n = plan.chunks.length;
+  const shown = n <= 12 ? plan.chunks.map((c, i) => [c, i] as const) : [...plan.chunks.slice(0, 5).map((c, i) => [c, i] as const), ...plan.chunks.slice(n - 5).map((c, i) => [c, n - 5 + i] as const)];
+  const lines = ['', `Chunks (${n}):`];
+  for (const [c, i] of shown) {
+    if (n > 12 && i === n - 5) lines.push(`  … ${n - 10} more …`);
+    lines.push(`  ${String(i + 1).padStart(String(n).length)}  ${c.from} → ${c.to}  ${c.id}`);
+  }
+  const sqlBlock = (title: string, i: number) => ['', `${title} (${plan.chunks[i].from} → ${plan.chunks[i].to}):`, ...chunkSql(plan, i).flatMap((q) => [q + ';'])];
+  lines.push(...sqlBlock('SQL of the first chunk', 0));
+  if (n > 1) lines.push(...sqlBlock('SQL of the last chunk', n - 1));
+  lines.push('', `Write the plan: ${again}`);
+  return lines;
+}
+
+/** The flags as given, minus --dry-run: the command that writes this plan. */
+function flagsAgain(cx: Cx): string {
+  return Object.entries(cx.ctx.flags)
+    .filter(([k, v]) => k !== '--dry-run' && v !== undefined && v !== false)
+    .map(([k, v]) => (v === true ? ` ${k}` : ` ${k} ${/^[\w:.+-]+$/.test(String(v)) ? v : JSON.stringify(String(v))}`))
+    .join('');
+}

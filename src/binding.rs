@@ -64,7 +64,7 @@ pub fn plan_preview(request: &str) -> String {
 /// The table a materialized view is triggered by: `{database, table}`.
 #[wasm_bindgen(js_name = viewSource)]
 pub fn view_source(view: &str, query: &str, default_db: &str) -> String {
-    envelope(crate::mv_replay::analyze_view(view, query, default_db).map(|v| v.source))
+    envelope(crate::mv_rewrite::analyze_view(view, query, default_db).map(|v| v.source))
 }
 
 #[wasm_bindgen(js_name = planDifferences)]

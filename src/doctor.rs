@@ -2,6 +2,7 @@
 //! environment, and the server when reachable) into issues with advice.
 //! Every recommended command is one the tool accepts in that state.
 
+pub use crate::check::Severity;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -68,14 +69,6 @@ pub struct ServerFacts {
     /// mv_replay: views of the plan that are gone from the server.
     #[serde(default)]
     pub missing_views: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warn,
-    Error,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -7,7 +7,7 @@ pub mod chunks;
 pub mod doctor;
 pub mod error;
 pub mod ids;
-pub mod mv_replay;
+pub mod mv_rewrite;
 pub mod options;
 pub mod plan;
 pub mod run_state;

@@ -9,7 +9,7 @@
 use crate::chunks::{build_chunks, widen_to_chunks};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{self, PlanIdentity};
-use crate::mv_replay::{self, ViewQuery};
+use crate::mv_rewrite::{self, ViewQuery};
 use crate::options::{check_chunk_hours, resolve_options, Defaults, Limits, Options, Policy};
 use crate::sql::{self, TableRef};
 use crate::time_column::{self, Choice, TableInfo};
@@ -310,7 +310,7 @@ fn target_insertable(req: &PlanRequest, target: &TableRef) -> Option<Vec<String>
 fn prepare_replay(req: &PlanRequest, flags: &Flags, v: &ViewInput, warnings: &mut Vec<String>) -> CoreResult<Replay> {
     let name = TableRef { database: v.database.clone(), table: v.name.clone() };
     let display = name.display();
-    if v.create_query.as_deref().is_some_and(mv_replay::is_refreshable) {
+    if v.create_query.as_deref().is_some_and(mv_rewrite::is_refreshable) {
         return Err(CoreError::usage(
             "mv_refreshable",
             format!(
@@ -320,7 +320,7 @@ fn prepare_replay(req: &PlanRequest, flags: &Flags, v: &ViewInput, warnings: &mu
     }
     let (text, query_from) = match (&v.server_query, &v.schema_query) {
         (Some(server), Some(schema)) => {
-            if !mv_replay::same_query(server, schema) {
+            if !mv_rewrite::same_query(server, schema) {
                 warnings.push(format!(
                     "materialized view {display}: the query in the schema files differs from the server's; replaying the server's, which is what runs"
                 ));
@@ -331,7 +331,7 @@ fn prepare_replay(req: &PlanRequest, flags: &Flags, v: &ViewInput, warnings: &mu
         (None, Some(schema)) => (schema, "schema"),
         (None, None) => return Err(CoreError::usage("invalid_input", format!("view {display} comes with no query"))),
     };
-    let query = mv_replay::analyze_view(&display, text, &name.database)?;
+    let query = mv_rewrite::analyze_view(&display, text, &name.database)?;
     if query.source == flags.target {
         return Err(CoreError::usage(
             "mv_query_unsupported",
@@ -474,7 +474,7 @@ fn replay_sql(header: &str, target: &TableRef, r: &Replay, source_columns: Optio
     format!(
         "{header}\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{}\n)\n{}",
         target.quoted(),
-        mv_replay::replay_select(&r.query, source_columns, time_column, w),
+        mv_rewrite::replay_select(&r.query, source_columns, time_column, w),
         sql::insert_settings(token)
     )
 }

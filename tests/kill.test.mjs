@@ -1,0 +1,126 @@
+// Crash safety: SIGKILL the real `run` process at random instants, `resume`
+// each time, and check every row landed exactly once (copy) or exactly twice
+// (table strategy). KILL_COUNT sets the kills per scenario (default 10);
+// scripts/soak.sh runs this with a large count.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createProject, seedEvents } from './helpers/project.mjs';
+
+const KILLS = Number(process.env.KILL_COUNT ?? 10);
+const FROM = '2025-01-01T00:00:00Z';
+const TO = '2025-01-03T02:00:00Z'; // 50 h in 15-minute chunks: 200 chunks
+const COLS = 'event_time, user_id, kind, value';
+
+function project(t, parallel) {
+  const p = createProject({
+    options: { defaults: { timeColumn: 'event_time', chunkHours: 0.25, maxParallelChunks: parallel, retryDelayMs: 10 } },
+  });
+  t.after(p.cleanup);
+  return p;
+}
+
+/** Per 15-minute chunk window: row count and a content checksum. */
+async function perChunk(p, table) {
+  return p.rows(
+    `SELECT intDiv(toUnixTimestamp(event_time) - toUnixTimestamp(parseDateTimeBestEffort('${FROM}')), 900) AS k,
+            toString(count()) AS c, toString(sum(cityHash64(${COLS}))) AS h
+     FROM ${table}
+     WHERE event_time >= parseDateTimeBestEffort('${FROM}') AND event_time < parseDateTimeBestEffort('${TO}')
+     GROUP BY k ORDER BY k`,
+  );
+}
+
+/** Start run/resume, SIGKILL it after a random delay; repeat until KILLS kills landed mid-run. */
+async function killAndResume(p, planId) {
+  let landed = 0;
+  let spawned = 0;
+  let sawTakeover = false;
+  while (landed < KILLS) {
+    const child = p.spawnCli([spawned === 0 ? 'run' : 'resume', '--plan-id', planId, '--json']);
+    spawned++;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 100 + Math.random() * 1500);
+    const { code, signal } = await child.done;
+    clearTimeout(timer);
+    if (signal === 'SIGKILL') landed++;
+    else {
+      assert.equal(code, 0, `run ended ${code}: ${child.stdoutText}${child.stderrText}`);
+      break; // completed before the kill: nothing left to interrupt
+    }
+    assert.ok(spawned < KILLS * 4);
+  }
+  const final = p.cli(['resume', '--plan-id', planId]);
+  assert.equal(final.code, 0, final.stdout + final.stderr);
+  assert.equal(final.json.status, 'completed');
+  const log = fs.readFileSync(final.json.eventPath, 'utf8');
+  sawTakeover = /"event":"lock_taken_over"/.test(log);
+  return { landed, final, sawTakeover, log };
+}
+
+/** How often a killed attempt was found applied (not re-run) or not applied (re-run). */
+function recovered(log) {
+  const found = (log.match(/"recovered":true/g) ?? []).length;
+  const rerun = (log.match(/"event":"chunk_started"[^\n]*"attempt":[2-9]/g) ?? []).length;
+  return `attempts found applied after a kill: ${found}, attempts re-run: ${rerun}`;
+}
+
+async function copyScenario(t, parallel) {
+  const p = project(t, parallel);
+  await seedEvents(p, { table: 'app.src_rows', hours: 52, rowsPerHour: 40 });
+  await p.exec(
+    // Slow enough (about 50 ms a chunk) that kills land mid-run, many of them mid-INSERT.
+    `CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(0.005) AS value FROM app.src_rows`,
+    `CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64)
+     ENGINE = MergeTree ORDER BY (event_time, user_id) SETTINGS non_replicated_deduplication_window = 1000`,
+  );
+  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', FROM, '--to', TO]);
+  assert.equal(planned.code, 0, planned.stdout);
+  assert.ok(planned.json.chunkCount >= 200);
+  const { landed, final, sawTakeover, log } = await killAndResume(p, planned.json.planId);
+  assert.equal(landed, KILLS, 'every kill landed mid-run');
+  const src = await perChunk(p, 'app.src_rows');
+  const dst = await perChunk(p, 'app.events');
+  assert.equal(src.length, 200);
+  assert.deepEqual(dst, src, 'every chunk window: same count and checksum as the source');
+  assert.equal(final.json.rowsWritten, 2000, 'rows written counted once per row');
+  assert.equal(final.json.chunkCounts.done, 200);
+  if (landed > 0) assert.ok(sawTakeover, 'a killed run left a lock that was taken over');
+  t.diagnostic(`kills landed: ${landed}, attempts: ${final.json.attempts}, ${recovered(log)}`);
+}
+
+test(`copy plan of 200 chunks into a deduplicating target survives ${KILLS} SIGKILLs: every row exactly once`, async (t) => {
+  await copyScenario(t, 1);
+});
+
+test(`same with maxParallelChunks 4`, async (t) => {
+  await copyScenario(t, 4);
+});
+
+test(`table strategy survives ${KILLS} SIGKILLs: every row of the window exactly twice`, async (t) => {
+  const p = project(t, 1);
+  await seedEvents(p, { table: 'app.events', hours: 52, rowsPerHour: 40 });
+  // A view fed by every insert into app.events slows each chunk (about 50 ms) so kills land mid-run.
+  await p.exec(
+    'CREATE TABLE app.sink (s UInt8) ENGINE = Null',
+    'CREATE MATERIALIZED VIEW app.slow TO app.sink AS SELECT sleepEachRow(0.005) AS s FROM app.events',
+  );
+  const before = await perChunk(p, 'app.events');
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', FROM, '--to', TO]);
+  assert.equal(planned.code, 0, planned.stdout);
+  const { landed, final, log } = await killAndResume(p, planned.json.planId);
+  assert.equal(landed, KILLS, 'every kill landed mid-run');
+  const after = await perChunk(p, 'app.events');
+  assert.deepEqual(
+    after,
+    before.map((r) => ({ k: r.k, c: String(Number(r.c) * 2), h: ((BigInt(r.h) * 2n) % 2n ** 64n).toString() })),
+    'each window doubled, same content',
+  );
+  const [notTwice] = await p.rows(
+    `SELECT count() AS n FROM (SELECT ${COLS}, count() AS c FROM app.events
+       WHERE event_time >= parseDateTimeBestEffort('${FROM}') AND event_time < parseDateTimeBestEffort('${TO}')
+       GROUP BY ${COLS} HAVING c != 2)`,
+  );
+  assert.equal(Number(notTwice.n), 0, 'no row appears other than exactly twice');
+  assert.equal(final.json.rowsWritten, 2000);
+  t.diagnostic(`kills landed: ${landed}, attempts: ${final.json.attempts}, ${recovered(log)}`);
+});

@@ -128,13 +128,20 @@ const QUERY_ID = /^[A-Za-z0-9_-]+$/;
 class Pool {
   private idle: ClickHouseClient[];
   private waiters: ((c: ClickHouseClient) => void)[] = [];
-  constructor(readonly all: ClickHouseClient[]) {
+  constructor(
+    readonly all: ClickHouseClient[],
+    /** Run on a connection whose statement failed, before it is reused. */
+    private readonly afterError?: (c: ClickHouseClient) => Promise<unknown>,
+  ) {
     this.idle = [...all];
   }
   async use<T>(fn: (c: ClickHouseClient) => Promise<T>): Promise<T> {
     const c = this.idle.pop() ?? (await new Promise<ClickHouseClient>((r) => this.waiters.push(r)));
     try {
       return await fn(c);
+    } catch (err) {
+      await this.afterError?.(c).catch(() => undefined);
+      throw err;
     } finally {
       const w = this.waiters.shift();
       if (w) w(c);
@@ -170,7 +177,11 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
         log: { level: ClickHouseLogLevel.OFF },
       } as never);
     client = open();
-    pool = new Pool(Array.from({ length: Math.max(1, copts.parallel ?? 1) + 1 }, open));
+    // chdb lists a killed statement in system.processes until its connection runs
+    // the next one: run a trivial one so "killed" also means "no longer listed".
+    pool = new Pool(Array.from({ length: Math.max(1, copts.parallel ?? 1) + 1 }, open), (c) =>
+      c.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json()),
+    );
   } else {
     client = createClient({
       url: settings.url,
@@ -205,7 +216,9 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
             query_id: opts.queryId,
             clickhouse_settings: opts.settings as never,
             query_params: opts.params,
-            abort_signal: opts.signal,
+            // chdb cannot interrupt a statement from the client: an abort would only stop
+            // waiting while the INSERT goes on. There, KILL QUERY (kill) ends it.
+            abort_signal: embedded ? undefined : opts.signal,
           }),
         );
         const written = Number((r as { summary?: { written_rows?: string } }).summary?.written_rows);
@@ -249,6 +262,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
       } catch (err) {
         throw toFailure(err);
       }
+      if (await ch.running(queryId)) throw new ClickHouseFailure(`query ${queryId} is still running 30 s after KILL QUERY`, undefined, undefined, 'server');
     },
     async close() {
       await Promise.all(pool.all.filter((c) => c !== client).map((c) => c.close()));

@@ -71,10 +71,19 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   };
 
   let stopping: 'cancel' | 'pause' | undefined;
+  // Kills in progress: the run does not finish before the server confirms them.
+  const kills: Promise<void>[] = [];
   const killAll = () => {
     for (const f of inFlight.values()) {
+      if (f.abort.signal.aborted) continue;
       f.abort.abort();
-      void d.executor.kill(f.action).catch(() => undefined);
+      const id = f.action.chunkId;
+      kills.push(
+        d.executor.kill(f.action).then(
+          () => record({ event: 'note', message: `chunk ${id}: killed its in-flight query; the server no longer lists it` }),
+          (err) => record({ event: 'note', message: `chunk ${id}: could not kill its query: ${(err as Error)?.message ?? err}` }),
+        ),
+      );
     }
   };
   const stop = (how: 'cancel' | 'pause', e: RunEvent) => {
@@ -142,7 +151,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
 
   try {
     writeSnapshot();
-    for (;;) {
+    next: for (;;) {
       const actions = d.machine.nextActions(now(), inFlight.size);
       let waitAt: number | undefined;
       let started = false;
@@ -152,6 +161,10 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
           started = true;
         } else if (a.action === 'wait_until') waitAt = a.at;
         else {
+          if (kills.length) {
+            await Promise.all(kills.splice(0));
+            continue next; // the kills logged notes meanwhile: ask again
+          }
           record({ event: 'run_finished', status: a.status });
           d.log.sync();
           writeSnapshot();
@@ -266,7 +279,7 @@ export function sqlExecutor(ch: ClickHouse, plan: PlanState): ChunkExecutor {
       }
     },
     async kill(a) {
-      for (const q of a.queryIds) await ch.kill(q).catch(() => undefined);
+      for (const q of a.queryIds) await ch.kill(q);
     },
   };
 }

@@ -1,0 +1,96 @@
+// Stopping a live run: `cancel` from a second process (ends `cancelled`,
+// in-flight queries killed by the running process) and SIGTERM (ends
+// `paused`); `resume` continues both to exact data.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createProject, seedEvents } from './helpers/project.mjs';
+
+/** A copy plan of 40 chunks whose INSERTs take about 0.2 s each. */
+async function slowCopy(t, extra = {}) {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 0.25, retryDelayMs: 10, ...extra } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { table: 'app.src_rows', hours: 10, rowsPerHour: 40 });
+  await p.exec(
+    'CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(0.02) AS value FROM app.src_rows',
+    'CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64) ENGINE = MergeTree ORDER BY event_time',
+  );
+  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', '2025-01-01', '--to', '2025-01-01T10:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout);
+  return { p, planId: planned.json.planId, eventFile: planned.json.planPath.replace('/plans/', '/events/').replace(/\.json$/, '.ndjson') };
+}
+
+const readEvents = (file) =>
+  fs.existsSync(file)
+    ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l))
+    : [];
+
+async function until(fn, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('timed out waiting');
+}
+
+async function sameAsSource(p) {
+  const q = (t) => `SELECT count() AS c, toString(sum(cityHash64(event_time, user_id, kind, value))) AS h FROM ${t}`;
+  assert.deepEqual(await p.rows(q('app.events')), await p.rows(q('app.src_rows')));
+}
+
+test('cancel from another process stops the run within one chunk and kills its in-flight query', async (t) => {
+  const { p, planId, eventFile } = await slowCopy(t);
+  const child = p.spawnCli(['run', '--plan-id', planId, '--json']);
+  await until(() => readEvents(eventFile).filter((e) => e.event === 'chunk_succeeded').length >= 2);
+  const t0 = Date.now();
+  const c = p.cli(['cancel', '--plan-id', planId]);
+  const took = Date.now() - t0;
+  assert.equal(c.code, 0, c.stdout + c.stderr);
+  assert.equal(c.json.status, 'cancelled');
+  assert.equal(c.json.stoppedProcess, child.pid);
+  const { code } = await child.done;
+  assert.equal(code, 1);
+  assert.equal(JSON.parse(child.stdoutText).status, 'cancelled');
+  assert.ok(took < 5_000, `cancel took ${took} ms`);
+
+  const ev = readEvents(eventFile);
+  const at = ev.findIndex((e) => e.event === 'cancel_requested');
+  assert.ok(at > 0);
+  const after = ev.slice(at + 1);
+  assert.equal(after.filter((e) => e.event === 'chunk_started').length, 0, 'no chunk started after the request');
+  assert.ok(after.filter((e) => e.event === 'chunk_succeeded').length <= 1, 'at most the chunk in flight finished');
+  const interrupted = after.filter((e) => e.event === 'chunk_interrupted');
+  assert.equal(interrupted.length, 1, 'the in-flight chunk was interrupted');
+  assert.ok(after.some((e) => e.event === 'note' && /killed its in-flight query; the server no longer lists it/.test(e.message)));
+  assert.deepEqual(await p.rows("SELECT query FROM system.processes WHERE query LIKE '%chkit-backfill qid=%' AND query NOT LIKE '%system.processes%'"), []);
+
+  const s = p.cli(['status', '--plan-id', planId]);
+  assert.equal(s.json.status, 'cancelled');
+  assert.ok(s.json.chunkCounts.done >= 2 && s.json.chunkCounts.done < 40);
+  const r = p.cli(['resume', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.json.chunkCounts.done, 40);
+  await sameAsSource(p);
+});
+
+test('SIGTERM pauses the run after its in-flight chunk; resume continues to exact data', async (t) => {
+  const { p, planId, eventFile } = await slowCopy(t, { maxParallelChunks: 2 });
+  const child = p.spawnCli(['run', '--plan-id', planId, '--json']);
+  await until(() => readEvents(eventFile).filter((e) => e.event === 'chunk_succeeded').length >= 2);
+  child.kill('SIGTERM');
+  const { code } = await child.done;
+  assert.equal(code, 1, child.stderrText);
+  const out = JSON.parse(child.stdoutText);
+  assert.equal(out.status, 'paused');
+  assert.equal(out.chunkCounts.running, 0);
+  const ev = readEvents(eventFile);
+  const at = ev.findIndex((e) => e.event === 'pause_requested');
+  assert.equal(ev[at].signal, 'SIGTERM');
+  assert.equal(ev.slice(at).filter((e) => e.event === 'chunk_started').length, 0);
+  assert.equal(p.cli(['status', '--plan-id', planId]).json.status, 'paused');
+  const r = p.cli(['resume', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.json.status, 'completed');
+  await sameAsSource(p);
+});

@@ -183,3 +183,31 @@ test('bad input exits 2 with one line and writes nothing', async (t) => {
   }
   assert.deepEqual(p.stateFiles(), []);
 });
+
+test('maxParallelChunks 4: chunks really overlap, and the result equals the sequential run', async (t) => {
+  const results = [];
+  for (const parallel of [1, 4]) {
+    const p = createProject({ options: opts({ defaults: { chunkHours: 0.25, maxParallelChunks: parallel } }) });
+    t.after(p.cleanup);
+    await seedEvents(p, { hours: 12, rowsPerHour: 40 });
+    // A view fed by each insert slows every chunk down a little, so overlap is visible.
+    await p.exec('CREATE TABLE app.sink (s UInt8) ENGINE = Null', 'CREATE MATERIALIZED VIEW app.slow TO app.sink AS SELECT sleepEachRow(0.002) AS s FROM app.events');
+    const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T12:00:00Z']);
+    const r = p.cli(['run', '--plan-id', planned.json.planId]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    let running = 0;
+    let peak = 0;
+    for (const e of fs.readFileSync(r.json.eventPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))) {
+      if (e.event === 'chunk_started') peak = Math.max(peak, ++running);
+      if (['chunk_succeeded', 'chunk_failed', 'chunk_skipped', 'chunk_interrupted'].includes(e.event)) running--;
+    }
+    assert.equal(peak, parallel, `up to ${parallel} chunks at once`);
+    const rows = await p.rows(
+      `SELECT toStartOfFifteenMinutes(event_time) AS k, count() AS c, toString(sum(cityHash64(event_time, user_id, kind, value))) AS h
+       FROM app.events GROUP BY k ORDER BY k`,
+    );
+    results.push({ rows, rowsWritten: r.json.rowsWritten, counts: r.json.chunkCounts });
+  }
+  assert.equal(results[0].rows.length, 48);
+  assert.deepEqual(results[1], results[0]);
+});

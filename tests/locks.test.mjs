@@ -1,0 +1,102 @@
+// Locks between real processes: one run per plan, takeover of a dead
+// holder's lock, and the overlap policy per target.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createProject, seedEvents } from './helpers/project.mjs';
+
+async function slowPlan(t, options = {}) {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 0.25 }, ...options } });
+  t.after(p.cleanup);
+  await seedEvents(p, { table: 'app.src_rows', hours: 5, rowsPerHour: 40 });
+  await p.exec(
+    'CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(0.01) AS value FROM app.src_rows',
+    'CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64) ENGINE = MergeTree ORDER BY event_time',
+  );
+  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', '2025-01-01', '--to', '2025-01-01T05:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout);
+  const planId = planned.json.planId;
+  return { p, planId, lockFile: path.join(p.stateDir, 'locks', `${planId}.lock`), eventFile: path.join(p.stateDir, 'events', `${planId}.ndjson`) };
+}
+
+const countRows = async (p) => Number((await p.rows('SELECT count() c FROM app.events'))[0].c);
+
+test('two run processes on one plan at once: exactly one proceeds, the other exits 2 naming the holder', async (t) => {
+  const { p, planId } = await slowPlan(t);
+  const a = p.spawnCli(['run', '--plan-id', planId, '--json']);
+  const b = p.spawnCli(['run', '--plan-id', planId, '--json']);
+  const [ra, rb] = await Promise.all([a.done, b.done]);
+  const outs = [
+    { child: a, r: ra },
+    { child: b, r: rb },
+  ];
+  const winner = outs.find((o) => o.r.code === 0);
+  const loser = outs.find((o) => o.r.code === 2);
+  assert.ok(winner && loser, `exit codes ${ra.code} ${rb.code}: ${a.stdoutText}${b.stdoutText}`);
+  const err = JSON.parse(loser.child.stdoutText).error;
+  assert.match(err, new RegExp(`plan ${planId} is being run by pid ${winner.child.pid} on ${os.hostname()}`));
+  assert.equal(await countRows(p), 200, 'the winner copied every row once');
+});
+
+test('the lock of a SIGKILLed run is taken over by the next run, with an event saying so', async (t) => {
+  const { p, planId, lockFile, eventFile } = await slowPlan(t);
+  const a = p.spawnCli(['run', '--plan-id', planId, '--json']);
+  while (!(fs.existsSync(eventFile) && /chunk_succeeded/.test(fs.readFileSync(eventFile, 'utf8')))) await new Promise((r) => setTimeout(r, 20));
+  a.kill('SIGKILL');
+  await a.done;
+  assert.ok(fs.existsSync(lockFile), 'the dead run left its lock');
+  const s = p.cli(['status', '--plan-id', planId]);
+  assert.equal(s.json.status, 'running');
+  assert.equal(s.json.interrupted, true, 'status says no live process holds it');
+  const r = p.cli(['resume', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.ok(r.json.notes.some((n) => n.includes(`took over the lock of pid ${a.pid}`)));
+  const ev = fs.readFileSync(eventFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const taken = ev.find((e) => e.event === 'lock_taken_over');
+  assert.equal(taken.previousPid, a.pid);
+  assert.match(taken.reason, new RegExp(`process ${a.pid} on .* is gone`));
+  assert.ok(!fs.existsSync(lockFile), 'released at the end');
+  assert.equal(await countRows(p), 200);
+});
+
+function fakeLock(file, over) {
+  const now = new Date().toISOString();
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ planId: '?', target: 'app.events', pid: 424242, host: 'other-host', startedAt: now, heartbeatAt: now, nonce: 'n0', ...over }));
+}
+
+test('(fake lock file from another host) a fresh heartbeat blocks, a stale one is taken over', async (t) => {
+  const { p, planId, lockFile } = await slowPlan(t);
+  fakeLock(lockFile, { planId });
+  const blocked = p.cli(['run', '--plan-id', planId]);
+  assert.equal(blocked.code, 2, blocked.stdout);
+  assert.match(blocked.json.error, /being run by pid 424242 on other-host/);
+  assert.equal(await countRows(p), 0);
+  fakeLock(lockFile, { planId, heartbeatAt: new Date(Date.now() - 120_000).toISOString() });
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.ok(r.json.notes.some((n) => /took over the lock of pid 424242 on other-host.*heartbeat is 1[12]\d s old/.test(n)), r.json.notes.join('\n'));
+});
+
+test('(fake live lock of another plan) blockOverlappingRuns refuses a second run on the same target unless --force-overlap', async (t) => {
+  const { p, planId } = await slowPlan(t);
+  // Another plan on app.events, live (this test process), on a server environment so the
+  // embedded-engine check does not fire first.
+  fakeLock(path.join(p.stateDir, 'locks', 'aaaaaaaaaaaaaaaa.lock'), {
+    planId: 'aaaaaaaaaaaaaaaa',
+    pid: process.pid,
+    host: os.hostname(),
+    environment: 'http://elsewhere:8123',
+    startedAt: '2025-01-01T00:00:00.000Z',
+  });
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 2, r.stdout);
+  assert.match(r.json.error, /another run writes to app\.events: plan aaaaaaaaaaaaaaaa, pid \d+/);
+  assert.equal(await countRows(p), 0);
+  assert.ok(!fs.existsSync(path.join(p.stateDir, 'locks', `${planId}.lock`)), 'the refused run released its own lock');
+  const forced = p.cli(['run', '--plan-id', planId, '--force-overlap']);
+  assert.equal(forced.code, 0, forced.stdout);
+  assert.equal(await countRows(p), 200);
+});

@@ -56,3 +56,32 @@ test('list shows every plan with status, window, progress and rows', async (t) =
     assert.ok(within80(out.replace(/\/tmp\/[^\s]+/g, '/tmp/…')), out);
   }
 });
+
+test('status --chunks: one row per chunk, failed first, with attempts, rows, duration and error', async (t) => {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 6, maxRetriesPerChunk: 1 } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 24, rowsPerHour: 10 });
+  const plan = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02']).json;
+  // Half the window runs, then the target vanishes and the rest fails at once.
+  const half = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T12:00:00Z']).json;
+  assert.equal(p.cli(['run', '--plan-id', half.planId]).code, 0);
+  await p.exec('RENAME TABLE app.events TO app.gone');
+  assert.equal(p.cli(['run', '--plan-id', plan.planId]).code, 1);
+  await p.exec('RENAME TABLE app.gone TO app.events');
+  const s = p.cli(['status', '--plan-id', plan.planId, '--chunks']);
+  assert.equal(s.code, 0);
+  assert.equal(s.json.chunks.length, 4);
+  assert.ok(s.json.chunks.every((c) => c.status === 'failed' && c.attempts === 1 && c.lastError.code === 60));
+  assert.equal(p.cli(['resume', '--plan-id', plan.planId]).code, 0);
+  const done = p.cli(['status', '--plan-id', plan.planId, '--chunks']);
+  assert.deepEqual(done.json.chunks.map((c) => [c.index, c.status, c.attempts, c.rowsWritten]), [
+    [1, 'done', 2, 120],
+    [2, 'done', 2, 120],
+    [3, 'done', 2, 60],
+    [4, 'done', 2, 60],
+  ]);
+  assert.ok(done.json.chunks.every((c) => c.durationMs >= 0 && c.lastError === null));
+  const text = p.cli(['status', '--plan-id', plan.planId, '--chunks'], { text: true }).stdout;
+  assert.match(text, /  #  window \(UTC\) +status +try +rows +time  error\n  1  01-01 00:00 → 01-01 06:00 done +2 +120 +\d+\.\ds\n/);
+  assert.ok(within80(text));
+});

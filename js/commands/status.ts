@@ -2,12 +2,26 @@
 // opens the database (a run may hold the embedded engine).
 import { defineCommand, planIdFlag } from '../command.js';
 import { planHolder, describeHolder } from '../lock.js';
-import { readRunSummary, runPayload, summaryLines } from '../runs.js';
-import { checkPlanId, readPlan } from '../store.js';
+import { loadRun, readRunSummary, runPayload, summaryLines } from '../runs.js';
+import { chunkRows, chunkTableLines, type ChunkRow } from '../chunk_table.js';
+import { checkPlanId, readPlan, readRunFiles } from '../store.js';
 
-export const statusCommand = defineCommand('status', 'Show the state of a plan and its run', [planIdFlag], async (cx) => {
+export const statusCommand = defineCommand(
+  'status',
+  'Show the state of a plan and its run',
+  [planIdFlag, { name: '--chunks', type: 'boolean', description: 'Add a table of chunks (failed first)' }],
+  async (cx) => {
   const plan = readPlan(cx.paths, checkPlanId(cx.string('--plan-id')));
   const { summary, report } = readRunSummary(cx, plan);
+  let chunks: ChunkRow[] | undefined;
+  if (cx.bool('--chunks')) {
+    const run = loadRun(cx, plan);
+    try {
+      chunks = chunkRows(plan, run, readRunFiles(cx.paths, plan.planId).log);
+    } finally {
+      run.machine.close();
+    }
+  }
   const holder = planHolder(cx.paths, plan.planId);
   // A run still marked running without a live lock died: say so instead of "running".
   const crashed = summary.status === 'running' && !holder;
@@ -16,12 +30,15 @@ export const statusCommand = defineCommand('status', 'Show the state of a plan a
   if (crashed) extra.interrupted = true;
   if (report.tornTail) extra.tornTail = true;
   if (report.snapshotRebuilt) extra.snapshotRebuilt = true;
+  if (chunks) extra.chunks = chunks;
   const state = summary.status ?? 'planned';
   return {
     json: runPayload(cx, plan, summary, extra),
     text: [
       `Plan ${plan.planId}: ${state}${crashed ? ' (interrupted: no live process; resume continues it)' : ''}${holder ? ` by ${describeHolder(holder)}` : ''}`,
       ...summaryLines(plan, summary),
+      ...(chunks ? ['', ...chunkTableLines(chunks)] : []),
     ],
   };
-});
+  },
+);

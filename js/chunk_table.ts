@@ -1,0 +1,80 @@
+// `status --chunks`: one row per chunk from the run state, with each chunk's
+// last attempt duration taken from the event log.
+import type { ChunkError, ChunkStatus, PlanState } from './core.js';
+import type { LoadedRun } from './runs.js';
+
+export interface ChunkRow {
+  index: number;
+  id: string;
+  from: string;
+  to: string;
+  status: ChunkStatus;
+  attempts: number;
+  rowsWritten: number;
+  durationMs: number | null;
+  lastError: ChunkError | null;
+  needsOperator: boolean;
+}
+
+/** Duration of each chunk's last attempt: its last start to the event that ended it. */
+function durations(log: string): Map<number, number> {
+  const started = new Map<number, number>();
+  const took = new Map<number, number>();
+  for (const line of log.split('\n')) {
+    if (!line.includes('"chunk"')) continue;
+    let e: { at: number; event: string; chunk: number };
+    try {
+      e = JSON.parse(line);
+    } catch {
+      continue; // a torn last line
+    }
+    if (e.event === 'chunk_started') started.set(e.chunk, e.at);
+    else if (['chunk_succeeded', 'chunk_failed', 'chunk_skipped', 'chunk_interrupted'].includes(e.event) && started.has(e.chunk)) {
+      took.set(e.chunk, e.at - started.get(e.chunk)!);
+    }
+  }
+  return took;
+}
+
+/** Failed chunks first, then plan order. */
+export function chunkRows(plan: PlanState, run: LoadedRun, log: string): ChunkRow[] {
+  const took = durations(log);
+  const rows = plan.chunks.map((c, i): ChunkRow => {
+    const s = run.machine.chunk(i);
+    return {
+      index: i + 1,
+      id: c.id,
+      from: c.from,
+      to: c.to,
+      status: s.s,
+      attempts: s.a,
+      rowsWritten: s.r ?? 0,
+      durationMs: took.get(i) ?? null,
+      lastError: s.e ?? null,
+      needsOperator: !!s.op,
+    };
+  });
+  const rank = (r: ChunkRow) => (r.status === 'failed' ? 0 : 1);
+  return rows.sort((a, b) => rank(a) - rank(b) || a.index - b.index);
+}
+
+const short = (iso: string) => `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+
+function seconds(ms: number | null): string {
+  if (ms === null) return '-';
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
+}
+
+/** The table for humans, each line within `width` columns. */
+export function chunkTableLines(rows: ChunkRow[], width = 80): string[] {
+  const n = String(Math.max(1, ...rows.map((r) => r.index))).length;
+  const head = `  ${'#'.padStart(n)}  ${'window (UTC)'.padEnd(25)} ${'status'.padEnd(8)} ${'try'.padStart(3)} ${'rows'.padStart(10)} ${'time'.padStart(6)}  error`;
+  const lines = [head];
+  for (const r of rows) {
+    const err = r.lastError ? `${r.needsOperator ? '[operator] ' : ''}${r.lastError.code ?? r.lastError.origin}: ${r.lastError.message.split('\n')[0]}` : '';
+    let line = `  ${String(r.index).padStart(n)}  ${`${short(r.from)} → ${short(r.to)}`.padEnd(25)} ${r.status.padEnd(8)} ${String(r.attempts).padStart(3)} ${String(r.rowsWritten).padStart(10)} ${seconds(r.durationMs).padStart(6)}  ${err}`.trimEnd();
+    if ([...line].length > width) line = [...line].slice(0, width - 1).join('') + '…';
+    lines.push(line);
+  }
+  return lines;
+}

@@ -85,3 +85,25 @@ test('status --chunks: one row per chunk, failed first, with attempts, rows, dur
   assert.match(text, /  #  window \(UTC\) +status +try +rows +time  error\n  1  01-01 00:00 → 01-01 06:00 done +2 +120 +\d+\.\ds\n/);
   assert.ok(within80(text));
 });
+
+test('run --dry-run prints the SQL of the chunks that would execute and changes nothing', async (t) => {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 6 } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 24, rowsPerHour: 10 });
+  const plan = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02']).json;
+  const before = p.stateFiles();
+  const dry = p.cli(['run', '--plan-id', plan.planId, '--dry-run']);
+  assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+  assert.equal(dry.json.dryRun, true);
+  assert.equal(dry.json.status, 'planned');
+  assert.equal(dry.json.chunks.length, 4);
+  assert.match(dry.json.chunks[3].sql[0], /^\/\* chkit-backfill plan=[0-9a-f]{16} chunk=[0-9a-f]{16} token=chkit-[0-9a-f]{32} \*\/\nINSERT INTO `app`\.`events`/);
+  assert.deepEqual(p.stateFiles(), before, 'nothing written');
+  const [{ c }] = await p.rows('SELECT count() AS c FROM app.events');
+  assert.equal(Number(c), 240, 'nothing executed');
+  assert.equal(p.cli(['run', '--plan-id', plan.planId]).code, 0);
+  assert.equal(p.cli(['run', '--plan-id', plan.planId, '--dry-run']).json.chunks.length, 0);
+  const replay = p.cli(['run', '--plan-id', plan.planId, '--dry-run', '--replay-done'], { text: true });
+  assert.match(replay.stdout, /^Dry run of run [0-9a-f]{16} \(nothing executed, nothing written\): 4 of 4 chunk\(s\)\n/);
+  assert.equal((replay.stdout.match(/^-- chunk \d\/4 /gm) ?? []).length, 4);
+});

@@ -2,7 +2,7 @@
 // (plan, environment, locks, compatibility), then the connection, then the
 // driver. A refused run never opens the database another run may hold.
 import os from 'node:os';
-import { compatibilityToken, envFingerprint, type PlanState, type RunEvent } from '../core.js';
+import { chunkStatements, compatibilityToken, envFingerprint, type PlanState, type RunEvent } from '../core.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from '../command.js';
 import type { ClickHouse } from '../clickhouse.js';
 import { usageError } from '../errors.js';
@@ -22,6 +22,7 @@ export const executionFlags: FlagDef[] = [
   { name: '--force-overlap', type: 'boolean', description: 'Run even though another live run writes to the same target' },
   { name: '--force-compatibility', type: 'boolean', description: 'Continue although the plan or data options changed since the checkpoint' },
   { name: '--force-environment', type: 'boolean', description: 'Run a plan made for another ClickHouse environment' },
+  { name: '--dry-run', type: 'boolean', description: 'Print the SQL of every chunk that would execute; execute and write nothing' },
 ];
 
 /** Options that change the rows a run writes: a change since the checkpoint needs --force-compatibility. */
@@ -50,7 +51,7 @@ async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: PlanState; im
   const env = cx.environment();
   const holder = env && env.origin.startsWith('chdb:') ? liveLocks(cx.paths).find((l) => l.environment === env.origin) : undefined;
   if (holder) throw usageError('engine_busy', `the embedded engine ${env!.origin} is in use by the run of plan ${holder.planId} (${describeHolder(holder)})`);
-  const { plan } = await makePlan(cx, planInputFromFlags(cx));
+  const { plan } = await makePlan(cx, { ...planInputFromFlags(cx), dryRun: cx.bool('--dry-run') });
   return { plan, implicit: true };
 }
 
@@ -97,6 +98,8 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
   const replayDone = cx.bool('--replay-done');
   const replayFailed = cx.bool('--replay-failed');
   const forced = (['--force-overlap', '--force-compatibility', '--force-environment'] as const).filter((f) => cx.bool(f));
+
+  if (cx.bool('--dry-run')) return dryRun(cx, mode, (await resolvePlan(cx, mode)).plan, replayDone, replayFailed);
 
   // No connection configured: exit 2 before anything is read or written.
   const env = cx.environment();
@@ -227,3 +230,26 @@ export const runCommand = defineCommand(
   [...executionFlags, ...planFlags],
   (cx) => executeRun(cx, 'run'),
 );
+
+/** `--dry-run`: the statements this run would execute, from the state files alone. */
+function dryRun(cx: Cx, mode: RunMode, plan: PlanState, replayDone: boolean, replayFailed: boolean): CommandResult {
+  const { summary, machine } = loadRun(cx, plan);
+  try {
+    // The same selection the core makes when the run starts: pending and interrupted chunks,
+    // failed ones on resume or --replay-failed (operator ones only with the flag), done ones with --replay-done.
+    const picked = plan.chunks.flatMap((c, i) => {
+      const s = machine.chunk(i);
+      const take =
+        s.s === 'pending' ||
+        s.s === 'running' ||
+        (s.s === 'failed' && (replayFailed || (mode === 'resume' && !s.op))) ||
+        ((s.s === 'done' || s.s === 'skipped') && replayDone);
+      return take ? [{ index: i + 1, id: c.id, from: c.from, to: c.to, status: s.s, sql: chunkStatements(c, plan.target).map((st) => st.sql) }] : [];
+    });
+    const text = [`Dry run of ${mode} ${plan.planId} (nothing executed, nothing written): ${picked.length} of ${plan.chunks.length} chunk(s)`];
+    for (const c of picked) text.push('', `-- chunk ${c.index}/${plan.chunks.length} ${c.from} → ${c.to} (${c.status})`, ...c.sql.map((q) => q + ';'));
+    return { json: { ...runPayload(cx, plan, summary, { dryRun: true }), chunks: picked }, text };
+  } finally {
+    machine.close();
+  }
+}

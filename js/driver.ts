@@ -42,6 +42,8 @@ export interface DriveInput {
   /** Listen to SIGINT/SIGTERM (pause). Off for in-process benches. */
   signals?: boolean;
   now?: () => number;
+  /** Told the chunk indexes in flight whenever they change (progress display). */
+  onInFlight?: (chunks: number[]) => void;
 }
 
 const POLL_MS = 250;
@@ -134,12 +136,14 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] });
     const abort = new AbortController();
     inFlight.set(a.chunk, { action: a, abort });
+    d.onInFlight?.([...inFlight.keys()]);
     const io: AttemptIO = { record, durable: () => d.log.sync(), signal: abort.signal };
     void d.executor
       .run(a, io)
       .catch((err): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }))
       .then((o) => {
         inFlight.delete(a.chunk);
+        d.onInFlight?.([...inFlight.keys()]);
         if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered });
         else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
         else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))

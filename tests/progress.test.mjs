@@ -35,3 +35,34 @@ test('rate and ETA count only what this process did', () => {
   const narrow = formatProgress({ total: 4, done: 1, failed: 0, rowsWritten: 5, inFlight: ['a'.repeat(200)], startedAtMs: 0, nowMs: 5 }, 40);
   assert.equal(narrow.length, 40);
 });
+
+test('run shows live progress on a terminal, a plain line without one, nothing with --json', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { createProject, seedEvents, BIN } = await import('./helpers/project.mjs');
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 1, maxParallelChunks: 2 } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { table: 'app.src_rows', hours: 8, rowsPerHour: 20 });
+  await p.exec(
+    `CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(0.02) AS value FROM app.src_rows`,
+    `CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64) ENGINE = MergeTree ORDER BY event_time`,
+  );
+  const planOf = (to) => p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', '2025-01-01', '--to', to]).json.planId;
+
+  const tty = spawnSync('script', ['-qec', [process.execPath, BIN, 'run', '--plan-id', planOf('2025-01-01T08:00:00Z')].map((a) => `'${a}'`).join(' '), '/dev/null'], {
+    cwd: p.dir,
+    encoding: 'utf8',
+  });
+  assert.equal(tty.status, 0, tty.stdout);
+  assert.match(tty.stdout, /\r\x1b\[2K\[[#.]+\] +\d+% \d\/8 · \d+ rows · [\d.k]+\/s · \d+s · ETA [\d.ms-]+ \[#\d+(,#\d+)?\]/);
+  assert.match(tty.stdout, /Completed [0-9a-f]{16}/);
+
+  const plain = p.cli(['run', '--plan-id', planOf('2025-01-01T04:00:00Z')], { text: true });
+  assert.equal(plain.code, 0);
+  assert.match(plain.stderr, /^progress: \[[#.]+\] +\d+% \d\/4 · /m);
+  assert.doesNotMatch(plain.stderr, /\x1b/);
+
+  const json = p.cli(['run', '--plan-id', planOf('2025-01-01T02:00:00Z')]);
+  assert.equal(json.code, 0);
+  assert.equal(json.stderr, '');
+  assert.equal(json.json.status, 'completed');
+});

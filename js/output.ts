@@ -23,3 +23,8 @@ export function wrap(text: string, width = 80, first = '', indent = first.replac
   lines.push(line);
   return lines;
 }
+
+/** At most `max` characters; server messages can run to kilobytes. The JSON keeps them whole. */
+export function clip(text: string, max: number): string {
+  return [...text].length <= max ? text : [...text].slice(0, max - 1).join('') + '…';
+}

@@ -3,7 +3,7 @@
 import { planFacts, RunMachine, type PlanState, type RunSummary } from './core.js';
 import type { Cx } from './command.js';
 import { eventPath, readRunFiles, runPath } from './store.js';
-import { wrap } from './output.js';
+import { clip, wrap } from './output.js';
 
 export interface LoadedRun {
   machine: RunMachine;
@@ -60,7 +60,7 @@ export function summaryLines(plan: PlanState, s: RunSummary): string[] {
   ];
   if (s.lastError) {
     const code = s.lastError.code !== undefined ? ` (${s.lastError.code}${s.lastError.type ? ` ${s.lastError.type}` : ''})` : s.lastError.type ? ` (${s.lastError.type})` : '';
-    lines.push(...wrap(s.lastError.message.split('\n')[0], 80, `  last error${code}: `, '    '));
+    lines.push(...wrap(clip(s.lastError.message.split('\n')[0], 300), 80, `  last error${code}: `, '    '));
   }
   if (s.needsOperator) lines.push(`  ${s.needsOperator} chunk(s) need an operator: see lastError`);
   return lines;

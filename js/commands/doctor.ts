@@ -8,7 +8,7 @@ import { embeddedEngineHolder, describeHolder, planLockState } from '../lock.js'
 import { readRunSummary } from '../runs.js';
 import { targetTable } from '../schema_info.js';
 import { checkPlanId, planPath, readPlan, readTextIfExists } from '../store.js';
-import { cliName, wrap } from '../output.js';
+import { clip, cliName, wrap } from '../output.js';
 import { dataOptions } from './run.js';
 import type { PlanState } from '../core.js';
 
@@ -87,7 +87,7 @@ export const doctorCommand = defineCommand(
               status: summary.status,
               failedChunks: summary.chunkCounts.failed,
               pendingChunks: summary.chunkCounts.pending + summary.chunkCounts.running,
-              lastError: summary.lastError?.message.split('\n')[0] ?? null,
+              lastError: summary.lastError ? clip(summary.lastError.message.split('\n')[0], 300) : null,
               blockedChunks: summary.needsOperator,
             },
       lock: lock ? { pid: lock.info.pid, host: lock.info.host, live: lock.liveness.live } : null,

@@ -100,3 +100,14 @@ test('(fake live lock of another plan) blockOverlappingRuns refuses a second run
   assert.equal(forced.code, 0, forced.stdout);
   assert.equal(await countRows(p), 200);
 });
+
+test('(fake lock and takeover guard left by dead processes) a kill mid-takeover blocks nothing', async (t) => {
+  const { p, planId, lockFile } = await slowPlan(t);
+  // Above the kernel's largest pid_max (2^22): no such process can exist.
+  fakeLock(lockFile, { planId, host: os.hostname(), pid: 4_194_305 });
+  fakeLock(`${lockFile}.takeover`, { planId, host: os.hostname(), pid: 4_194_306 });
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.ok(!fs.existsSync(`${lockFile}.takeover`));
+  assert.equal(await countRows(p), 200);
+});

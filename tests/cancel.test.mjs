@@ -4,21 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { createProject, seedEvents } from './helpers/project.mjs';
+import { slowCopyPlan } from './helpers/project.mjs';
 
 /** A copy plan of 40 chunks whose INSERTs take about 0.2 s each. */
-async function slowCopy(t, extra = {}) {
-  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 0.25, retryDelayMs: 10, ...extra } } });
-  t.after(p.cleanup);
-  await seedEvents(p, { table: 'app.src_rows', hours: 10, rowsPerHour: 40 });
-  await p.exec(
-    'CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(0.02) AS value FROM app.src_rows',
-    'CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64) ENGINE = MergeTree ORDER BY event_time',
-  );
-  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', '2025-01-01', '--to', '2025-01-01T10:00:00Z']);
-  assert.equal(planned.code, 0, planned.stdout);
-  return { p, planId: planned.json.planId, eventFile: planned.json.planPath.replace('/plans/', '/events/').replace(/\.json$/, '.ndjson') };
-}
+const slowCopy = (t, defaults = {}) => slowCopyPlan(t, { hours: 10, sleepPerRow: 0.02, defaults: { retryDelayMs: 10, ...defaults } });
 
 const readEvents = (file) =>
   fs.existsSync(file)

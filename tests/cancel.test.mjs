@@ -83,3 +83,34 @@ test('SIGTERM pauses the run after its in-flight chunk; resume continues to exac
   assert.equal(r.json.status, 'completed');
   await sameAsSource(p);
 });
+
+test('an interrupted chunk whose window changed meanwhile stops for the operator; --replay-failed after repair completes', async (t) => {
+  const { p, planId, eventFile } = await slowCopy(t);
+  const child = p.spawnCli(['run', '--plan-id', planId, '--json']);
+  await until(() => readEvents(eventFile).filter((e) => e.event === 'chunk_succeeded').length >= 1);
+  assert.equal(p.cli(['cancel', '--plan-id', planId]).code, 0);
+  await child.done;
+  const interrupted = readEvents(eventFile).find((e) => e.event === 'chunk_interrupted');
+  assert.ok(interrupted, 'a chunk was in flight');
+  const plan = JSON.parse(fs.readFileSync(eventFile.replace('/events/', '/plans/').replace(/\.ndjson$/, '.json'), 'utf8'));
+  const chunk = plan.chunks[interrupted.chunk];
+  // Something else writes into that chunk's window while the run is stopped.
+  await p.exec(`INSERT INTO app.events SELECT parseDateTimeBestEffort('${chunk.from}') + 1, 7, 'x', 0 FROM numbers(3)`);
+  const r = p.cli(['resume', '--plan-id', planId]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.equal(r.json.status, 'failed');
+  assert.equal(r.json.chunkCounts.failed, 1);
+  assert.equal(r.json.chunksNeedingOperator, 1);
+  assert.equal(r.json.lastError.type, 'UNKNOWN_OUTCOME');
+  assert.match(r.json.lastError.message, new RegExp(`chunk ${chunk.id}: the window holds 3 rows in the target; before the first attempt it held 0 and one execution adds 10`));
+  // Plain resume does not retry it: re-running could double rows.
+  const again = p.cli(['resume', '--plan-id', planId]);
+  assert.equal(again.code, 1);
+  assert.equal(again.json.attempts, r.json.attempts);
+  // The operator repairs the window and decides to replay.
+  await p.exec('DELETE FROM app.events WHERE user_id = 7 AND kind = \'x\'');
+  const replay = p.cli(['resume', '--plan-id', planId, '--replay-failed']);
+  assert.equal(replay.code, 0, replay.stdout);
+  assert.equal(replay.json.chunkCounts.done, 40);
+  await sameAsSource(p);
+});

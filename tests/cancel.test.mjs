@@ -49,9 +49,12 @@ test('cancel from another process stops the run within one chunk and kills its i
   const after = ev.slice(at + 1);
   assert.equal(after.filter((e) => e.event === 'chunk_started').length, 0, 'no chunk started after the request');
   assert.ok(after.filter((e) => e.event === 'chunk_succeeded').length <= 1, 'at most the chunk in flight finished');
+  // The chunk in flight was killed, or (rarely) its statement finished before the KILL reached it.
   const interrupted = after.filter((e) => e.event === 'chunk_interrupted');
-  assert.equal(interrupted.length, 1, 'the in-flight chunk was interrupted');
-  assert.ok(after.some((e) => e.event === 'note' && /killed its in-flight query; the server no longer lists it/.test(e.message)));
+  const killed = after.filter((e) => e.event === 'note' && /killed its in-flight query; the server no longer lists it/.test(e.message));
+  const raced = after.filter((e) => e.event === 'note' && /finished before the kill reached it/.test(e.message));
+  assert.equal(interrupted.length + raced.length, 1, JSON.stringify(after));
+  assert.equal(killed.length, interrupted.length);
   assert.deepEqual(await p.rows("SELECT query FROM system.processes WHERE query LIKE '%chkit-backfill qid=%' AND query NOT LIKE '%system.processes%'"), []);
 
   const s = p.cli(['status', '--plan-id', planId]);
@@ -86,12 +89,18 @@ test('SIGTERM pauses the run after its in-flight chunk; resume continues to exac
 
 test('an interrupted chunk whose window changed meanwhile stops for the operator; --replay-failed after repair completes', async (t) => {
   const { p, planId, eventFile } = await slowCopy(t);
-  const child = p.spawnCli(['run', '--plan-id', planId, '--json']);
-  await until(() => readEvents(eventFile).filter((e) => e.event === 'chunk_succeeded').length >= 1);
-  assert.equal(p.cli(['cancel', '--plan-id', planId]).code, 0);
-  await child.done;
-  const interrupted = readEvents(eventFile).find((e) => e.event === 'chunk_interrupted');
+  // Cancel until a chunk was caught in flight (a cancel can land between two chunks).
+  let interrupted;
+  for (let tries = 0; !interrupted && tries < 5; tries++) {
+    const seen = readEvents(eventFile).filter((e) => e.event === 'chunk_succeeded').length;
+    const child = p.spawnCli([tries === 0 ? 'run' : 'resume', '--plan-id', planId, '--json']);
+    await until(() => readEvents(eventFile).filter((e) => e.event === 'chunk_succeeded').length > seen);
+    assert.equal(p.cli(['cancel', '--plan-id', planId]).code, 0);
+    await child.done;
+    interrupted = readEvents(eventFile).find((e) => e.event === 'chunk_interrupted');
+  }
   assert.ok(interrupted, 'a chunk was in flight');
+  assert.ok(readEvents(eventFile).some((e) => e.event === 'note' && /killed its in-flight query; the server no longer lists it/.test(e.message)));
   const plan = JSON.parse(fs.readFileSync(eventFile.replace('/events/', '/plans/').replace(/\.ndjson$/, '.json'), 'utf8'));
   const chunk = plan.chunks[interrupted.chunk];
   // Something else writes into that chunk's window while the run is stopped.

@@ -10,7 +10,8 @@ import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overl
 import { drive, sqlExecutor } from '../driver.js';
 import { loadRun, runPayload, summaryLines } from '../runs.js';
 import { cancelPath, eventPath, EventLog, planPath, readPlan, readTextIfExists, removeIfExists, runPath } from '../store.js';
-import { cliName } from '../output.js';
+import { cliName, wrap } from '../output.js';
+import { createProgress } from '../progress.js';
 import { makePlan, planFlags, planInputFromFlags } from './plan.js';
 
 export type RunMode = 'run' | 'resume';
@@ -184,6 +185,9 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     for (const n of notes) record({ event: 'note', message: n });
     log.sync();
 
+    const progress = createProgress({ jsonMode: cx.jsonMode });
+    const atStart = machine.summary();
+    const startedAtMs = Date.now();
     const status = await drive({
       machine,
       log,
@@ -192,7 +196,22 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
       cancelFile: cancelPath(cx.paths, plan.planId),
       lock,
       signals: true,
+      onTick: cx.jsonMode ? undefined : (inFlight) => {
+        const s = machine.summary();
+        progress.update({
+          total: s.chunkCounts.total,
+          done: s.chunkCounts.done + s.chunkCounts.skipped,
+          failed: s.chunkCounts.failed,
+          rowsWritten: s.rowsWritten,
+          inFlight,
+          startedAtMs,
+          nowMs: Date.now(),
+          doneAtStart: atStart.chunkCounts.done + atStart.chunkCounts.skipped,
+          rowsAtStart: atStart.rowsWritten,
+        });
+      },
     });
+    progress.done();
     const summary = machine.summary();
     const head =
       status === 'completed'
@@ -209,7 +228,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
         ok: status === 'completed',
         ...(status === 'completed' ? {} : { error: summary.lastError?.message ?? `run ${status}` }),
       },
-      text: [...(implicit ? [`Planned ${plan.planId} (implicit plan)`] : []), head, ...summaryLines(plan, summary), ...notes.map((n) => `  note: ${n}`)],
+      text: [...(implicit ? [`Planned ${plan.planId} (implicit plan)`] : []), head, ...summaryLines(plan, summary), ...notes.flatMap((n) => wrap(n, 80, '  note: '))],
     };
   } finally {
     removeIfExists(cancelPath(cx.paths, plan.planId));

@@ -42,15 +42,15 @@ export interface DriveInput {
   /** Listen to SIGINT/SIGTERM (pause). Off for in-process benches. */
   signals?: boolean;
   now?: () => number;
-  /** Told the chunk indexes in flight whenever they change (progress display). */
-  onInFlight?: (chunks: number[]) => void;
+  /** Called about four times a second with the chunk ids in flight (progress display). */
+  onTick?: (inFlight: string[]) => void;
 }
 
 const POLL_MS = 250;
 
 export async function drive(d: DriveInput): Promise<RunStatus> {
   const now = d.now ?? Date.now;
-  const inFlight = new Map<number, { action: StartAction; abort: AbortController }>();
+  const inFlight = new Map<number, { action: StartAction; abort: AbortController; settled: Promise<Outcome> }>();
   let wakeUp: (() => void) | undefined;
   const wake = () => {
     const w = wakeUp;
@@ -79,13 +79,29 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     for (const f of inFlight.values()) {
       if (f.abort.signal.aborted) continue;
       f.abort.abort();
-      const id = f.action.chunkId;
-      kills.push(
-        d.executor.kill(f.action).then(
-          () => record({ event: 'note', message: `chunk ${id}: killed its in-flight query; the server no longer lists it` }),
-          (err) => record({ event: 'note', message: `chunk ${id}: could not kill its query: ${(err as Error)?.message ?? err}` }),
-        ),
-      );
+      kills.push(killUntilSettled(f));
+    }
+  };
+  // A KILL sent just before the statement reaches the server finds nothing:
+  // repeat it until the attempt has settled, then say what happened.
+  const killUntilSettled = async (f: { action: StartAction; settled: Promise<Outcome> }) => {
+    const id = f.action.chunkId;
+    let settled: Outcome | undefined;
+    void f.settled.then((o) => (settled = o));
+    try {
+      while (!settled) {
+        await d.executor.kill(f.action);
+        await Promise.race([f.settled, new Promise((r) => setTimeout(r, 100))]);
+      }
+      record({
+        event: 'note',
+        message:
+          settled.kind === 'succeeded'
+            ? `chunk ${id}: its statement finished before the kill reached it`
+            : `chunk ${id}: killed its in-flight query; the server no longer lists it`,
+      });
+    } catch (err) {
+      record({ event: 'note', message: `chunk ${id}: could not kill its query: ${(err as Error)?.message ?? err}` });
     }
   };
   const stop = (how: 'cancel' | 'pause', e: RunEvent) => {
@@ -113,6 +129,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
         }
         stop('cancel', { event: 'cancel_requested', by });
       }
+      d.onTick?.([...inFlight.values()].map((f) => f.action.chunkId));
       if (d.lock && Date.now() - lastBeat >= 1000) {
         lastBeat = Date.now();
         d.lock.heartbeat();
@@ -135,22 +152,20 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   const launch = (a: StartAction) => {
     record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] });
     const abort = new AbortController();
-    inFlight.set(a.chunk, { action: a, abort });
-    d.onInFlight?.([...inFlight.keys()]);
     const io: AttemptIO = { record, durable: () => d.log.sync(), signal: abort.signal };
-    void d.executor
+    const settled = d.executor
       .run(a, io)
-      .catch((err): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }))
-      .then((o) => {
-        inFlight.delete(a.chunk);
-        d.onInFlight?.([...inFlight.keys()]);
-        if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered });
-        else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
-        else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))
-          record({ event: 'chunk_interrupted', chunk: a.chunk });
-        else record({ event: 'chunk_failed', chunk: a.chunk, error: o.error, needsOperator: o.needsOperator });
-        wake();
-      });
+      .catch((err): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }));
+    inFlight.set(a.chunk, { action: a, abort, settled });
+    void settled.then((o) => {
+      inFlight.delete(a.chunk);
+      if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered });
+      else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
+      else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))
+        record({ event: 'chunk_interrupted', chunk: a.chunk });
+      else record({ event: 'chunk_failed', chunk: a.chunk, error: o.error, needsOperator: o.needsOperator });
+      wake();
+    });
   };
 
   try {

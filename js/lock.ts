@@ -143,18 +143,22 @@ export function acquirePlanLock(p: StatePaths, planId: string, target: string, e
     nonce: crypto.randomBytes(8).toString('hex'),
   };
   let takenOver: Acquired['takenOver'];
-  for (let tries = 0; tries < 5; tries++) {
+  for (let tries = 0; tries < 10; tries++) {
     if (createExclusive(file, info)) return { lock: new PlanLock(file, info), takenOver };
     const cur = readLock(file);
     if (!cur) continue; // released in between: try again
     const l = liveness(cur);
     if (l.live) throw usageError('plan_locked', `plan ${planId} is being run by ${describeHolder(cur)}`);
     const guard = `${file}.takeover`;
+    // A guard left by a taker that died mid-takeover (a kill can land anywhere).
     const g = readLock(guard);
-    if (g && Date.now() - Date.parse(g.heartbeatAt) > 10_000) fs.rmSync(guard, { force: true });
-    if (!createExclusive(guard, info)) continue;
+    if (g && (!liveness(g).live || Date.now() - Date.parse(g.heartbeatAt) > 10_000)) fs.rmSync(guard, { force: true });
+    if (!createExclusive(guard, info)) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 * (tries + 1));
+      continue;
+    }
     try {
-      if (readLock(file)?.nonce === cur.nonce) {
+      if (readLock(guard)?.nonce === info.nonce && readLock(file)?.nonce === cur.nonce) {
         fs.rmSync(file, { force: true });
         takenOver = { previous: cur, reason: l.reason };
       }

@@ -111,8 +111,7 @@ pub fn compatibility_token(plan_text: &str, data_options: &serde_json::Value) ->
     h.update(plan_text.as_bytes());
     h.update(b"\n");
     h.update(data_options.to_string().as_bytes());
-    let d = h.finalize();
-    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    ids::hex(&h.finalize()[..12])
 }
 
 /// What the machine needs of the plan: no SQL text.

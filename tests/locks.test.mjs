@@ -5,21 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createProject, seedEvents } from './helpers/project.mjs';
+import { slowCopyPlan } from './helpers/project.mjs';
 
-async function slowPlan(t, options = {}) {
-  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 0.25 }, ...options } });
-  t.after(p.cleanup);
-  await seedEvents(p, { table: 'app.src_rows', hours: 5, rowsPerHour: 40 });
-  await p.exec(
-    'CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(0.01) AS value FROM app.src_rows',
-    'CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64) ENGINE = MergeTree ORDER BY event_time',
-  );
-  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', '2025-01-01', '--to', '2025-01-01T05:00:00Z']);
-  assert.equal(planned.code, 0, planned.stdout);
-  const planId = planned.json.planId;
-  return { p, planId, lockFile: path.join(p.stateDir, 'locks', `${planId}.lock`), eventFile: path.join(p.stateDir, 'events', `${planId}.ndjson`) };
-}
+const slowPlan = (t) => slowCopyPlan(t, { hours: 5, sleepPerRow: 0.01 });
 
 const countRows = async (p) => Number((await p.rows('SELECT count() c FROM app.events'))[0].c);
 
@@ -98,5 +86,16 @@ test('(fake live lock of another plan) blockOverlappingRuns refuses a second run
   assert.ok(!fs.existsSync(path.join(p.stateDir, 'locks', `${planId}.lock`)), 'the refused run released its own lock');
   const forced = p.cli(['run', '--plan-id', planId, '--force-overlap']);
   assert.equal(forced.code, 0, forced.stdout);
+  assert.equal(await countRows(p), 200);
+});
+
+test('(fake lock and takeover guard left by dead processes) a kill mid-takeover blocks nothing', async (t) => {
+  const { p, planId, lockFile } = await slowPlan(t);
+  // Above the kernel's largest pid_max (2^22): no such process can exist.
+  fakeLock(lockFile, { planId, host: os.hostname(), pid: 4_194_305 });
+  fakeLock(`${lockFile}.takeover`, { planId, host: os.hostname(), pid: 4_194_306 });
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.ok(!fs.existsSync(`${lockFile}.takeover`));
   assert.equal(await countRows(p), 200);
 });

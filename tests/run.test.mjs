@@ -211,3 +211,33 @@ test('maxParallelChunks 4: chunks really overlap, and the result equals the sequ
   assert.equal(results[0].rows.length, 48);
   assert.deepEqual(results[1], results[0]);
 });
+
+test('a torn last event line and a corrupt snapshot: detected, reported, rebuilt from the log, never replaced by a fresh state', async (t) => {
+  const p = createProject({ options: opts() });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 12, rowsPerHour: 10 });
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T12:00:00Z']);
+  const r = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(r.code, 0);
+  fs.appendFileSync(r.json.eventPath, '{"seq":999,"at":1,"event":"chunk_sta');
+  fs.writeFileSync(r.json.runPath, '{"version":1,"planId":');
+  const s = p.cli(['status', '--plan-id', planned.json.planId]);
+  assert.equal(s.code, 0, s.stdout);
+  assert.equal(s.json.status, 'completed');
+  assert.equal(s.json.rowsWritten, 120);
+  assert.equal(s.json.tornTail, true);
+  assert.equal(s.json.snapshotRebuilt, true);
+  // A bad line in the middle of the log is an error, not a fresh start.
+  const good = fs.readFileSync(r.json.eventPath, 'utf8');
+  fs.writeFileSync(r.json.eventPath, good.replace('"event":"chunk_started"', '"event":"chunk_startxd"'));
+  const bad = p.cli(['run', '--plan-id', planned.json.planId, '--replay-done']);
+  assert.equal(bad.code, 1, bad.stdout);
+  assert.match(bad.json.error, /event log line at byte \d+ is not a valid event/);
+  fs.writeFileSync(r.json.eventPath, good);
+  const again = p.cli(['run', '--plan-id', planned.json.planId, '--replay-done']);
+  assert.equal(again.code, 0, again.stdout);
+  const lines = fs.readFileSync(r.json.eventPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(lines.some((e) => e.event === 'note' && /torn/.test(e.message)));
+  assert.ok(lines.some((e) => e.event === 'note' && /snapshot was unreadable/.test(e.message)));
+  assert.equal(p.cli(['status', '--plan-id', planned.json.planId]).json.rowsWritten, 120 + 240, 'the replay re-inserts the doubled window');
+});

@@ -191,38 +191,30 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     const progress = createProgress({ jsonMode: cx.jsonMode });
     const atStart = machine.summary();
     const startedAtMs = Date.now();
-    let inFlight: number[] = [];
-    const show = () => {
-      const s = machine.summary();
-      progress.update({
-        total: s.chunkCounts.total,
-        done: s.chunkCounts.done + s.chunkCounts.skipped,
-        failed: s.chunkCounts.failed,
-        rowsWritten: s.rowsWritten,
-        inFlight: inFlight.map((i) => `#${i + 1}`),
-        startedAtMs,
-        nowMs: Date.now(),
-        doneAtStart: atStart.chunkCounts.done + atStart.chunkCounts.skipped,
-        rowsAtStart: atStart.rowsWritten,
-      });
-    };
-    const ticker = setInterval(show, 250);
-    let status: Awaited<ReturnType<typeof drive>>;
-    try {
-      status = await drive({
-        machine,
-        log,
-        executor: sqlExecutor(ch, plan),
-        snapshotFile: runPath(cx.paths, plan.planId),
-        cancelFile: cancelPath(cx.paths, plan.planId),
-        lock,
-        signals: true,
-        onInFlight: (chunks) => (inFlight = chunks),
-      });
-    } finally {
-      clearInterval(ticker);
-      progress.done();
-    }
+    const status = await drive({
+      machine,
+      log,
+      executor: sqlExecutor(ch, plan),
+      snapshotFile: runPath(cx.paths, plan.planId),
+      cancelFile: cancelPath(cx.paths, plan.planId),
+      lock,
+      signals: true,
+      onTick: cx.jsonMode ? undefined : (inFlight) => {
+        const s = machine.summary();
+        progress.update({
+          total: s.chunkCounts.total,
+          done: s.chunkCounts.done + s.chunkCounts.skipped,
+          failed: s.chunkCounts.failed,
+          rowsWritten: s.rowsWritten,
+          inFlight,
+          startedAtMs,
+          nowMs: Date.now(),
+          doneAtStart: atStart.chunkCounts.done + atStart.chunkCounts.skipped,
+          rowsAtStart: atStart.rowsWritten,
+        });
+      },
+    });
+    progress.done();
     const summary = machine.summary();
     const head =
       status === 'completed'
@@ -239,7 +231,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
         ok: status === 'completed',
         ...(status === 'completed' ? {} : { error: summary.lastError?.message ?? `run ${status}` }),
       },
-      text: [...(implicit ? [`Planned ${plan.planId} (implicit plan)`] : []), head, ...summaryLines(plan, summary), ...notes.flatMap((n) => wrap(n, 80, '  note: ', '        '))],
+      text: [...(implicit ? [`Planned ${plan.planId} (implicit plan)`] : []), head, ...summaryLines(plan, summary), ...notes.flatMap((n) => wrap(n, 80, '  note: '))],
     };
   } finally {
     removeIfExists(cancelPath(cx.paths, plan.planId));

@@ -131,3 +131,30 @@ export async function seedEvents(project, { table = 'app.events', from = '2025-0
 export function sh(cmd, args, opts = {}) {
   return spawnSync(cmd, args, { encoding: 'utf8', ...opts });
 }
+
+/**
+ * A copy plan of 15-minute chunks from `app.src` (a view over `app.src_rows`,
+ * 40 rows an hour, sleeping `sleepPerRow` seconds per row: slow INSERTs) into
+ * `app.events`. For tests that need a run to be in progress.
+ */
+export async function slowCopyPlan(t, { hours, sleepPerRow, defaults = {}, options = {} }) {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 0.25, ...defaults }, ...options } });
+  t.after(p.cleanup);
+  await seedEvents(p, { table: 'app.src_rows', hours, rowsPerHour: 40 });
+  await p.exec(
+    `CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(${sleepPerRow}) AS value FROM app.src_rows`,
+    'CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64) ENGINE = MergeTree ORDER BY event_time',
+  );
+  const to = new Date(Date.parse('2025-01-01T00:00:00Z') + hours * 3_600_000).toISOString();
+  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', '2025-01-01', '--to', to]);
+  if (planned.code !== 0) throw new Error(`plan failed: ${planned.stdout}${planned.stderr}`);
+  const planId = planned.json.planId;
+  return {
+    p,
+    planId,
+    lockFile: path.join(p.stateDir, 'locks', `${planId}.lock`),
+    eventFile: path.join(p.stateDir, 'events', `${planId}.ndjson`),
+  };
+}
+
+

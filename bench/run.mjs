@@ -1,0 +1,69 @@
+// `npm run bench`: orchestration cost per chunk without ClickHouse work,
+// plan time and size, and peak RSS, for 100 … 100,000 chunks. Each point
+// runs in its own process. Prints a table and writes BENCHMARKS.md.
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const counts = [100, 1_000, 10_000, 100_000];
+const rows = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chkit-bench-plans-'));
+const point = (...args) => {
+  const r = spawnSync(process.execPath, [path.join(here, 'drive_one.mjs'), ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`bench ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+};
+try {
+  for (const fsync of [true, false]) {
+    for (const n of counts) {
+      const file = path.join(tmp, `${n}.json`);
+      const planned = point(String(n), 'fsync', file, 'plan');
+      rows.push({ ...planned, ...point(String(n), fsync ? 'fsync' : 'nofsync', file, 'run') });
+    }
+  }
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+const fmt = (x, d = 3) => x.toFixed(d);
+const mb = (b) => (b / 1024 / 1024).toFixed(1);
+const header = '| chunks | fsync per chunk | per chunk (ms) | run total (ms) | plan (ms) | plan size (MB) | event log (MB) | snapshot (MB) | plan RSS (MB) | run RSS (MB) |';
+const sep = '|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+const lines = rows.map(
+  (r) =>
+    `| ${r.chunks.toLocaleString('en')} | ${r.fsync ? 'yes' : 'no'} | ${fmt(r.perChunkMs)} | ${fmt(r.runMs, 0)} | ${fmt(r.planMs, 0)} | ${mb(r.planBytes)} | ${mb(r.eventBytes)} | ${mb(r.snapshotBytes)} | ${fmt(r.planRssMB, 0)} | ${fmt(r.maxRssMB, 0)} |`,
+);
+const withFsync = rows.filter((r) => r.fsync);
+const flat = withFsync.find((r) => r.chunks === 10_000).perChunkMs / withFsync.find((r) => r.chunks === 100).perChunkMs;
+const big = withFsync.find((r) => r.chunks === 100_000);
+const verdicts = [
+  `- per chunk ≤ 0.5 ms (with fsync, all sizes): ${withFsync.every((r) => r.perChunkMs <= 0.5) ? 'met' : 'NOT met'} (max ${fmt(Math.max(...withFsync.map((r) => r.perChunkMs)))} ms)`,
+  `- flat from 100 to 10,000 chunks (within 1.5×): ${flat <= 1.5 ? 'met' : 'NOT met'} (10,000 / 100 = ${flat.toFixed(2)}×)`,
+  `- plan of 100,000 chunks ≤ 1 s: ${big.planMs <= 1000 ? 'met' : 'NOT met'} (${fmt(big.planMs, 0)} ms, build + JSON text)`,
+  `- RSS of a 100,000-chunk run ≤ 200 MB: ${big.maxRssMB <= 200 ? 'met' : 'NOT met'} (${fmt(big.maxRssMB, 0)} MB peak of the run process, which reads the ${mb(big.planBytes)} MB plan file; planning it peaked at ${fmt(big.planRssMB, 0)} MB)`,
+];
+const table = [header, sep, ...lines].join('\n');
+console.log(table + '\n\n' + verdicts.join('\n'));
+
+const md = `# Benchmarks
+
+Measured by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${process.platform}/${process.arch}.
+
+What is measured: the real driver (js/driver.ts) and run state machine (src/run_state.rs via WASM)
+executing a table plan of N chunks with an executor that does no ClickHouse work: per chunk it
+logs \`chunk_started\`, \`chunk_measured\`, \`chunk_succeeded\` to the NDJSON event log, makes the log
+durable once (fdatasync, the write-ahead point before an INSERT), and rewrites the snapshot about once a second.
+"fsync per chunk: no" skips the fdatasync to show what the disk costs. Plan time is \`buildPlan\` in the core plus
+the plan's JSON text as \`plan\` writes it, in its own process; the run process then reads that plan file as
+\`run\` does. Peak RSS is the whole process (\`process.resourceUsage().maxRSS\`), one process per measurement.
+
+${table}
+
+Targets:
+${verdicts.join('\n')}
+`;
+fs.writeFileSync(path.join(here, '..', 'BENCHMARKS.md'), md);
+console.log('\nwrote BENCHMARKS.md');

@@ -42,8 +42,8 @@ export interface DriveInput {
   /** Listen to SIGINT/SIGTERM (pause). Off for in-process benches. */
   signals?: boolean;
   now?: () => number;
-  /** Called about four times a second with the chunk ids in flight (progress display). */
-  onTick?: (inFlight: string[]) => void;
+  /** Called about four times a second with the indexes of the chunks in flight (progress display). */
+  onTick?: (inFlight: number[]) => void;
 }
 
 const POLL_MS = 250;
@@ -129,7 +129,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
         }
         stop('cancel', { event: 'cancel_requested', by });
       }
-      d.onTick?.([...inFlight.values()].map((f) => f.action.chunkId));
+      d.onTick?.([...inFlight.keys()]);
       if (d.lock && Date.now() - lastBeat >= 1000) {
         lastBeat = Date.now();
         d.lock.heartbeat();

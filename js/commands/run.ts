@@ -206,7 +206,8 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
           done: s.chunkCounts.done + s.chunkCounts.skipped,
           failed: s.chunkCounts.failed,
           rowsWritten: s.rowsWritten,
-          inFlight,
+          // Chunk numbers as `status --chunks` shows them.
+          inFlight: inFlight.map((i) => `#${i + 1}`),
           startedAtMs,
           nowMs: Date.now(),
           doneAtStart: atStart.chunkCounts.done + atStart.chunkCounts.skipped,

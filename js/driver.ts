@@ -2,7 +2,7 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, type ChunkError, type PlanState, type RunAction, type RunEvent, type RunMachine, type RunStatus } from './core.js';
+import { chunkStatements, parseTable, type TableRef, type ChunkError, type PlanState, type RunAction, type RunEvent, type RunMachine, type RunStatus } from './core.js';
 import type { ClickHouse, ClickHouseFailure } from './clickhouse.js';
 import type { PlanLock } from './lock.js';
 import { writeFileAtomic, type EventLog } from './store.js';
@@ -205,6 +205,34 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   }
 }
 
+/** One measured insert at a time per process: another insert's parts would count as ours. */
+let measuring: Promise<unknown> = Promise.resolve();
+
+/**
+ * Rows an INSERT wrote, from the parts it created: every insert block gets a new block
+ * number, so the single-block parts above the highest block number seen before the insert
+ * are its own (at their lowest level, in case a merge already rewrote one). A block dropped
+ * by deduplication makes no part and counts 0. Assumes nothing else inserts meanwhile, as
+ * the row-count checks do.
+ */
+async function insertedRows(ch: ClickHouse, t: TableRef, exec: () => Promise<{ writtenRows?: number }>): Promise<{ writtenRows: number }> {
+  const turn = measuring.then(async () => {
+    const where = `database = ${sqlString(t.database)} AND table = ${sqlString(t.table)}`;
+    const before = await count(ch, `SELECT max(max_block_number) AS c FROM system.parts WHERE ${where}`);
+    await exec();
+    const rows = await count(
+      ch,
+      `SELECT sum(r) AS c FROM (SELECT min_block_number AS b, argMin(rows, level) AS r FROM system.parts
+       WHERE ${where} AND min_block_number = max_block_number AND min_block_number > ${before} GROUP BY b)`,
+    );
+    return { writtenRows: rows };
+  });
+  measuring = turn.catch(() => undefined);
+  return turn;
+}
+
+const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
 const count = async (ch: ClickHouse, sql: string) => Number((await ch.query<{ c: string | number }>(sql))[0]?.c ?? 0);
 
 /**
@@ -245,6 +273,7 @@ const unknownOutcome = (message: string): Outcome => ({
  * the chunk stops for the operator).
  */
 export function sqlExecutor(ch: ClickHouse, plan: PlanState): ChunkExecutor {
+  const target = parseTable(plan.target, ch.environment.database, '--target');
   return {
     async run(a, io) {
       const statements = chunkStatements(plan.chunks[a.chunk], plan.target);
@@ -284,7 +313,9 @@ export function sqlExecutor(ch: ClickHouse, plan: PlanState): ChunkExecutor {
         let rows = 0;
         for (let k = a.statementsDone; k < statements.length; k++) {
           if (io.signal.aborted) return { kind: 'interrupted' };
-          const r = await ch.exec(statements[k].sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+          const exec = () => ch.exec(statements[k].sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+          // The embedded engine reports no written rows: count the parts the insert made instead.
+          const r = ch.embedded && !a.countTargetSql ? await insertedRows(ch, target, exec) : await exec();
           if (statements.length > 1) {
             io.record({ event: 'statement_succeeded', chunk: a.chunk, statement: k, rows: r.writtenRows ?? 0 });
             io.durable();

@@ -2,7 +2,8 @@
 // (plan, environment, locks, compatibility), then the connection, then the
 // driver. A refused run never opens the database another run may hold.
 import os from 'node:os';
-import { chunkStatements, compatibilityToken, envFingerprint, type PlanState, type RunEvent } from '../core.js';
+import { chunkStatements, compatibilityToken, envFingerprint, parseTable, type PlanState, type RunEvent } from '../core.js';
+import { deduplicates, targetTable } from '../schema_info.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from '../command.js';
 import type { ClickHouse } from '../clickhouse.js';
 import { usageError } from '../errors.js';
@@ -57,17 +58,14 @@ async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: PlanState; im
 }
 
 /** Which guarantees hold for this target, said plainly rather than promised. */
-async function exactlyOnceNotes(ch: ClickHouse, plan: PlanState): Promise<string[]> {
+async function exactlyOnceNotes(ch: ClickHouse, plan: PlanState, replayDone: boolean): Promise<string[]> {
   const notes: string[] = [];
   const multi = plan.chunks.some((c) => (c.statements?.length ?? 1) > 1);
-  const [db, table] = splitTarget(plan.target, ch.environment.database);
-  let dedup = false;
+  const t = parseTable(plan.target, ch.environment.database, '--target');
+  let dedup: boolean;
   try {
-    const rows = await ch.query<{ engine: string; create_table_query: string }>(
-      `SELECT engine, create_table_query FROM system.tables WHERE database = '${db.replace(/'/g, "\\'")}' AND name = '${table.replace(/'/g, "\\'")}'`,
-    );
-    const r = rows[0];
-    dedup = !!r && (r.engine.startsWith('Replicated') || /non_replicated_deduplication_window\s*=\s*[1-9]/.test(r.create_table_query));
+    const info = await targetTable(ch, t.database, t.table);
+    dedup = !!info && deduplicates(info);
   } catch {
     // Unknown: say nothing about tokens rather than guess.
     return notes;
@@ -78,21 +76,19 @@ async function exactlyOnceNotes(ch: ClickHouse, plan: PlanState): Promise<string
   }
   if (plan.strategy === 'table') {
     notes.push('table strategy: a retry reads rows an earlier attempt wrote, so tokens cannot make it exactly-once; the window row count recorded before the first attempt decides after a crash (equal: re-run, doubled: done, other: stop for the operator)');
-  } else if (!multi) {
+  } else if (plan.strategy === 'copy') {
     notes.push('after a crash or failure the window row count in the target decides (before: re-run, before + source rows: done, other: stop for the operator)');
+  } else if (!multi) {
+    notes.push(
+      dedup
+        ? 'after a crash the chunk is sent again with the same token, and the target drops what it already has'
+        : 'after a crash the chunk is sent again: without deduplication on the target its rows may then be there twice',
+    );
   }
   if (multi) notes.push('chunks with several statements cannot be counted per window: an interrupted statement stops its chunk for the operator');
-  if (tokens && dedup) notes.push('--replay-done re-sends the same tokens: while they are inside the deduplication window the target drops the replayed rows');
-  notes.push('the row-count check assumes nothing else writes to the backfilled window of the target during the run');
+  if (replayDone && tokens && dedup) notes.push('--replay-done re-sends the same tokens: while they are inside the deduplication window the target drops the replayed rows');
+  if (plan.strategy !== 'mv_replay') notes.push('the row-count check assumes nothing else writes to the backfilled window of the target during the run');
   return notes;
-}
-
-function splitTarget(target: string, defaultDb: string): [string, string] {
-  const m = /^(?:`((?:[^`\\]|\\.)+)`|([^.`]+))(?:\.(?:`((?:[^`\\]|\\.)+)`|([^.`]+)))?$/.exec(target);
-  if (!m) return [defaultDb, target];
-  const a = (m[1] ?? m[2])?.replace(/\\(.)/g, '$1');
-  const b = (m[3] ?? m[4])?.replace(/\\(.)/g, '$1');
-  return b === undefined ? [defaultDb, a!] : [a!, b];
 }
 
 export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> {
@@ -172,7 +168,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     }
     if (run.machine.report.tornTail) record({ event: 'note', message: 'the last event line was torn (crash mid-write) and was dropped' });
     if (run.machine.report.snapshotRebuilt) record({ event: 'note', message: 'the run snapshot was unreadable and was rebuilt from the event log' });
-    notes.push(...(await exactlyOnceNotes(ch, plan)));
+    notes.push(...(await exactlyOnceNotes(ch, plan, replayDone)));
     removeIfExists(cancelPath(cx.paths, plan.planId));
     record({
       event: 'run_started',

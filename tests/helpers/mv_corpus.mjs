@@ -58,6 +58,13 @@ export async function roundTrip(project, name, { chunkHours = '12' } = {}) {
   assert.equal(run.json.chunkCounts.done, plan.chunks.length);
   const after = await project.rows(shape.snapshot);
   assert.deepEqual(after, snapshot, `${name}: replayed target equals the live views' target`);
+  // Rows written are the server's rows, not a guess: on a plain MergeTree every inserted row stays.
+  const [db, table] = shape.target.replace(/`/g, '').split('.');
+  const [{ engine, rows }] = await project.rows(
+    `SELECT engine, (SELECT count() FROM ${shape.target}) AS rows FROM system.tables WHERE database = '${db}' AND name = '${table}'`,
+  );
+  if (engine === 'MergeTree') assert.equal(run.json.rowsWritten, Number(rows), `${name}: rowsWritten`);
+  else assert.ok(run.json.rowsWritten >= Number(rows) && Number(rows) > 0, `${name}: rowsWritten ${run.json.rowsWritten} ≥ ${rows}`);
   return { plan, shape, snapshot, json: r.json };
 }
 

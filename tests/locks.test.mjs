@@ -99,3 +99,16 @@ test('(fake lock and takeover guard left by dead processes) a kill mid-takeover 
   assert.ok(!fs.existsSync(`${lockFile}.takeover`));
   assert.equal(await countRows(p), 200);
 });
+
+test('plan (and plan --force) while a run holds the embedded engine is refused and deletes nothing', async (t) => {
+  const { p, planId, lockFile, eventFile } = await slowCopyPlan(t, { hours: 10, sleepPerRow: 0.02 });
+  const child = p.spawnCli(['run', '--plan-id', planId, '--json']);
+  for (let i = 0; i < 400 && !(fs.existsSync(lockFile) && fs.existsSync(eventFile)); i++) await new Promise((r) => setTimeout(r, 50));
+  const before = p.stateFiles();
+  const r = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', '2025-01-01', '--to', '2025-01-01T10:00:00.000Z', '--force']);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.json.error, new RegExp(`in use by the run of plan ${planId} \\(pid ${child.pid} `));
+  assert.ok(before.every((f) => fs.existsSync(path.join(p.stateDir, f)) || f.startsWith('runs/.')), 'the run\'s state is intact');
+  assert.equal(p.cli(['cancel', '--plan-id', planId]).code, 0);
+  assert.equal((await child.done).code, 1);
+});

@@ -19,6 +19,7 @@ import { gatherPlanInputs } from '../plan_inputs.js';
 import { canPrompt, choose, confirm } from '../prompt.js';
 import { eventPath, planPath, readTextIfExists, removeIfExists, runPath, writeFileAtomic } from '../store.js';
 import { cliName } from '../output.js';
+import { describeHolder, embeddedEngineHolder, planHolder } from '../lock.js';
 
 export interface PlanInput {
   target?: string;
@@ -109,6 +110,9 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
   const schema = await loadSchema(cx.ctx.config, cx.ctx.configPath);
   const t = parseTable(target, db, '--target');
   const s = source === undefined ? undefined : parseTable(source, db, '--source');
+  // The embedded engine admits one process: a live run holds it, and must not be disturbed.
+  const busy = env?.origin.startsWith('chdb:') ? embeddedEngineHolder(cx.paths, env.origin, '') : undefined;
+  if (busy) throw usageError('engine_busy', `the embedded engine ${env!.origin} is in use by the run of plan ${busy.planId} (${describeHolder(busy)}); plan again when it ends`);
   const ch = env ? await cx.connect() : undefined;
   try {
     request = { ...request, ...(await gatherPlanInputs(schema, ch, t, s)) };
@@ -137,6 +141,9 @@ function writePlan(cx: Cx, plan: PlanState, force: boolean): { plan: PlanState; 
   const existing = readTextIfExists(file);
   let existed = false;
   if (existing !== undefined && force) {
+    // Deleting the state of a live run would leave it writing into nothing.
+    const holder = planHolder(cx.paths, plan.planId);
+    if (holder) throw usageError('run_active', `plan ${plan.planId} is being run by ${describeHolder(holder)}; cancel it before --force`);
     for (const f of [runPath(cx.paths, plan.planId), eventPath(cx.paths, plan.planId), file]) removeIfExists(f);
   } else if (existing !== undefined) {
     const diff = planDifferences(existing, plan);

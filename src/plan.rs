@@ -561,6 +561,7 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
     let source_columns: Vec<Option<Vec<String>>> =
         replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
     let read_from = source.as_ref().unwrap_or(&target);
+    let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column);
     let chunks = build_chunks(w, chunk_hours)?
         .into_iter()
         .map(|cw| {
@@ -592,15 +593,7 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
             let token =
                 opts.defaults.require_idempotency_token.then(|| ids::idempotency_token(&plan_id, &id, None));
             let header = sql::header_comment(&plan_id, &id, token.as_deref().unwrap_or("none"));
-            let sql_template = sql::copy_window_sql(
-                &header,
-                &target,
-                read_from,
-                columns.as_deref(),
-                &time_column,
-                cw,
-                token.as_deref(),
-            );
+            let sql_template = copy_sql.render(&header, cw, token.as_deref());
             PlanChunk {
                 id,
                 from: cf,

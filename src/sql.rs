@@ -138,16 +138,11 @@ pub fn header_comment(plan_id: &str, chunk_id: &str, token: &str) -> String {
 /// Settings every generated INSERT carries. `async_insert=0` because an async
 /// insert acknowledges before the rows are durable, which breaks checkpoints.
 pub fn insert_settings(token: Option<&str>) -> String {
-    let mut s = vec![
-        "async_insert=0".to_string(),
-        "asterisk_include_materialized_columns=0".to_string(),
-        "asterisk_include_alias_columns=0".to_string(),
-    ];
-    if let Some(t) = token {
-        s.push("insert_deduplicate=1".to_string());
-        s.push(format!("insert_deduplication_token={}", quote_string(t)));
+    const BASE: &str = "SETTINGS async_insert=0, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0";
+    match token {
+        Some(t) => format!("{BASE}, insert_deduplicate=1, insert_deduplication_token={}", quote_string(t)),
+        None => BASE.to_string(),
     }
-    format!("SETTINGS {}", s.join(", "))
 }
 
 fn column_list(columns: &[String]) -> String {
@@ -157,26 +152,40 @@ fn column_list(columns: &[String]) -> String {
 /// `INSERT INTO target [(cols)] SELECT cols|* FROM source WHERE window SETTINGS ...`.
 /// With no known columns the statement relies on `*`, which the settings pin
 /// to ordinary columns only, the same set an INSERT without a list expects.
-pub fn copy_window_sql(
-    header: &str,
-    target: &TableRef,
-    source: &TableRef,
-    columns: Option<&[String]>,
-    time_column: &str,
-    w: Window,
-    token: Option<&str>,
-) -> String {
-    let (into_cols, select_cols) = match columns {
-        Some(cols) if !cols.is_empty() => (format!(" ({})", column_list(cols)), column_list(cols)),
-        _ => (String::new(), "*".to_string()),
-    };
-    format!(
-        "{header}\nINSERT INTO {}{into_cols}\nSELECT {select_cols}\nFROM {}\nWHERE {}\n{}",
-        target.quoted(),
-        source.quoted(),
-        window_predicate(time_column, w),
-        insert_settings(token)
-    )
+/// The parts common to every chunk are rendered once per plan.
+pub struct CopyWindowSql {
+    /// `\nINSERT INTO … SELECT … FROM …\nWHERE ` (after the header comment).
+    body: String,
+    column: String,
+}
+
+impl CopyWindowSql {
+    pub fn new(target: &TableRef, source: &TableRef, columns: Option<&[String]>, time_column: &str) -> Self {
+        let (into_cols, select_cols) = match columns {
+            Some(cols) if !cols.is_empty() => (format!(" ({})", column_list(cols)), column_list(cols)),
+            _ => (String::new(), "*".to_string()),
+        };
+        CopyWindowSql {
+            body: format!("\nINSERT INTO {}{into_cols}\nSELECT {select_cols}\nFROM {}\nWHERE ", target.quoted(), source.quoted()),
+            column: quote_ident(time_column),
+        }
+    }
+
+    pub fn render(&self, header: &str, w: Window, token: Option<&str>) -> String {
+        let mut s = String::with_capacity(header.len() + self.body.len() + 2 * self.column.len() + 260);
+        s.push_str(header);
+        s.push_str(&self.body);
+        s.push_str(&self.column);
+        s.push_str(" >= ");
+        s.push_str(&sql_literal(w.from));
+        s.push_str(" AND ");
+        s.push_str(&self.column);
+        s.push_str(" < ");
+        s.push_str(&sql_literal(w.to));
+        s.push('\n');
+        s.push_str(&insert_settings(token));
+        s
+    }
 }
 
 #[cfg(test)]

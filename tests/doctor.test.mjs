@@ -132,3 +132,35 @@ test('a plan bound to another environment → resume --force-environment', async
   const r = follow(p, d, 'environment_mismatch');
   assert.equal(r.code, 0, r.stdout + r.stderr);
 });
+
+test('mv_replay: doctor notices when the server\'s view no longer matches the plan, or is gone', async (t) => {
+  const p = project(t);
+  await p.exec(
+    'CREATE DATABASE IF NOT EXISTS app',
+    `CREATE TABLE app.src (event_time DateTime, kind String, v UInt64) ENGINE = MergeTree ORDER BY event_time`,
+    `CREATE TABLE app.hourly (hour DateTime, kind String, n UInt64) ENGINE = SummingMergeTree ORDER BY (hour, kind)
+     SETTINGS non_replicated_deduplication_window = 100`,
+    `CREATE MATERIALIZED VIEW app.hourly_mv TO app.hourly AS SELECT toStartOfHour(event_time) AS hour, kind, count() AS n FROM app.src GROUP BY hour, kind`,
+  );
+  const plan = p.cli(['plan', '--target', 'app.hourly', '--from', FROM, '--to', TO]).json;
+  assert.equal(plan.strategy, 'mv_replay');
+  let d = doctor(p, plan.planId);
+  assert.deepEqual(d.issues.map((i) => i.code), ['plan_not_started', 'server_version']);
+
+  await p.exec(
+    'DROP VIEW app.hourly_mv',
+    `CREATE MATERIALIZED VIEW app.hourly_mv TO app.hourly AS SELECT toStartOfHour(event_time) AS hour, kind, count() AS n FROM app.src WHERE v > 0 GROUP BY hour, kind`,
+  );
+  d = doctor(p, plan.planId);
+  const changed = d.issues.find((i) => i.code === 'view_changed');
+  assert.ok(changed, JSON.stringify(d.issues));
+  assert.match(changed.message, /view app\.hourly_mv on the server no longer matches the plan; re-plan with --force/);
+  assert.equal(d.healthy, false);
+
+  await p.exec('DROP VIEW app.hourly_mv');
+  d = doctor(p, plan.planId);
+  assert.deepEqual(d.issues.filter((i) => i.code.startsWith('view_')).map((i) => [i.code, i.message]), [
+    ['view_missing', 'view app.hourly_mv of the plan is gone from the server'],
+  ]);
+  assert.deepEqual(p.stateFiles(), [`plans/${plan.planId}.json`], 'doctor writes nothing');
+});

@@ -1,7 +1,7 @@
 // `doctor`: what is wrong with a plan and what to run about it. Facts are
 // gathered here (state files, lock, and the server when it may be opened);
 // the diagnosis and advice come from the core (src/doctor.rs).
-import { callCore, compatibilityToken, envFingerprint, parseTable } from '../core.js';
+import { callCore, chunkStatements, compatibilityToken, envFingerprint, parseTable } from '../core.js';
 import { defineCommand, planIdFlag, type Cx } from '../command.js';
 import { describeFailure, ClickHouseFailure } from '../clickhouse.js';
 import { embeddedEngineHolder, describeHolder, planLockState } from '../lock.js';
@@ -10,6 +10,7 @@ import { targetTable } from '../schema_info.js';
 import { checkPlanId, planPath, readPlan, readTextIfExists } from '../store.js';
 import { clip, cliName, wrap } from '../output.js';
 import { dataOptions } from './run.js';
+import { makePlan } from './plan.js';
 import type { PlanState } from '../core.js';
 
 interface Issue {
@@ -34,24 +35,52 @@ async function serverFacts(cx: Cx, plan: PlanState): Promise<Record<string, unkn
     if (holder) return { skipped: `the embedded engine is in use by the run of plan ${holder.planId} (${describeHolder(holder)})` };
   }
   let ch;
+  let facts: Record<string, unknown>;
   try {
     ch = await cx.connect();
     const [{ v }] = await ch.query<{ v: string }>('SELECT version() AS v');
     const t = parseTable(plan.target, env.database, '--target');
     const target = await targetTable(ch, t.database, t.table);
-    return {
-      reachable: true,
-      version: v,
-      targetExists: !!target,
-      targetEngine: target?.engine,
-      dedupWindow: target?.dedupWindow ?? 0,
-    };
+    facts = { reachable: true, version: v, targetExists: !!target, targetEngine: target?.engine, dedupWindow: target?.dedupWindow ?? 0 };
   } catch (err) {
     if (err instanceof ClickHouseFailure) return { reachable: false, error: describeFailure(err) };
     throw err;
   } finally {
     await ch?.close();
   }
+  if (plan.strategy === 'mv_replay' && facts.targetExists) Object.assign(facts, await viewDrift(cx, plan));
+  return facts;
+}
+
+/** Plan the same window again (writing nothing) and compare each view's statement with the plan's. */
+async function viewDrift(cx: Cx, plan: PlanState): Promise<{ changedViews: string[]; missingViews: string[] }> {
+  const planned = (plan.views ?? []).map((v) => v.name);
+  let fresh: PlanState;
+  try {
+    ({ plan: fresh } = await makePlan(cx, {
+      target: plan.target,
+      from: plan.from,
+      to: plan.to,
+      chunkHours: String(plan.chunkHours),
+      timeColumn: plan.timeColumn,
+      forceLargeWindow: true,
+      dryRun: true,
+    }));
+  } catch (err) {
+    // The views as they are now cannot be planned at all (dropped source, unsupported query, …).
+    return { changedViews: planned.map((v) => `${v} (${(err as Error).message})`), missingViews: [] };
+  }
+  // No view feeds the target any more: planning now would copy the table itself.
+  if (fresh.strategy !== 'mv_replay') return { changedViews: [], missingViews: planned };
+  const now = new Map(chunkStatements(fresh.chunks[0], fresh.target).map((st) => [st.label, st.sql]));
+  const then = chunkStatements(plan.chunks[0], plan.target);
+  return {
+    missingViews: then.filter((st) => !now.has(st.label)).map((st) => st.label),
+    changedViews: [
+      ...then.filter((st) => now.has(st.label) && now.get(st.label) !== st.sql).map((st) => st.label),
+      ...[...now.keys()].filter((label) => !then.some((st) => st.label === label)).map((label) => `${label} (new, not in the plan)`),
+    ],
+  };
 }
 
 export const doctorCommand = defineCommand(

@@ -48,13 +48,29 @@ async function serverFacts(cx: Cx, plan: PlanState): Promise<Record<string, unkn
   } finally {
     await ch?.close();
   }
-  if (plan.strategy === 'mv_replay' && facts.targetExists) Object.assign(facts, await viewDrift(cx, plan));
+  if (plan.strategy === 'mv_replay' && facts.targetExists) Object.assign(facts, await viewDrift(cx, plan, await goneViews(cx, plan)));
   return facts;
 }
 
+/** The plan's views that no longer exist on the server. */
+async function goneViews(cx: Cx, plan: PlanState): Promise<string[]> {
+  const ch = await cx.connect();
+  try {
+    const gone: string[] = [];
+    for (const v of plan.views ?? []) {
+      const t = parseTable(v.name, ch.environment.database, 'view');
+      if (!(await targetTable(ch, t.database, t.table))) gone.push(v.name);
+    }
+    return gone;
+  } finally {
+    await ch.close();
+  }
+}
+
 /** Plan the same window again (writing nothing) and compare each view's statement with the plan's. */
-async function viewDrift(cx: Cx, plan: PlanState): Promise<{ changedViews: string[]; missingViews: string[] }> {
+async function viewDrift(cx: Cx, plan: PlanState, gone: string[]): Promise<{ changedViews: string[]; missingViews: string[] }> {
   const planned = (plan.views ?? []).map((v) => v.name);
+  if (gone.length > 0) return { changedViews: [], missingViews: gone };
   let fresh: PlanState;
   try {
     ({ plan: fresh } = await makePlan(cx, {

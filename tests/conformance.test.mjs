@@ -37,8 +37,25 @@ test('commands give the same output and exit code in the contract host and the b
     ['plan', '--target', 'app.', '--from', '2025-01-01', '--to', '2025-01-02', '--json'],
     ['check', '--json'],
     ['check'],
+    ['list', '--json'],
+    ['list'],
+    ['doctor', '--plan-id', planId, '--json'],
+    ['run', '--plan-id', planId, '--dry-run', '--json'],
+    ['resume', '--plan-id', planId, '--dry-run'],
+    ['plan', ...planArgs.slice(1), '--dry-run', '--json'],
+    ['cancel', '--plan-id', 'ffffffffffffffff', '--json'],
   ];
   for (const argv of scenarios) {
+    const { viaContract, viaBin, binOut, contractOut } = await both(p, argv);
+    assert.equal(viaContract.code, viaBin.code, `${argv.join(' ')}: exit codes`);
+    assert.deepEqual(contractOut, binOut, `${argv.join(' ')}: output`);
+  }
+  // A real run inside the contract host (the plugin opens the embedded engine in this process),
+  // then the state it left is read the same way through both hosts.
+  const ran = await runPluginCommand(p.dir, ['run', '--plan-id', planId, '--json']);
+  assert.equal(ran.code, 0, ran.stdout.join('\n') + ran.stderr.join('\n'));
+  assert.equal(JSON.parse(ran.stdout[0]).status, 'completed');
+  for (const argv of [['status', '--plan-id', planId, '--chunks', '--json'], ['run', '--plan-id', planId, '--json'], ['check', '--json'], ['list']]) {
     const { viaContract, viaBin, binOut, contractOut } = await both(p, argv);
     assert.equal(viaContract.code, viaBin.code, `${argv.join(' ')}: exit codes`);
     assert.deepEqual(contractOut, binOut, `${argv.join(' ')}: output`);

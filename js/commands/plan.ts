@@ -18,7 +18,7 @@ import { loadSchema } from '../schema.js';
 import { gatherPlanInputs } from '../plan_inputs.js';
 import { canPrompt, choose, confirm } from '../prompt.js';
 import { eventPath, planPath, readTextIfExists, removeIfExists, runPath, writeFileAtomic } from '../store.js';
-import { cliName } from '../output.js';
+import { cliName, wrap } from '../output.js';
 import { describeHolder, embeddedEngineHolder, planHolder } from '../lock.js';
 
 export interface PlanInput {
@@ -194,8 +194,8 @@ export const planCommand = defineCommand(
     const { plan, file, existed, preview } = await makePlan(cx, { ...planInputFromFlags(cx), force: cx.bool('--force'), dryRun });
     const hours = (Date.parse(plan.to) - Date.parse(plan.from)) / 3_600_000;
     const detected = preview.timeColumns.filter((c) => c.origin === 'detected');
-    const viewLines = (plan.views ?? []).map(
-      (v) => `  view      ${v.name} ← ${v.source} on ${v.timeColumn} (${v.columns.join(', ')}; query from ${v.queryFrom})`,
+    const viewLines = (plan.views ?? []).flatMap((v) =>
+      wrap(`${v.name} ← ${v.source} on ${v.timeColumn} (${v.columns.join(', ')}; query from ${v.queryFrom})`, 80, '  view      ', '              '),
     );
     return {
       json: {

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildPlan, planFacts, RunMachine } from '../dist/core.js';
+import { buildPlanWithText, planFacts, RunMachine } from '../dist/core.js';
 import { drive } from '../dist/driver.js';
 import { EventLog } from '../dist/store.js';
 
@@ -24,15 +24,15 @@ let planText;
 if (phase === 'run') {
   plan = JSON.parse(fs.readFileSync(planFile, 'utf8'));
 } else {
-plan = buildPlan({
+({ plan, text: planText } = buildPlanWithText({
   options: { defaults: { timeColumn: 'event_time', chunkHours }, limits: { maxWindowHours: 1e9 } },
   target: 'app.events',
   from: new Date(from).toISOString(),
   to,
   forceLargeWindow: true,
   now: new Date().toISOString(),
-});
-planText = JSON.stringify(plan, null, 2) + '\n'; // as `plan` writes it
+}));
+planText += '\n'; // as `plan` writes it
 planMs = performance.now() - t0;
 if (phase === 'plan') {
   fs.writeFileSync(planFile, planText);

@@ -11,10 +11,18 @@ const require = createRequire(import.meta.url);
 export const wasm: Record<string, (...args: string[]) => string> = require('../pkg/chkit_backfill_core.js');
 
 export function callCore<T>(fn: string, ...args: unknown[]): T {
+  return callCoreWithText<T>(fn, ...args).value;
+}
+
+const OK_PREFIX = '{"ok":true,"value":';
+
+/** The value and its JSON text as the core wrote it (a plan is written to disk as is). */
+export function callCoreWithText<T>(fn: string, ...args: unknown[]): { value: T; text: string } {
   const f = wasm[fn];
   if (typeof f !== 'function') throw new Error(`core has no export ${fn}`);
-  const out = JSON.parse(f(...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a ?? null))))) as Envelope<T>;
-  if (out.ok) return out.value;
+  const raw = f(...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a ?? null))));
+  const out = JSON.parse(raw) as Envelope<T>;
+  if (out.ok) return { value: out.value, text: raw.slice(OK_PREFIX.length, -1) };
   throw new BackfillError(out.error.kind === 'usage' ? 2 : 1, out.error.code, out.error.message);
 }
 
@@ -95,6 +103,11 @@ export interface TableRef {
 export const parseTable = (input: string, defaultDb: string, flag: string): TableRef =>
   callCore('parseTable', input, defaultDb, flag);
 export const buildPlan = (request: Record<string, unknown>): PlanState => callCore('buildPlan', request);
+/** The plan and its JSON text: large plans are written without serialising them again. */
+export function buildPlanWithText(request: Record<string, unknown>): { plan: PlanState; text: string } {
+  const { value, text } = callCoreWithText<PlanState>('buildPlan', request);
+  return { plan: value, text };
+}
 
 /** What the core decided before cutting chunks: strategy, views, time columns. */
 export interface PlanPreview {

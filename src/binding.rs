@@ -13,14 +13,21 @@ use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
 fn envelope<T: Serialize>(r: CoreResult<T>) -> String {
-    match r.and_then(|v| {
-        serde_json::to_string(&v).map_err(|e| CoreError::runtime("serialize", e.to_string()))
-    }) {
-        Ok(json) => format!("{{\"ok\":true,\"value\":{json}}}"),
-        Err(e) => format!(
-            "{{\"ok\":false,\"error\":{}}}",
-            serde_json::to_string(&e).expect("error serialises")
-        ),
+    envelope_sized(r, 0)
+}
+
+/// `capacity`: the expected size. Growing a buffer of tens of megabytes step by step
+/// grows WASM memory step by step, which cost more than building the plan.
+fn envelope_sized<T: Serialize>(r: CoreResult<T>, capacity: usize) -> String {
+    // Serialised straight after the prefix: a plan can be tens of megabytes, so no second copy.
+    let mut out = Vec::with_capacity(capacity + 32);
+    out.extend_from_slice(b"{\"ok\":true,\"value\":");
+    match r.and_then(|v| serde_json::to_writer(&mut out, &v).map_err(|e| CoreError::runtime("serialize", e.to_string()))) {
+        Ok(()) => {
+            out.push(b'}');
+            String::from_utf8(out).expect("serde_json writes UTF-8")
+        }
+        Err(e) => format!("{{\"ok\":false,\"error\":{}}}", serde_json::to_string(&e).expect("error serialises")),
     }
 }
 
@@ -40,7 +47,15 @@ pub fn resolve_options(raw: &str) -> String {
 
 #[wasm_bindgen(js_name = buildPlan)]
 pub fn build_plan(request: &str) -> String {
-    envelope(parse::<PlanRequest>(request, "plan request").and_then(|r| plan::build_plan(&r)))
+    let plan = parse::<PlanRequest>(request, "plan request").and_then(|r| {
+        // Take the memory a large plan needs in one step and hand it back to the allocator,
+        // which then serves the plan's many small strings from it: growing WASM memory page
+        // by page cost more than building the plan.
+        drop(std::hint::black_box(Vec::<u8>::with_capacity(plan::expected_chunks(&r).saturating_mul(1600))));
+        plan::build_plan(&r)
+    });
+    let size = plan.as_ref().map_or(0, |p| p.chunks.first().map_or(0, |c| p.chunks.len() * (2 * c.sql_template.len() + 400)));
+    envelope_sized(plan, size)
 }
 
 /// `db.table` as the user typed it → `{database, table}` (bare `table` takes `default_db`).

@@ -63,17 +63,20 @@ pub fn env_fingerprint(origin: &str, database: &str) -> String {
 }
 
 pub fn chunk_id(plan_id: &str, from: &str, to: &str) -> String {
-    hex16(&format!("chunk|{plan_id}|{from}|{to}"))
+    chunk_ids(plan_id, from, to).0
 }
 
-/// One token per (chunk, statement): several views into one target each need
-/// their own, or the second view's blocks would be dropped as duplicates.
-pub fn idempotency_token(plan_id: &str, chunk_id: &str, statement: Option<&str>) -> String {
-    let base = format!("token|{plan_id}|{chunk_id}");
-    match statement {
-        None => format!("chkit-{}", &sha256_hex(&base)[..32]),
-        Some(s) => format!("chkit-{}", &sha256_hex(&format!("{base}|{s}"))[..32]),
-    }
+/// A chunk's id and its single-statement token from one hash (planning hashes every chunk):
+/// the first 16 hex of sha256(`chunk|plan|from|to`) and `chkit-` + the next 32.
+pub fn chunk_ids(plan_id: &str, from: &str, to: &str) -> (String, String) {
+    let h = sha256_hex(&format!("chunk|{plan_id}|{from}|{to}"));
+    (h[..16].to_string(), format!("chkit-{}", &h[16..48]))
+}
+
+/// The token of one view's statement in a chunk: several views into one target each need
+/// their own, or the second view's blocks would be dropped as duplicates of the first's.
+pub fn view_token(plan_id: &str, chunk_id: &str, view: &str) -> String {
+    format!("chkit-{}", &sha256_hex(&format!("token|{plan_id}|{chunk_id}|{view}"))[..32])
 }
 
 /// The server-side query id of one attempt of one statement of a chunk; known
@@ -111,10 +114,13 @@ mod tests {
     }
 
     #[test]
-    fn tokens_differ_per_statement() {
-        let a = idempotency_token("p", "c", None);
-        assert_eq!(a, idempotency_token("p", "c", None));
-        assert_ne!(idempotency_token("p", "c", Some("v1")), idempotency_token("p", "c", Some("v2")));
-        assert_ne!(a, idempotency_token("p", "d", None));
+    fn tokens_differ_per_chunk_and_view() {
+        let (id, a) = chunk_ids("p", "f", "t");
+        assert_eq!((id.clone(), a.clone()), chunk_ids("p", "f", "t"));
+        assert_eq!(id, chunk_id("p", "f", "t"));
+        assert_eq!((id.len(), a.len()), (16, 38));
+        assert_ne!(a, chunk_ids("p", "f", "u").1);
+        assert_ne!(view_token("p", &id, "v1"), view_token("p", &id, "v2"));
+        assert_ne!(view_token("p", &id, "v1"), a);
     }
 }

@@ -216,6 +216,14 @@ struct Flags {
     window: Option<Window>,
 }
 
+/// How many chunks the request asks for when its window is explicit (0 when unknown or invalid).
+pub fn expected_chunks(req: &PlanRequest) -> usize {
+    match check_flags(req) {
+        Ok(Flags { window: Some(w), chunk_hours, .. }) => ((w.to - w.from) / crate::chunks::chunk_ms(chunk_hours).max(1)) as usize + 1,
+        _ => 0,
+    }
+}
+
 fn check_flags(req: &PlanRequest) -> CoreResult<Flags> {
     let opts = resolve_options(&req.options)?;
     let target = sql::parse_table(&req.target, &req.default_database, "--target")?;
@@ -566,14 +574,14 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         .into_iter()
         .map(|cw| {
             let (cf, ct) = (format_instant(cw.from), format_instant(cw.to));
-            let id = ids::chunk_id(&plan_id, &cf, &ct);
+            let (id, chunk_token) = ids::chunk_ids(&plan_id, &cf, &ct);
             if let Some(views) = &views {
                 let statements: Vec<PlanStatement> = replays
                     .iter()
                     .zip(views)
                     .zip(&source_columns)
                     .map(|((r, v), src_cols)| {
-                        let token = ids::idempotency_token(&plan_id, &id, Some(&v.name));
+                        let token = ids::view_token(&plan_id, &id, &v.name);
                         let header = sql::header_comment(&plan_id, &id, &token);
                         let sql = replay_sql(&header, &target, r, src_cols.as_deref(), &v.time_column, cw, Some(&token));
                         PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
@@ -591,7 +599,7 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
                 };
             }
             let token =
-                opts.defaults.require_idempotency_token.then(|| ids::idempotency_token(&plan_id, &id, None));
+                opts.defaults.require_idempotency_token.then_some(chunk_token);
             let header = sql::header_comment(&plan_id, &id, token.as_deref().unwrap_or("none"));
             let sql_template = copy_sql.render(&header, cw, token.as_deref());
             PlanChunk {
@@ -805,7 +813,7 @@ mod tests {
             let st = c.statements.as_ref().unwrap();
             assert_eq!(st.len(), 2);
             assert_ne!(st[0].idempotency_token, st[1].idempotency_token);
-            assert_eq!(st[0].idempotency_token.as_deref(), Some(ids::idempotency_token(&p.plan_id, &c.id, Some("app.v1")).as_str()));
+            assert_eq!(st[0].idempotency_token.as_deref(), Some(ids::view_token(&p.plan_id, &c.id, "app.v1").as_str()));
             assert_eq!((&c.sql_template, &c.idempotency_token), (&st[0].sql, &st[0].idempotency_token));
             // The source subquery reads MATERIALIZED columns too; the outer select names the outputs.
             assert!(st[0].sql.contains("INSERT INTO `app`.`hourly` (`n`)\nSELECT `n`\nFROM (\nSELECT * FROM (SELECT `ts`, `u`, `m` FROM `app`.`events` WHERE `ts` >= "), "{}", st[0].sql);

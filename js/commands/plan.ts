@@ -1,7 +1,7 @@
 // `plan`: learn the tables and views involved, decide the strategy and time
 // column, cut the window into chunks and write the immutable plan file.
 import {
-  buildPlan,
+  buildPlanWithText,
   checkPlanInput,
   parseTable,
   planDifferences,
@@ -125,18 +125,19 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
     if (preview.dataRangeQueries.length > 0 && ch) {
       request = { ...request, dataRange: await dataRange(ch, preview.dataRangeQueries) };
     }
-    const plan = buildPlan(request);
+    const { plan, text } = buildPlanWithText(request);
     if (input.dryRun) {
       const file = planPath(cx.paths, plan.planId);
       return { plan, file, existed: readTextIfExists(file) !== undefined, preview };
     }
-    return { ...writePlan(cx, plan, input.force ?? false), preview };
+    return { ...writePlan(cx, plan, text, input.force ?? false), preview };
   } finally {
     await ch?.close();
   }
 }
 
-function writePlan(cx: Cx, plan: PlanState, force: boolean): { plan: PlanState; file: string; existed: boolean } {
+/** `text` is the plan's JSON as the core wrote it (one line; `jq .` shows it indented). */
+function writePlan(cx: Cx, plan: PlanState, text: string, force: boolean): { plan: PlanState; file: string; existed: boolean } {
   const file = planPath(cx.paths, plan.planId);
   const existing = readTextIfExists(file);
   let existed = false;
@@ -155,7 +156,7 @@ function writePlan(cx: Cx, plan: PlanState, force: boolean): { plan: PlanState; 
     }
     existed = true;
   }
-  if (!existed) writeFileAtomic(file, JSON.stringify(plan, null, 2) + '\n');
+  if (!existed) writeFileAtomic(file, text + '\n');
   return { plan, file, existed };
 }
 

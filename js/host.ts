@@ -7,6 +7,7 @@ import type { CommandContext, FlagDef, FlagValue, PluginCommand } from './comman
 import { resolveConfig, type PluginRegistration, type ResolvedConfig, type UserConfig } from './config.js';
 import { importUserModule } from './loader.js';
 import type { BackfillPlugin } from './plugin.js';
+import { wrap } from './output.js';
 
 export const HOST_NAME = 'chkit-backfill';
 const CONFIG_NAMES = ['clickhouse.config.ts', 'clickhouse.config.mts', 'clickhouse.config.js', 'clickhouse.config.mjs'];
@@ -170,18 +171,16 @@ export async function loadPlugins(config: ResolvedConfig, configPath: string): P
 
 function usage(commands: PluginCommand[] | undefined): string[] {
   const lines = [`Usage: ${HOST_NAME} <command> [flags] [--json] [--config <path>]`, '', 'Commands:'];
-  for (const c of commands ?? []) lines.push(`  ${c.name.padEnd(10)} ${c.description}`);
+  for (const c of commands ?? []) lines.push(...wrap(c.description, 80, `  ${c.name.padEnd(10)} `));
   return lines;
 }
 
 function commandHelp(cmd: PluginCommand): string[] {
-  const lines = [`Usage: ${HOST_NAME} ${cmd.name} [flags]`, '', cmd.description, ''];
-  for (const f of cmd.flags ?? []) {
-    const name = f.type === 'boolean' ? f.name : `${f.name} ${f.placeholder ?? '<value>'}`;
-    lines.push(`  ${name.padEnd(28)} ${f.description}`);
-  }
-  lines.push(`  ${'--json'.padEnd(28)} Print one JSON document`);
-  lines.push(`  ${'--config <path>'.padEnd(28)} Config file (default ./clickhouse.config.ts)`);
+  const lines = [`Usage: ${HOST_NAME} ${cmd.name} [flags]`, '', ...wrap(cmd.description), ''];
+  const flag = (name: string, description: string) => lines.push(...wrap(description, 80, `  ${name.padEnd(26)} `));
+  for (const f of cmd.flags ?? []) flag(f.type === 'boolean' ? f.name : `${f.name} ${f.placeholder ?? '<value>'}`, f.description);
+  flag('--json', 'Print one JSON document');
+  flag('--config <path>', 'Config file (default ./clickhouse.config.ts)');
   return lines;
 }
 

@@ -275,6 +275,11 @@ export class RunMachine {
     return callCore('runChunk', String(this.handle), String(i));
   }
 
+  /** Indexes of the chunks a run started now would execute. */
+  wouldExecute(mode: 'run' | 'resume', replayDone: boolean, replayFailed: boolean): number[] {
+    return callCore('runWouldExecute', String(this.handle), JSON.stringify(mode), String(replayDone), String(replayFailed));
+  }
+
   close(): void {
     callCore('runClose', String(this.handle));
   }

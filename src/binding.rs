@@ -5,7 +5,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::plan::{self, PlanRequest, PlanState};
-use crate::run_state::{self, EventLine, PlanFacts, RunState};
+use crate::run_state::{self, EventLine, PlanFacts, RunMode, RunState};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -185,6 +185,16 @@ pub fn run_chunk(handle: &str, chunk: &str) -> String {
     envelope(with_run(handle, |run| {
         let i: usize = parse(chunk, "chunk")?;
         run.snap.chunks.get(i).cloned().ok_or_else(|| CoreError::runtime("no_chunk", format!("no chunk {i}")))
+    }))
+}
+
+/// Indexes of the chunks a run started now would execute (`run --dry-run`).
+#[wasm_bindgen(js_name = runWouldExecute)]
+pub fn run_would_execute(handle: &str, mode: &str, replay_done: &str, replay_failed: &str) -> String {
+    envelope(with_run(handle, |run| {
+        let mode: RunMode = parse(mode, "mode")?;
+        let (done, failed): (bool, bool) = (parse(replay_done, "replay done")?, parse(replay_failed, "replay failed")?);
+        Ok(run.snap.chunks.iter().enumerate().filter(|(_, c)| c.runs_when_started(mode, done, failed)).map(|(i, _)| i).collect::<Vec<_>>())
     }))
 }
 

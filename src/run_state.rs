@@ -215,6 +215,17 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl ChunkState {
+    /// Whether a run started now (`mode`, replay flags) would execute this chunk: pending and
+    /// interrupted chunks always; failed ones on resume (those waiting for an operator only
+    /// with --replay-failed); done and skipped ones with --replay-done.
+    pub fn runs_when_started(&self, mode: RunMode, replay_done: bool, replay_failed: bool) -> bool {
+        match self.status {
+            ChunkStatus::Pending | ChunkStatus::Running => true,
+            ChunkStatus::Failed => replay_failed || (mode == RunMode::Resume && !self.needs_operator),
+            ChunkStatus::Done | ChunkStatus::Skipped => replay_done,
+        }
+    }
+
     fn new() -> Self {
         ChunkState {
             status: ChunkStatus::Pending,
@@ -522,15 +533,18 @@ impl RunState {
                 self.snap.sessions += 1;
                 self.snap.compatibility = Some(compatibility.clone());
                 self.snap.settings = *settings;
-                let retry_failed = *mode == RunMode::Resume;
                 for ch in self.snap.chunks.iter_mut() {
+                    if !ch.runs_when_started(*mode, *replay_done, *replay_failed) {
+                        ch.retry_at = None;
+                        continue;
+                    }
                     match ch.status {
                         // Left running by a crash: its outcome is checked before it runs again.
                         ChunkStatus::Running => {
                             ch.status = ChunkStatus::Pending;
                             ch.uncertain = true;
                         }
-                        ChunkStatus::Failed if *replay_failed || (retry_failed && !ch.needs_operator) => {
+                        ChunkStatus::Failed => {
                             if ch.needs_operator {
                                 // The operator repaired the window: measure it afresh.
                                 ch.baseline = None;
@@ -541,7 +555,7 @@ impl RunState {
                             ch.needs_operator = false;
                             ch.failures = 0;
                         }
-                        ChunkStatus::Done | ChunkStatus::Skipped if *replay_done => {
+                        ChunkStatus::Done | ChunkStatus::Skipped => {
                             ch.status = ChunkStatus::Pending;
                             ch.baseline = None;
                             ch.uncertain = false;
@@ -904,6 +918,28 @@ mod tests {
 
     fn settings(par: u32, retries: u32, delay: u64) -> RunSettings {
         RunSettings { max_parallel_chunks: par, max_retries_per_chunk: retries, retry_delay_ms: delay }
+    }
+
+    #[test]
+    fn which_chunks_a_new_run_executes() {
+        let chunk = |status, op| ChunkState { status, needs_operator: op, ..ChunkState::new() };
+        let (run, resume) = (RunMode::Run, RunMode::Resume);
+        // (chunk, mode, replay_done, replay_failed, executes)
+        let table = [
+            (chunk(ChunkStatus::Pending, false), run, false, false, true),
+            (chunk(ChunkStatus::Running, false), run, false, false, true),
+            (chunk(ChunkStatus::Failed, false), run, false, false, false),
+            (chunk(ChunkStatus::Failed, false), resume, false, false, true),
+            (chunk(ChunkStatus::Failed, true), resume, false, false, false),
+            (chunk(ChunkStatus::Failed, true), resume, false, true, true),
+            (chunk(ChunkStatus::Failed, false), run, false, true, true),
+            (chunk(ChunkStatus::Done, false), resume, false, false, false),
+            (chunk(ChunkStatus::Done, false), run, true, false, true),
+            (chunk(ChunkStatus::Skipped, false), run, true, false, true),
+        ];
+        for (c, mode, done, failed, want) in table {
+            assert_eq!(c.runs_when_started(mode, done, failed), want, "{:?} {mode:?} done={done} failed={failed}", c.status);
+        }
     }
 
     #[test]

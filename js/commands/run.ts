@@ -251,16 +251,9 @@ export const runCommand = defineCommand(
 function dryRun(cx: Cx, mode: RunMode, plan: PlanState, replayDone: boolean, replayFailed: boolean): CommandResult {
   const { summary, machine } = loadRun(cx, plan);
   try {
-    // The same selection the core makes when the run starts: pending and interrupted chunks,
-    // failed ones on resume or --replay-failed (operator ones only with the flag), done ones with --replay-done.
-    const picked = plan.chunks.flatMap((c, i) => {
-      const s = machine.chunk(i);
-      const take =
-        s.s === 'pending' ||
-        s.s === 'running' ||
-        (s.s === 'failed' && (replayFailed || (mode === 'resume' && !s.op))) ||
-        ((s.s === 'done' || s.s === 'skipped') && replayDone);
-      return take ? [{ index: i + 1, id: c.id, from: c.from, to: c.to, status: s.s, sql: chunkStatements(c, plan.target).map((st) => st.sql) }] : [];
+    const picked = machine.wouldExecute(mode, replayDone, replayFailed).map((i) => {
+      const c = plan.chunks[i];
+      return { index: i + 1, id: c.id, from: c.from, to: c.to, status: machine.chunk(i).s, sql: chunkStatements(c, plan.target).map((st) => st.sql) };
     });
     const text = [`Dry run of ${mode} ${plan.planId} (nothing executed, nothing written): ${picked.length} of ${plan.chunks.length} chunk(s)`];
     for (const c of picked) text.push('', `-- chunk ${c.index}/${plan.chunks.length} ${c.from} → ${c.to} (${c.status})`, ...c.sql.map((q) => q + ';'));

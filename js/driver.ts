@@ -217,13 +217,15 @@ let measuring: Promise<unknown> = Promise.resolve();
  */
 async function insertedRows(ch: ClickHouse, t: TableRef, exec: () => Promise<{ writtenRows?: number }>): Promise<{ writtenRows: number }> {
   const turn = measuring.then(async () => {
-    const where = `database = ${sqlString(t.database)} AND table = ${sqlString(t.table)}`;
-    const before = await count(ch, `SELECT max(max_block_number) AS c FROM system.parts WHERE ${where}`);
+    const where = 'database = {db:String} AND table = {t:String}';
+    const params = { db: t.database, t: t.table };
+    const before = await count(ch, `SELECT max(max_block_number) AS c FROM system.parts WHERE ${where}`, params);
     await exec();
     const rows = await count(
       ch,
       `SELECT sum(r) AS c FROM (SELECT min_block_number AS b, argMin(rows, level) AS r FROM system.parts
-       WHERE ${where} AND min_block_number = max_block_number AND min_block_number > ${before} GROUP BY b)`,
+       WHERE ${where} AND min_block_number = max_block_number AND min_block_number > {before:UInt64} GROUP BY b)`,
+      { ...params, before },
     );
     return { writtenRows: rows };
   });
@@ -231,9 +233,8 @@ async function insertedRows(ch: ClickHouse, t: TableRef, exec: () => Promise<{ w
   return turn;
 }
 
-const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-
-const count = async (ch: ClickHouse, sql: string) => Number((await ch.query<{ c: string | number }>(sql))[0]?.c ?? 0);
+const count = async (ch: ClickHouse, sql: string, params?: Record<string, unknown>) =>
+  Number((await ch.query<{ c: string | number }>(sql, { params }))[0]?.c ?? 0);
 
 /**
  * Where the server keeps a query log, what became of an earlier attempt.

@@ -19,9 +19,9 @@ const point = (...args) => {
 try {
   for (const fsync of [true, false]) {
     for (const n of counts) {
-      const file = path.join(tmp, `${n}.json`);
-      const planned = point(String(n), 'fsync', file, 'plan');
-      rows.push({ ...planned, ...point(String(n), fsync ? 'fsync' : 'nofsync', file, 'run') });
+      const stateDir = path.join(tmp, String(n));
+      const planned = point(String(n), 'fsync', stateDir, 'plan');
+      rows.push({ ...planned, ...point(String(n), fsync ? 'fsync' : 'nofsync', stateDir, 'run', planned.planId) });
     }
   }
 } finally {

@@ -1,6 +1,7 @@
 // `status --chunks`: one row per chunk from the run state, with each chunk's
 // last attempt duration taken from the event log.
-import type { ChunkError, ChunkStatus, PlanState } from './core.js';
+import type { ChunkError, ChunkStatus } from './core.js';
+import type { Plan } from './plan_file.js';
 import type { LoadedRun } from './runs.js';
 
 export interface ChunkRow {
@@ -37,9 +38,10 @@ function durations(log: string): Map<number, number> {
 }
 
 /** Failed chunks first, then plan order. */
-export function chunkRows(plan: PlanState, run: LoadedRun, log: string): ChunkRow[] {
+export function chunkRows(plan: Plan, run: LoadedRun, log: string): ChunkRow[] {
   const took = durations(log);
-  const rows = plan.chunks.map((c, i): ChunkRow => {
+  const rows = Array.from({ length: plan.chunkCount }, (_, i): ChunkRow => {
+    const c = plan.chunk(i);
     const s = run.machine.chunk(i);
     return {
       index: i + 1,

@@ -3,6 +3,7 @@
 // kind mapped to an exit code.
 import { createRequire } from 'node:module';
 import { BackfillError } from './errors.js';
+import type { Plan } from './plan_file.js';
 
 type Envelope<T> = { ok: true; value: T } | { ok: false; error: { kind: 'usage' | 'runtime'; code: string; message: string } };
 
@@ -11,19 +12,27 @@ const require = createRequire(import.meta.url);
 export const wasm: Record<string, (...args: string[]) => string> = require('../pkg/chkit_backfill_core.js');
 
 export function callCore<T>(fn: string, ...args: unknown[]): T {
-  return callCoreWithText<T>(fn, ...args).value;
+  const out = JSON.parse(rawCall(fn, args)) as Envelope<T>;
+  if (out.ok) return out.value;
+  throw coreError(out);
 }
+
+function rawCall(fn: string, args: unknown[]): string {
+  const f = wasm[fn];
+  if (typeof f !== 'function') throw new Error(`core has no export ${fn}`);
+  return f(...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a ?? null))));
+}
+
+const coreError = (out: Extract<Envelope<unknown>, { ok: false }>) =>
+  new BackfillError(out.error.kind === 'usage' ? 2 : 1, out.error.code, out.error.message);
 
 const OK_PREFIX = '{"ok":true,"value":';
 
-/** The value and its JSON text as the core wrote it (a plan is written to disk as is). */
-export function callCoreWithText<T>(fn: string, ...args: unknown[]): { value: T; text: string } {
-  const f = wasm[fn];
-  if (typeof f !== 'function') throw new Error(`core has no export ${fn}`);
-  const raw = f(...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a ?? null))));
-  const out = JSON.parse(raw) as Envelope<T>;
-  if (out.ok) return { value: out.value, text: raw.slice(OK_PREFIX.length, -1) };
-  throw new BackfillError(out.error.kind === 'usage' ? 2 : 1, out.error.code, out.error.message);
+/** The value's JSON text as the core wrote it, unparsed (plans, snapshots, event lines go to disk as is). */
+function callCoreJson(fn: string, ...args: unknown[]): string {
+  const raw = rawCall(fn, args);
+  if (raw.startsWith(OK_PREFIX)) return raw.slice(OK_PREFIX.length, -1);
+  throw coreError(JSON.parse(raw));
 }
 
 export interface ResolvedOptions {
@@ -89,12 +98,12 @@ export interface PlanState {
   options: ResolvedOptions['defaults'];
   policy: ResolvedOptions['policy'];
   limits: ResolvedOptions['limits'];
-  [extra: string]: unknown;
 }
 
 export const resolveOptions = (raw: unknown): ResolvedOptions => callCore('resolveOptions', raw);
-export const planDifferences = (existingJson: string, fresh: PlanState): string[] =>
-  callCore('planDifferences', existingJson, fresh);
+/** Fields of an existing plan file that differ from a fresh plan's (both as file text). */
+export const planDifferences = (existingJson: string, freshJson: string): string[] =>
+  callCore('planDifferences', existingJson, freshJson);
 
 export interface TableRef {
   database: string;
@@ -102,11 +111,10 @@ export interface TableRef {
 }
 export const parseTable = (input: string, defaultDb: string, flag: string): TableRef =>
   callCore('parseTable', input, defaultDb, flag);
-export const buildPlan = (request: Record<string, unknown>): PlanState => callCore('buildPlan', request);
-/** The plan and its JSON text: large plans are written without serialising them again. */
-export function buildPlanWithText(request: Record<string, unknown>): { plan: PlanState; text: string } {
-  const { value, text } = callCoreWithText<PlanState>('buildPlan', request);
-  return { plan: value, text };
+/** The plan file's content as the core lays it out (src/plan_file.rs): written as is, read with planFromBytes. */
+export function buildPlanFile(request: Record<string, unknown>): Uint8Array {
+  // Not parsed here: a plan can be tens of megabytes and is read back chunk by chunk.
+  return Buffer.from(callCoreJson('buildPlan', request), 'utf8');
 }
 
 /** What the core decided before cutting chunks: strategy, views, time columns. */
@@ -139,8 +147,9 @@ export const viewSource = (view: string, query: string, defaultDb: string): Tabl
   callCore('viewSource', view, query, defaultDb);
 
 export const envFingerprint = (origin: string, database: string): string => callCore('envFingerprint', origin, database);
-export const compatibilityToken = (planText: string, dataOptions: unknown): string =>
-  callCore('compatibilityToken', planText, dataOptions);
+/** `planSha256`: the plan file's digest (Plan.sha256). */
+export const compatibilityToken = (planSha256: string, dataOptions: unknown): string =>
+  callCore('compatibilityToken', planSha256, dataOptions);
 
 // ---- run state machine (src/run_state.rs) ----
 
@@ -231,8 +240,17 @@ export interface LoadReport {
   eventsReplayed: number;
 }
 
-/** What the machine needs of a plan: no SQL text. */
-export function planFacts(plan: PlanState, defaultDatabase: string): Record<string, unknown> {
+/**
+ * What the machine needs of a plan: the header, and the first and last chunk
+ * for the core to check its own cut of the window against (src/run_state.rs).
+ */
+export function planFacts(plan: Plan, defaultDatabase: string): Record<string, unknown> {
+  const edge = (i: number) => {
+    if (plan.chunkCount === 0) return null;
+    const c = plan.chunk(i);
+    return { id: c.id, from: c.from, to: c.to };
+  };
+  const first = plan.chunkCount > 0 ? plan.chunk(0) : undefined;
   return {
     planId: plan.planId,
     strategy: plan.strategy,
@@ -241,22 +259,46 @@ export function planFacts(plan: PlanState, defaultDatabase: string): Record<stri
     timeColumn: plan.timeColumn,
     columns: plan.columns,
     defaultDatabase,
-    chunks: plan.chunks.map((c) => ({ id: c.id, from: c.from, to: c.to, statements: c.statements?.length ?? 1 })),
+    from: plan.from,
+    to: plan.to,
+    chunkHours: plan.chunkHours,
+    statementsPerChunk: first?.statements?.length ?? 1,
+    chunkCount: plan.chunkCount,
+    firstChunk: edge(0),
+    lastChunk: edge(plan.chunkCount - 1),
   };
+}
+
+/** The event log, read from a byte offset (store.ts eventLogReader). */
+export interface LogReader {
+  size: number;
+  /** Text from byte `from`: whole lines, or the rest of the log when `atEnd`. */
+  read(from: number): { text: string; atEnd: boolean };
 }
 
 /** A run held inside the core between calls (a handle, not a copy). */
 export class RunMachine {
   private constructor(private readonly handle: number, readonly report: LoadReport) {}
 
-  static open(facts: Record<string, unknown>, snapshotText: string | undefined, logText: string): RunMachine {
-    const { handle, report } = callCore<{ handle: number; report: LoadReport }>('runOpen', facts, snapshotText ?? '', logText);
-    return new RunMachine(handle, report);
+  /** Open from the snapshot (if any) and the event log, which the core reads from where the snapshot ends. */
+  static open(facts: Record<string, unknown>, snapshotText: string | undefined, log: LogReader): RunMachine {
+    const { handle, readFrom } = callCore<{ handle: number; readFrom: number }>('runOpen', facts, snapshotText ?? '', String(log.size));
+    try {
+      for (let from = readFrom; ; ) {
+        const { text, atEnd } = log.read(from);
+        const fed = callCore<{ next: number } | { report: LoadReport }>('runFeed', String(handle), text, String(atEnd));
+        if ('report' in fed) return new RunMachine(handle, fed.report);
+        from = fed.next;
+      }
+    } catch (err) {
+      callCore('runClose', String(handle));
+      throw err;
+    }
   }
 
   /** Fold an event in; returns the NDJSON line (without newline) to append. */
   apply(event: RunEvent, at: number = Date.now()): string {
-    return callCore<string>('runApply', String(this.handle), { at, ...event });
+    return callCoreJson('runApply', String(this.handle), { at, ...event });
   }
 
   nextActions(now: number, inFlight: number): RunAction[] {
@@ -264,7 +306,7 @@ export class RunMachine {
   }
 
   snapshot(eventOffset: number): string {
-    return callCore('runSnapshot', String(this.handle), String(eventOffset));
+    return callCoreJson('runSnapshot', String(this.handle), String(eventOffset));
   }
 
   summary(): RunSummary {

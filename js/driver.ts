@@ -2,9 +2,10 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, parseTable, type TableRef, type ChunkError, type PlanState, type RunAction, type RunEvent, type RunMachine, type RunStatus } from './core.js';
+import { chunkStatements, parseTable, type TableRef, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from './core.js';
 import type { ClickHouse, ClickHouseFailure } from './clickhouse.js';
 import type { PlanLock } from './lock.js';
+import type { Plan } from './plan_file.js';
 import { writeFileAtomic, type EventLog } from './store.js';
 
 export type StartAction = Extract<RunAction, { action: 'start_chunk' }>;
@@ -273,11 +274,20 @@ const unknownOutcome = (message: string): Outcome => ({
  * again), before + expected (applied: done), or something else (partial:
  * the chunk stops for the operator).
  */
-export function sqlExecutor(ch: ClickHouse, plan: PlanState): ChunkExecutor {
+export function sqlExecutor(ch: ClickHouse, plan: Plan): ChunkExecutor {
   const target = parseTable(plan.target, ch.environment.database, '--target');
   return {
     async run(a, io) {
-      const statements = chunkStatements(plan.chunks[a.chunk], plan.target);
+      const chunk = plan.chunk(a.chunk);
+      // The core cut this chunk again from the plan's window; run only the SQL of that very chunk.
+      if (chunk.id !== a.chunkId) {
+        return {
+          kind: 'failed',
+          needsOperator: true,
+          error: { type: 'PLAN_MISMATCH', message: `chunk ${a.chunk + 1} of plan ${plan.planId} is ${chunk.id} in the file, not ${a.chunkId}: make the plan again`, origin: 'check' },
+        };
+      }
+      const statements = chunkStatements(chunk, plan.target);
       try {
         if (a.uncertain && a.previousQueryIds?.length) {
           // A client crash does not stop a server query: make sure it is over first.

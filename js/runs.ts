@@ -1,8 +1,9 @@
 // The stored run of a plan, read without touching ClickHouse: what `status`,
 // `cancel`, `run` and `resume` report. Loading = snapshot + events after it.
-import { planFacts, RunMachine, type PlanState, type RunSummary } from './core.js';
+import { planFacts, RunMachine, type RunSummary } from './core.js';
+import type { Plan } from './plan_file.js';
 import type { Cx } from './command.js';
-import { eventPath, readRunFiles, runPath } from './store.js';
+import { eventLogReader, eventPath, readTextIfExists, runPath, type StatePaths } from './store.js';
 import { clip, wrap } from './output.js';
 
 export interface LoadedRun {
@@ -12,15 +13,20 @@ export interface LoadedRun {
   fresh: boolean;
 }
 
-export function loadRun(cx: Cx, plan: PlanState): LoadedRun {
-  const { snapshot, log } = readRunFiles(cx.paths, plan.planId);
-  const machine = RunMachine.open(planFacts(plan, cx.ctx.config.clickhouse?.database || 'default'), snapshot, log);
+export function loadRun(cx: Cx, plan: Plan): LoadedRun {
+  return openRun(cx.paths, plan, cx.ctx.config.clickhouse?.database || 'default');
+}
+
+/** The run of `plan` as its state files hold it (the bench loads runs this way too). */
+export function openRun(paths: StatePaths, plan: Plan, defaultDatabase: string): LoadedRun {
+  const snapshot = readTextIfExists(runPath(paths, plan.planId));
+  const machine = RunMachine.open(planFacts(plan, defaultDatabase), snapshot, eventLogReader(eventPath(paths, plan.planId)));
   const summary = machine.summary();
   return { machine, summary, fresh: summary.status === null };
 }
 
 /** Read-only: summarise and release the core's copy. */
-export function readRunSummary(cx: Cx, plan: PlanState): { summary: RunSummary; report: RunMachine['report'] } {
+export function readRunSummary(cx: Cx, plan: Plan): { summary: RunSummary; report: RunMachine['report'] } {
   const run = loadRun(cx, plan);
   try {
     return { summary: run.summary, report: run.machine.report };
@@ -30,7 +36,7 @@ export function readRunSummary(cx: Cx, plan: PlanState): { summary: RunSummary; 
 }
 
 /** The JSON payload shared by run, resume, status and cancel. */
-export function runPayload(cx: Cx, plan: PlanState, s: RunSummary, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function runPayload(cx: Cx, plan: Plan, s: RunSummary, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const payload: Record<string, unknown> = {
     ok: true,
     command: cx.command,
@@ -51,7 +57,7 @@ export function runPayload(cx: Cx, plan: PlanState, s: RunSummary, extra: Record
   return payload;
 }
 
-export function summaryLines(plan: PlanState, s: RunSummary): string[] {
+export function summaryLines(plan: Plan, s: RunSummary): string[] {
   const c = s.chunkCounts;
   const lines = [
     `  target    ${plan.target} (strategy ${plan.strategy}${plan.source ? ` from ${plan.source}` : ''})`,

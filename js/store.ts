@@ -2,8 +2,9 @@
 // JSON/NDJSON on disk; a write is either complete or not there.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PlanState } from './core.js';
-import { runtimeError, usageError } from './errors.js';
+import { usageError, runtimeError } from './errors.js';
+import { readPlanFile, type Plan } from './plan_file.js';
+import type { LogReader } from './core.js';
 
 export interface StatePaths {
   root: string;
@@ -29,13 +30,13 @@ export const eventPath = (p: StatePaths, planId: string) => path.join(p.events, 
 
 /** Write via a temp file in the same directory, fsync, rename, fsync the directory:
  *  a crash leaves the old file or the new one, never a torn one. */
-export function writeFileAtomic(file: string, data: string): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, data);
+    fs.writeFileSync(fd, data);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -79,13 +80,13 @@ export function checkPlanId(planId: unknown): string {
   return planId;
 }
 
-export function readPlan(p: StatePaths, planId: string): PlanState {
-  const text = readTextIfExists(planPath(p, checkPlanId(planId)));
-  if (text === undefined) throw usageError('plan_not_found', `no plan ${planId} in ${p.plans}`);
+export function readPlan(p: StatePaths, planId: string): Plan {
+  const file = planPath(p, checkPlanId(planId));
   try {
-    return JSON.parse(text) as PlanState;
+    return readPlanFile(file);
   } catch (err) {
-    throw runtimeError('plan_corrupt', `plan file ${planPath(p, planId)} is not valid JSON: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw usageError('plan_not_found', `no plan ${planId} in ${p.plans}`);
+    throw err;
   }
 }
 
@@ -106,10 +107,46 @@ export function listPlanIds(p: StatePaths): string[] {
 export const cancelPath = (p: StatePaths, planId: string) => path.join(p.runs, `${planId}.cancel`);
 export const lockPath = (p: StatePaths, planId: string) => path.join(p.locks, `${planId}.lock`);
 
-/** The stored run of a plan: snapshot text (if any) and the whole event log. */
-export function readRunFiles(p: StatePaths, planId: string): { snapshot?: string; log: string } {
-  return { snapshot: readTextIfExists(runPath(p, planId)), log: readTextIfExists(eventPath(p, planId)) ?? '' };
+/**
+ * The event log as the core reads it while opening a run: from a byte offset,
+ * in blocks of whole lines, so a long log is never held whole. The size is
+ * fixed when the reader is made; a line a live run is appending past it, or
+ * one torn by a crash, comes last and `atEnd`.
+ */
+export function eventLogReader(file: string): LogReader {
+  let size = 0;
+  try {
+    size = fs.statSync(file).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return {
+    size,
+    read(from) {
+      if (from >= size) return { text: '', atEnd: true };
+      const fd = fs.openSync(file, 'r');
+      try {
+        for (let block = LOG_BLOCK; ; block *= 2) {
+          const buf = Buffer.allocUnsafe(Math.min(block, size - from));
+          let n = 0;
+          while (n < buf.length) {
+            const got = fs.readSync(fd, buf, n, buf.length - n, from + n);
+            if (got === 0) throw runtimeError('event_log_short', `event log ${file} shrank while it was read`);
+            n += got;
+          }
+          if (from + n >= size) return { text: buf.toString('utf8'), atEnd: true };
+          // Whole lines only: the rest is read again with the next block.
+          const nl = buf.lastIndexOf(0x0a);
+          if (nl >= 0) return { text: buf.toString('utf8', 0, nl + 1), atEnd: false };
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
 }
+
+const LOG_BLOCK = 4 << 20;
 
 /**
  * The append-only event log of one plan. `append` writes through to the OS

@@ -5,7 +5,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::plan::{self, PlanRequest, PlanState};
-use crate::run_state::{self, EventLine, PlanFacts, RunMode, RunState};
+use crate::run_state::{self, EventLine, Loading, PlanFacts, RunMode, RunState};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -13,22 +13,27 @@ use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
 fn envelope<T: Serialize>(r: CoreResult<T>) -> String {
-    envelope_sized(r, 0)
+    envelope_with(r, 0, |v, out| serde_json::to_writer(out, &v))
 }
 
 /// `capacity`: the expected size. Growing a buffer of tens of megabytes step by step
 /// grows WASM memory step by step, which cost more than building the plan.
-fn envelope_sized<T: Serialize>(r: CoreResult<T>, capacity: usize) -> String {
-    // Serialised straight after the prefix: a plan can be tens of megabytes, so no second copy.
+fn envelope_with<T>(r: CoreResult<T>, capacity: usize, write: impl FnOnce(T, &mut Vec<u8>) -> serde_json::Result<()>) -> String {
+    r.and_then(|v| ok_envelope(capacity, |out| write(v, out))).unwrap_or_else(error_envelope)
+}
+
+/// The value is written straight after the prefix, so the shim can take a large value's
+/// JSON text (a plan, a snapshot) without parsing it: no second copy on either side.
+fn ok_envelope(capacity: usize, write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> CoreResult<String> {
     let mut out = Vec::with_capacity(capacity + 32);
     out.extend_from_slice(b"{\"ok\":true,\"value\":");
-    match r.and_then(|v| serde_json::to_writer(&mut out, &v).map_err(|e| CoreError::runtime("serialize", e.to_string()))) {
-        Ok(()) => {
-            out.push(b'}');
-            String::from_utf8(out).expect("serde_json writes UTF-8")
-        }
-        Err(e) => format!("{{\"ok\":false,\"error\":{}}}", serde_json::to_string(&e).expect("error serialises")),
-    }
+    write(&mut out).map_err(|e| CoreError::runtime("serialize", e.to_string()))?;
+    out.push(b'}');
+    Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+}
+
+fn error_envelope(e: CoreError) -> String {
+    format!("{{\"ok\":false,\"error\":{}}}", serde_json::to_string(&e).expect("error serialises"))
 }
 
 fn parse<T: DeserializeOwned>(json: &str, what: &str) -> CoreResult<T> {
@@ -55,7 +60,8 @@ pub fn build_plan(request: &str) -> String {
         plan::build_plan(&r)
     });
     let size = plan.as_ref().map_or(0, |p| p.chunks.first().map_or(0, |c| p.chunks.len() * (2 * c.sql_template.len() + 400)));
-    envelope_sized(plan, size)
+    // The value is the plan file's text (see `plan_file`): the shim writes it as is.
+    envelope_with(plan, size, |mut p, out| crate::plan_file::write(&mut p, out))
 }
 
 /// `db.table` as the user typed it → `{database, table}` (bare `table` takes `default_db`).
@@ -103,36 +109,75 @@ pub fn diagnose(input: &str) -> String {
 // Runs live here between calls: passing the state of 100,000 chunks across
 // the boundary per event would make each event O(chunks).
 thread_local! {
-    static RUNS: RefCell<(u32, HashMap<u32, RunState>)> = RefCell::new((0, HashMap::new()));
+    static RUNS: RefCell<(u32, HashMap<u32, Entry>)> = RefCell::new((0, HashMap::new()));
+}
+
+enum Entry {
+    /// Opened, its event log still being fed in.
+    Loading(Loading),
+    Ready(RunState),
+}
+
+fn handle_of(handle: &str) -> CoreResult<u32> {
+    parse(handle, "run handle")
+}
+
+fn no_run(h: u32) -> CoreError {
+    CoreError::runtime("no_run", format!("no open run {h}"))
 }
 
 fn with_run<T>(handle: &str, f: impl FnOnce(&mut RunState) -> CoreResult<T>) -> CoreResult<T> {
-    let h: u32 = parse(handle, "run handle")?;
+    let h = handle_of(handle)?;
     RUNS.with(|r| match r.borrow_mut().1.get_mut(&h) {
-        Some(run) => f(run),
-        None => Err(CoreError::runtime("no_run", format!("no open run {h}"))),
+        Some(Entry::Ready(run)) => f(run),
+        Some(Entry::Loading(_)) => Err(CoreError::runtime("run_loading", format!("run {h} is still loading its event log"))),
+        None => Err(no_run(h)),
     })
 }
 
-/// Open a run from plan facts, the snapshot text (`""`: none) and the event log text.
-/// → `{ handle, report }`.
+/// Open a run from plan facts, the snapshot text (`""`: none) and the event log's size
+/// in bytes. → `{ handle, readFrom }`: feed the log from byte `readFrom` with `runFeed`.
 #[wasm_bindgen(js_name = runOpen)]
-pub fn run_open(facts: &str, snapshot: &str, log: &str) -> String {
+pub fn run_open(facts: &str, snapshot: &str, log_len: &str) -> String {
     envelope(parse::<PlanFacts>(facts, "plan facts").and_then(|facts| {
-        let snap = (!snapshot.is_empty()).then_some(snapshot);
-        let (state, report) = run_state::load(facts, snap, log)?;
+        let loading = Loading::begin(facts, (!snapshot.is_empty()).then_some(snapshot), parse(log_len, "log length")?)?;
+        let read_from = loading.read_from();
         let handle = RUNS.with(|r| {
             let mut r = r.borrow_mut();
             r.0 += 1;
             let h = r.0;
-            r.1.insert(h, state);
+            r.1.insert(h, Entry::Loading(loading));
             h
         });
-        Ok(serde_json::json!({ "handle": handle, "report": report }))
+        Ok(serde_json::json!({ "handle": handle, "readFrom": read_from }))
     }))
 }
 
-/// Apply `{at, event, ...}`; → the NDJSON line to append (seq assigned here).
+/// Feed the event log text that starts at the byte asked for (see `Loading::feed`).
+/// → `{ next }`: feed again from byte `next`; or `{ report }`: the run is open.
+#[wasm_bindgen(js_name = runFeed)]
+pub fn run_feed(handle: &str, text: &str, at_end: &str) -> String {
+    envelope(handle_of(handle).and_then(|h| {
+        let at_end: bool = parse(at_end, "at end")?;
+        RUNS.with(|r| {
+            let mut r = r.borrow_mut();
+            let Some(Entry::Loading(l)) = r.1.get_mut(&h) else { return Err(no_run(h)) };
+            let fed = l.feed(text, at_end);
+            if let Ok(Some(next)) = fed {
+                return Ok(serde_json::json!({ "next": next }));
+            }
+            // Done or failed: either way the loading ends here.
+            let Some(Entry::Loading(l)) = r.1.remove(&h) else { unreachable!("checked above") };
+            fed?;
+            let (state, report) = l.finish();
+            r.1.insert(h, Entry::Ready(state));
+            Ok(serde_json::json!({ "report": report }))
+        })
+    }))
+}
+
+/// Apply `{at, event, ...}`; → the event line to append (seq assigned here), as the
+/// envelope's value: the shim appends its JSON text.
 #[wasm_bindgen(js_name = runApply)]
 pub fn run_apply(handle: &str, event: &str) -> String {
     envelope(with_run(handle, |run| {
@@ -142,8 +187,7 @@ pub fn run_apply(handle: &str, event: &str) -> String {
         }
         let line: EventLine = serde_json::from_value(v)
             .map_err(|e| CoreError::runtime("invalid_event", format!("event: {e}")))?;
-        let line = run.apply(line)?;
-        serde_json::to_string(&line).map_err(|e| CoreError::runtime("serialize", e.to_string()))
+        run.apply(line)
     }))
 }
 
@@ -156,13 +200,16 @@ pub fn run_next_actions(handle: &str, now: &str, in_flight: &str) -> String {
     }))
 }
 
-/// The snapshot text, with the log's byte length after the last applied line.
+/// The snapshot (the envelope's value, whose JSON text the shim writes), with the
+/// log's byte length after the last applied line.
 #[wasm_bindgen(js_name = runSnapshot)]
 pub fn run_snapshot(handle: &str, event_offset: &str) -> String {
-    envelope(with_run(handle, |run| {
+    with_run(handle, |run| {
         run.snap.event_offset = parse(event_offset, "event offset")?;
-        serde_json::to_string(&run.snap).map_err(|e| CoreError::runtime("serialize", e.to_string()))
-    }))
+        // About 30 bytes per chunk state; sized up front, as it is rewritten about once a second.
+        ok_envelope(run.snap.chunks.len() * 48 + 1024, |out| serde_json::to_writer(out, &run.snap))
+    })
+    .unwrap_or_else(error_envelope)
 }
 
 /// Everything of the snapshot but the chunks.
@@ -200,7 +247,7 @@ pub fn run_would_execute(handle: &str, mode: &str, replay_done: &str, replay_fai
 
 #[wasm_bindgen(js_name = runClose)]
 pub fn run_close(handle: &str) -> String {
-    envelope(parse::<u32>(handle, "run handle").map(|h| RUNS.with(|r| r.borrow_mut().1.remove(&h).is_some())))
+    envelope(handle_of(handle).map(|h| RUNS.with(|r| r.borrow_mut().1.remove(&h).is_some())))
 }
 
 #[wasm_bindgen(js_name = envFingerprint)]
@@ -209,8 +256,8 @@ pub fn env_fingerprint(origin: &str, database: &str) -> String {
 }
 
 #[wasm_bindgen(js_name = compatibilityToken)]
-pub fn compatibility_token(plan_text: &str, data_options: &str) -> String {
-    envelope(parse::<serde_json::Value>(data_options, "data options").map(|o| run_state::compatibility_token(plan_text, &o)))
+pub fn compatibility_token(plan_sha256: &str, data_options: &str) -> String {
+    envelope(parse::<serde_json::Value>(data_options, "data options").map(|o| run_state::compatibility_token(plan_sha256, &o)))
 }
 
 #[cfg(test)]
@@ -229,12 +276,19 @@ mod tests {
     #[test]
     fn run_handles() {
         let facts = r#"{"planId":"p","strategy":"table","target":"a.b","timeColumn":"t",
-            "chunks":[{"id":"c0","from":"2025-01-01T00:00:00Z","to":"2025-01-01T01:00:00Z"}]}"#;
-        let open: serde_json::Value = serde_json::from_str(&run_open(facts, "", "")).unwrap();
+            "from":"2025-01-01T00:00:00Z","to":"2025-01-01T01:00:00Z","chunkHours":1,"chunkCount":1,
+            "firstChunk":null,"lastChunk":null}"#;
+        let open: serde_json::Value = serde_json::from_str(&run_open(facts, "", "0")).unwrap();
         let h = open["value"]["handle"].to_string();
+        assert_eq!(open["value"]["readFrom"], 0);
+        assert!(run_summary(&h).contains("run_loading"));
+        assert!(run_feed(&h, "", "true").contains(r#""report":{"#));
         let started = run_apply(&h, r#"{"at":1,"event":"run_started","mode":"run","compatibility":"x","pid":1,"host":"h",
             "settings":{"maxParallelChunks":1,"maxRetriesPerChunk":3,"retryDelayMs":10}}"#);
-        assert!(started.contains(r#"\"seq\":1"#), "{started}");
+        assert!(started.starts_with(r#"{"ok":true,"value":{"seq":1,"#), "{started}");
+        let snap = run_snapshot(&h, "10");
+        let snap: serde_json::Value = serde_json::from_str(&snap).unwrap();
+        assert_eq!(snap["value"]["eventOffset"], 10);
         let actions = run_next_actions(&h, "2", "0");
         assert!(actions.contains("start_chunk"), "{actions}");
         assert!(run_apply(&h, r#"{"at":1,"event":"chunk_succeeded","chunk":0,"rows":1}"#).contains("invalid_transition"));

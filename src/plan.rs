@@ -186,10 +186,11 @@ pub struct PlanState {
     pub columns: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub views: Option<Vec<PlanView>>,
-    pub chunks: Vec<PlanChunk>,
     pub options: Defaults,
     pub policy: Policy,
     pub limits: Limits,
+    /// Last, so the plan file can put one chunk per line after the header (see `plan_file`).
+    pub chunks: Vec<PlanChunk>,
 }
 
 /// Parse `--chunk-hours` as typed.
@@ -632,10 +633,10 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         time_column,
         columns,
         views,
-        chunks,
         options: defaults,
         policy: opts.policy,
         limits: opts.limits,
+        chunks,
     })
 }
 

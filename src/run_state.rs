@@ -3,10 +3,11 @@
 //! it owns SQL, clocks, timers and files. Every transition is an event line in
 //! the log, so the state is the fold of the log over the plan.
 
+use crate::chunks::build_chunks;
 use crate::error::{CoreError, CoreResult};
 use crate::ids;
 use crate::sql::{self, TableRef};
-use crate::window::{parse_instant, Window};
+use crate::window::{format_instant, parse_instant, Window};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -105,16 +106,21 @@ pub fn backoff_ms(retry_delay_ms: u64, failures: u32) -> u64 {
 }
 
 /// Hash of what decides the data a run writes: the plan file exactly as
-/// stored, and the options that change generated rows.
-pub fn compatibility_token(plan_text: &str, data_options: &serde_json::Value) -> String {
+/// stored (its sha256, hex, taken by the shim as it reads the file) and the
+/// options that change generated rows.
+pub fn compatibility_token(plan_sha256: &str, data_options: &serde_json::Value) -> String {
     let mut h = Sha256::new();
-    h.update(plan_text.as_bytes());
+    h.update(plan_sha256.as_bytes());
     h.update(b"\n");
     h.update(data_options.to_string().as_bytes());
     ids::hex(&h.finalize()[..12])
 }
 
-/// What the machine needs of the plan: no SQL text.
+/// What the machine needs of the plan: no SQL text and nothing per chunk.
+/// The chunks are cut again from the plan's window the way `plan` cut them
+/// (`chunks::build_chunks`, `ids::chunk_ids`) and checked against the plan
+/// file's chunk lines, so opening a run of 100,000 chunks copies no chunk list
+/// across the WASM boundary.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanFacts {
@@ -128,21 +134,28 @@ pub struct PlanFacts {
     pub columns: Option<Vec<String>>,
     #[serde(default = "default_db")]
     pub default_database: String,
-    pub chunks: Vec<ChunkFacts>,
+    /// The plan's window and chunk length.
+    pub from: String,
+    pub to: String,
+    pub chunk_hours: f64,
+    /// INSERTs per chunk (`mv_replay`: one per view).
+    #[serde(default = "one")]
+    pub statements_per_chunk: u32,
+    /// What the plan file holds: the number of chunk lines, and the first and last chunk.
+    pub chunk_count: usize,
+    pub first_chunk: Option<ChunkFacts>,
+    pub last_chunk: Option<ChunkFacts>,
 }
 
 fn default_db() -> String {
     "default".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ChunkFacts {
     pub id: String,
     pub from: String,
     pub to: String,
-    #[serde(default = "one")]
-    pub statements: u32,
 }
 
 fn one() -> u32 {
@@ -404,6 +417,11 @@ pub struct RunState {
     waiting: Vec<usize>,
 }
 
+/// A chunk's id, as `plan` derived it from the chunk's window.
+fn chunk_id(plan_id: &str, w: Window) -> String {
+    ids::chunk_id(plan_id, &format_instant(w.from), &format_instant(w.to))
+}
+
 fn invalid(msg: String) -> CoreError {
     CoreError::runtime("invalid_transition", msg)
 }
@@ -415,12 +433,26 @@ impl RunState {
             Some(s) => Some(sql::parse_table(s, &facts.default_database, "plan source")?),
             None => None,
         };
-        let windows = facts
-            .chunks
-            .iter()
-            .map(|c| Ok(Window { from: parse_instant(&c.from, "chunk from")?, to: parse_instant(&c.to, "chunk to")? }))
-            .collect::<CoreResult<Vec<_>>>()?;
-        let n = facts.chunks.len();
+        let window = Window { from: parse_instant(&facts.from, "plan from")?, to: parse_instant(&facts.to, "plan to")? };
+        let windows = build_chunks(window, facts.chunk_hours)?;
+        let n = windows.len();
+        let mismatch = |what: String| {
+            CoreError::runtime(
+                "plan_mismatch",
+                format!("plan {}: {what}; the plan file was edited or made by an incompatible version: make the plan again", facts.plan_id),
+            )
+        };
+        if n != facts.chunk_count {
+            return Err(mismatch(format!("its window cuts into {n} chunks, but the file has {}", facts.chunk_count)));
+        }
+        for (i, given) in [(0, &facts.first_chunk), (n.wrapping_sub(1), &facts.last_chunk)] {
+            let Some(given) = given else { continue };
+            let w = windows.get(i).copied();
+            let cut = w.map(|w| ChunkFacts { id: chunk_id(&facts.plan_id, w), from: format_instant(w.from), to: format_instant(w.to) });
+            if cut.as_ref() != Some(given) {
+                return Err(mismatch(format!("chunk {} in the file is {} {} → {}, not the chunk its window cuts", i + 1, given.id, given.from, given.to)));
+            }
+        }
         let snap = Snapshot {
             version: 1,
             plan_id: facts.plan_id.clone(),
@@ -444,7 +476,7 @@ impl RunState {
     /// Continue from a stored snapshot (already checked against this plan).
     pub fn from_snapshot(facts: PlanFacts, snap: Snapshot) -> CoreResult<Self> {
         let mut s = RunState::new(facts)?;
-        if snap.plan_id != s.facts.plan_id || snap.chunks.len() != s.facts.chunks.len() {
+        if snap.plan_id != s.facts.plan_id || snap.chunks.len() != s.windows.len() {
             return Err(CoreError::runtime(
                 "snapshot_mismatch",
                 format!("snapshot is for plan {} with {} chunks", snap.plan_id, snap.chunks.len()),
@@ -681,27 +713,27 @@ impl RunState {
 
     /// The target can be counted per window only when it has the time column
     /// and a chunk is one INSERT into it.
-    fn countable(&self, i: usize) -> bool {
+    fn countable(&self) -> bool {
         let has_time = self.facts.columns.as_ref().map_or(true, |c| c.contains(&self.facts.time_column));
-        self.facts.chunks[i].statements <= 1 && has_time && matches!(self.facts.strategy.as_str(), "table" | "copy")
+        self.facts.statements_per_chunk <= 1 && has_time && matches!(self.facts.strategy.as_str(), "table" | "copy")
     }
 
     fn start_action(&self, i: usize) -> Action {
         let ch = &self.snap.chunks[i];
-        let f = &self.facts.chunks[i];
+        let id = chunk_id(&self.facts.plan_id, self.windows[i]);
+        let statements = self.facts.statements_per_chunk.max(1);
         let attempt = ch.attempts + 1;
-        let query_ids = (ch.statements_done..f.statements.max(1))
-            .map(|s| ids::query_id(&self.facts.plan_id, &f.id, attempt, s as usize))
-            .collect();
+        let query_ids =
+            (ch.statements_done..statements).map(|s| ids::query_id(&self.facts.plan_id, &id, attempt, s as usize)).collect();
         let previous_query_ids = if ch.uncertain && ch.attempts > 0 {
-            (0..f.statements.max(1)).map(|s| ids::query_id(&self.facts.plan_id, &f.id, ch.attempts, s as usize)).collect()
+            (0..statements).map(|s| ids::query_id(&self.facts.plan_id, &id, ch.attempts, s as usize)).collect()
         } else {
             Vec::new()
         };
-        let countable = self.countable(i);
+        let countable = self.countable();
         Action::StartChunk {
             chunk: i,
-            chunk_id: f.id.clone(),
+            chunk_id: id,
             attempt,
             query_ids,
             statements_done: ch.statements_done,
@@ -772,74 +804,125 @@ pub struct LoadReport {
     pub events_replayed: usize,
 }
 
-pub fn load(facts: PlanFacts, snapshot: Option<&str>, log: &str) -> CoreResult<(RunState, LoadReport)> {
-    let mut report = LoadReport { torn_tail: false, snapshot_rebuilt: false, log_bytes: 0, events_replayed: 0 };
-    let parsed = match snapshot {
-        Some(text) => match serde_json::from_str::<Snapshot>(text) {
-            Ok(s) if (s.event_offset as usize) <= log.len() && log.is_char_boundary(s.event_offset as usize) => Some(s),
-            _ => {
-                report.snapshot_rebuilt = true;
-                None
-            }
-        },
-        None => None,
-    };
-    let (mut state, offset) = match parsed {
-        Some(s) => {
-            let off = s.event_offset as usize;
-            match RunState::from_snapshot(facts.clone(), s) {
-                Ok(st) => (st, off),
-                Err(_) => {
-                    report.snapshot_rebuilt = true;
-                    (RunState::new(facts)?, 0)
+/// Loading a run in steps, so the shim can stream a long event log through
+/// in blocks instead of holding it whole: `begin` with the snapshot says where
+/// to start reading, `feed` takes complete lines from there, `finish` hands
+/// over the state.
+pub struct Loading {
+    facts: PlanFacts,
+    state: RunState,
+    report: LoadReport,
+    /// Log byte offset of the next line to fold in.
+    pos: u64,
+    /// The snapshot claims the log up to `pos`: the first feed starts one byte
+    /// earlier, which must be the newline ending the snapshot's last line.
+    check_boundary: bool,
+}
+
+impl Loading {
+    /// `log_len`: the event log's size in bytes.
+    pub fn begin(facts: PlanFacts, snapshot: Option<&str>, log_len: u64) -> CoreResult<Loading> {
+        let mut report = LoadReport { torn_tail: false, snapshot_rebuilt: false, log_bytes: 0, events_replayed: 0 };
+        let from_snapshot = snapshot.and_then(|text| {
+            let snap = serde_json::from_str::<Snapshot>(text).ok().filter(|s| s.event_offset <= log_len);
+            let state = snap.and_then(|s| RunState::from_snapshot(facts.clone(), s).ok());
+            report.snapshot_rebuilt = state.is_none();
+            state
+        });
+        let state = match from_snapshot {
+            Some(st) => st,
+            None => RunState::new(facts.clone())?,
+        };
+        let pos = state.snap.event_offset;
+        Ok(Loading { facts, state, report, pos, check_boundary: pos > 0 })
+    }
+
+    /// Where the next `feed` must start: one byte before the first line when
+    /// that byte has to be checked, else the first line not yet folded in.
+    pub fn read_from(&self) -> u64 {
+        self.pos - self.check_boundary as u64
+    }
+
+    /// Fold in the lines of `text`, which starts at `read_from()`; `at_end`:
+    /// it reaches the end of the log. An incomplete last line is left for the
+    /// next feed, or at the end is a torn tail (a crash mid-append), reported
+    /// and dropped. Any other bad line is an error. → where to read next, or
+    /// `None` when the log is done.
+    pub fn feed(&mut self, text: &str, at_end: bool) -> CoreResult<Option<u64>> {
+        let mut text = text;
+        if self.check_boundary {
+            self.check_boundary = false;
+            match text.strip_prefix('\n') {
+                Some(rest) => text = rest,
+                None => {
+                    // The snapshot's offset is not a line end: rebuild from the whole log.
+                    self.state = RunState::new(self.facts.clone())?;
+                    self.report.snapshot_rebuilt = true;
+                    self.pos = 0;
+                    return Ok(Some(0));
                 }
             }
         }
-        None => (RunState::new(facts)?, 0),
-    };
-    let rest = &log[offset..];
-    let mut pos = offset;
-    let mut lines = rest.split_inclusive('\n').peekable();
-    while let Some(raw) = lines.next() {
-        let complete = raw.ends_with('\n');
-        let text = raw.trim_end_matches('\n');
-        if text.trim().is_empty() {
-            pos += raw.len();
-            continue;
-        }
-        match serde_json::from_str::<EventLine>(text) {
-            Ok(ev) if complete => {
-                if ev.seq <= state.snap.seq {
-                    // Already in the snapshot (a snapshot taken mid-log).
-                } else {
-                    state.apply(ev).map_err(|e| {
-                        CoreError::runtime("event_log_corrupt", format!("event log byte {pos}: {}", e.message))
-                    })?;
-                    report.events_replayed += 1;
-                }
-                pos += raw.len();
-            }
-            _ if lines.peek().is_none() && !complete => {
-                report.torn_tail = true;
+        let mut lines = text.split_inclusive('\n').peekable();
+        while let Some(raw) = lines.next() {
+            let complete = raw.ends_with('\n');
+            if !complete && !at_end {
                 break;
             }
-            Err(e) => {
-                return Err(CoreError::runtime(
-                    "event_log_corrupt",
-                    format!("event log line at byte {pos} is not a valid event ({e}); not replacing the run state"),
-                ))
+            let line = raw.trim_end_matches('\n');
+            if line.trim().is_empty() {
+                self.pos += raw.len() as u64;
+                continue;
             }
-            Ok(_) => unreachable!("incomplete lines are only the last one"),
+            match serde_json::from_str::<EventLine>(line) {
+                Ok(ev) if complete => {
+                    // Lines the snapshot already holds (one taken mid-log) are skipped.
+                    if ev.seq > self.state.snap.seq {
+                        let at = self.pos;
+                        self.state.apply(ev).map_err(|e| {
+                            CoreError::runtime("event_log_corrupt", format!("event log byte {at}: {}", e.message))
+                        })?;
+                        self.report.events_replayed += 1;
+                    }
+                    self.pos += raw.len() as u64;
+                }
+                _ if lines.peek().is_none() && !complete => {
+                    self.report.torn_tail = true;
+                    break;
+                }
+                Err(e) => {
+                    return Err(CoreError::runtime(
+                        "event_log_corrupt",
+                        format!("event log line at byte {} is not a valid event ({e}); not replacing the run state", self.pos),
+                    ))
+                }
+                Ok(_) => unreachable!("incomplete lines are only the last one"),
+            }
         }
+        Ok((!at_end).then_some(self.pos))
     }
-    report.log_bytes = pos as u64;
-    state.snap.event_offset = pos as u64;
-    Ok((state, report))
+
+    pub fn finish(mut self) -> (RunState, LoadReport) {
+        self.report.log_bytes = self.pos;
+        self.state.snap.event_offset = self.pos;
+        (self.state, self.report)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Load a run from its snapshot (if any) and its whole event log.
+    fn load(facts: PlanFacts, snapshot: Option<&str>, log: &str) -> CoreResult<(RunState, LoadReport)> {
+        let mut l = Loading::begin(facts, snapshot, log.len() as u64)?;
+        let mut from = l.read_from();
+        // Twice at most: a snapshot whose offset is not a line end restarts from byte 0.
+        while let Some(next) = l.feed(log.get(from as usize..).unwrap_or(""), true)? {
+            from = next;
+        }
+        Ok(l.finish())
+    }
 
     fn facts(n: usize) -> PlanFacts {
         PlanFacts {
@@ -850,15 +933,38 @@ mod tests {
             time_column: "t".into(),
             columns: None,
             default_database: "default".into(),
-            chunks: (0..n)
-                .map(|i| ChunkFacts {
-                    id: format!("c{i}"),
-                    from: format!("2025-01-01T{:02}:00:00Z", i),
-                    to: format!("2025-01-01T{:02}:00:00Z", i + 1),
-                    statements: 1,
-                })
-                .collect(),
+            from: "2025-01-01T00:00:00Z".into(),
+            to: format!("2025-01-01T{n:02}:00:00Z"),
+            chunk_hours: 1.0,
+            statements_per_chunk: 1,
+            chunk_count: n,
+            first_chunk: None,
+            last_chunk: None,
         }
+    }
+
+    #[test]
+    fn chunks_are_cut_again_and_checked_against_the_file() {
+        let cut = |i: u32| ChunkFacts {
+            id: ids::chunk_id("p", &format!("2025-01-01T{i:02}:00:00.000Z"), &format!("2025-01-01T{:02}:00:00.000Z", i + 1)),
+            from: format!("2025-01-01T{i:02}:00:00.000Z"),
+            to: format!("2025-01-01T{:02}:00:00.000Z", i + 1),
+        };
+        let good = PlanFacts { first_chunk: Some(cut(0)), last_chunk: Some(cut(2)), ..facts(3) };
+        let run = RunState::new(good.clone()).unwrap();
+        assert_eq!(run.windows.len(), 3);
+        match &run.next_actions(0, 0)[..] {
+            [] => {}
+            other => panic!("not started yet, yet {other:?}"),
+        }
+        assert_eq!(chunk_id("p", run.windows[2]), cut(2).id);
+
+        let wrong_count = PlanFacts { chunk_count: 4, ..good.clone() };
+        let e = RunState::new(wrong_count).unwrap_err();
+        assert_eq!(e.code, "plan_mismatch");
+        assert!(e.message.contains("cuts into 3 chunks, but the file has 4"), "{}", e.message);
+        let wrong_last = PlanFacts { last_chunk: Some(cut(1)), ..good };
+        assert!(RunState::new(wrong_last).unwrap_err().message.contains("chunk 3 in the file"));
     }
 
     struct M {
@@ -1192,6 +1298,38 @@ mod tests {
         // A bad line in the middle is an error.
         let mid = log.replacen("\"chunk_started\"", "\"chunk_startxd\"", 1);
         assert_eq!(load(facts(3), None, &mid).unwrap_err().code, "event_log_corrupt");
+    
+        // Streamed in blocks of every size, cut where the shim cuts (after the block's last
+        // newline, the rest read again), the log loads to the same state.
+        let torn_bytes = torn.as_bytes();
+        for block in 1..torn.len() + 2 {
+            let mut l = Loading::begin(facts(3), Some(&snap_text), torn.len() as u64).unwrap();
+            let mut from = l.read_from() as usize;
+            loop {
+                let end = (from + block).min(torn.len());
+                let at_end = end == torn.len();
+                let cut = if at_end { end } else { torn_bytes[from..end].iter().rposition(|&b| b == b'\n').map_or(from, |p| from + p + 1) };
+                if cut == from && !at_end {
+                    // No whole line in the block: the shim reads a bigger one.
+                    let mut big = Loading::begin(facts(3), Some(&snap_text), torn.len() as u64).unwrap();
+                    assert!(big.feed(&torn[big.read_from() as usize..], true).unwrap().is_none());
+                    l = big;
+                    break;
+                }
+                match l.feed(&torn[from..cut], at_end).unwrap() {
+                    Some(next) => from = next as usize,
+                    None => break,
+                }
+            }
+            let (st4, rep4) = l.finish();
+            assert_eq!((st4.snap.seq, rep4.torn_tail, rep4.log_bytes as usize), (3, true, log.len()), "block {block}");
+        }
+        // A snapshot whose offset is not a line end: rebuilt from the whole log.
+        let mut off = early.snap.clone();
+        off.event_offset -= 3;
+        let (st5, rep5) = load(facts(3), Some(&serde_json::to_string(&off).unwrap()), &log).unwrap();
+        assert!(rep5.snapshot_rebuilt);
+        assert_eq!((st5.snap.seq, st5.snap.rows_written, rep5.events_replayed), (3, 7, 3));
     }
 
     #[test]

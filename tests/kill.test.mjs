@@ -74,8 +74,8 @@ async function copyScenario(t, parallel) {
   const p = project(t, parallel);
   await seedEvents(p, { table: 'app.src_rows', hours: HOURS + 2, rowsPerHour: 40 });
   await p.exec(
-    // Slow enough (about 50 ms a chunk) that kills land mid-run, many of them mid-INSERT.
-    `CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(0.005) AS value FROM app.src_rows`,
+    // Slow enough (about 50 ms a chunk, times the chunks in flight) that kills land mid-run, many of them mid-INSERT.
+    `CREATE VIEW app.src AS SELECT event_time, user_id, kind, value + sleepEachRow(${0.005 * parallel}) AS value FROM app.src_rows`,
     `CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64)
      ENGINE = MergeTree ORDER BY (event_time, user_id) SETTINGS non_replicated_deduplication_window = 1000`,
   );
@@ -87,7 +87,10 @@ async function copyScenario(t, parallel) {
   const src = await perChunk(p, 'app.src_rows');
   const dst = await perChunk(p, 'app.events');
   assert.equal(src.length, CHUNKS);
-  assert.deepEqual(dst, src, 'every chunk window: same count and checksum as the source');
+  // On a mismatch, the events of the first chunk that differs say what happened to it.
+  const bad = src.find((r, i) => dst[i]?.k !== r.k || dst[i]?.c !== r.c || dst[i]?.h !== r.h);
+  const story = bad ? log.split('\n').filter((l) => l.includes(`"chunk":${bad.k},`)).join('\n') : '';
+  assert.deepEqual(dst, src, `every chunk window: same count and checksum as the source${bad ? `; chunk ${bad.k}:\n${story}` : ''}`);
   assert.equal(final.json.rowsWritten, CHUNKS * 10, 'rows written counted once per row');
   assert.equal(final.json.chunkCounts.done, CHUNKS);
   if (landed > 0) assert.ok(sawTakeover, 'a killed run left a lock that was taken over');

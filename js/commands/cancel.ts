@@ -34,8 +34,11 @@ export const cancelCommand = defineCommand('cancel', 'Stop the run of a plan (fr
     const log = new EventLog(eventPath(cx.paths, plan.planId), run.machine.report.logBytes);
     try {
       // Chunks a crashed run left running have an unknown outcome: resume checks them.
-      for (let i = 0; i < plan.chunks.length && run.machine.summary().chunkCounts.running > 0; i++) {
-        if (run.machine.chunk(i).s === 'running') log.append(run.machine.apply({ event: 'chunk_interrupted', chunk: i }));
+      let running = s.chunkCounts.running;
+      for (let i = 0; i < plan.chunkCount && running > 0; i++) {
+        if (run.machine.chunk(i).s !== 'running') continue;
+        log.append(run.machine.apply({ event: 'chunk_interrupted', chunk: i }));
+        running--;
       }
       log.append(run.machine.apply({ event: 'run_finished', status: 'cancelled' }));
     } finally {

@@ -7,11 +7,11 @@ import { describeFailure, ClickHouseFailure } from '../clickhouse.js';
 import { embeddedEngineHolder, describeHolder, planLockState } from '../lock.js';
 import { readRunSummary } from '../runs.js';
 import { targetTable } from '../schema_info.js';
-import { checkPlanId, planPath, readPlan, readTextIfExists } from '../store.js';
+import { checkPlanId, readPlan } from '../store.js';
 import { clip, cliName, wrap } from '../output.js';
 import { dataOptions } from './run.js';
 import { makePlan } from './plan.js';
-import type { PlanState } from '../core.js';
+import type { Plan } from '../plan_file.js';
 
 interface Issue {
   code: string;
@@ -27,7 +27,7 @@ interface DoctorReport {
   issues: Issue[];
 }
 
-async function serverFacts(cx: Cx, plan: PlanState): Promise<Record<string, unknown> | { skipped: string }> {
+async function serverFacts(cx: Cx, plan: Plan): Promise<Record<string, unknown> | { skipped: string }> {
   const env = cx.environment()!;
   // The embedded engine admits one process: never disturb a live run to diagnose it.
   if (env.origin.startsWith('chdb:')) {
@@ -53,7 +53,7 @@ async function serverFacts(cx: Cx, plan: PlanState): Promise<Record<string, unkn
 }
 
 /** The plan's views that no longer exist on the server. */
-async function goneViews(cx: Cx, plan: PlanState): Promise<string[]> {
+async function goneViews(cx: Cx, plan: Plan): Promise<string[]> {
   const ch = await cx.connect();
   try {
     const gone: string[] = [];
@@ -68,10 +68,10 @@ async function goneViews(cx: Cx, plan: PlanState): Promise<string[]> {
 }
 
 /** Plan the same window again (writing nothing) and compare each view's statement with the plan's. */
-async function viewDrift(cx: Cx, plan: PlanState, gone: string[]): Promise<{ changedViews: string[]; missingViews: string[] }> {
+async function viewDrift(cx: Cx, plan: Plan, gone: string[]): Promise<{ changedViews: string[]; missingViews: string[] }> {
   const planned = (plan.views ?? []).map((v) => v.name);
   if (gone.length > 0) return { changedViews: [], missingViews: gone };
-  let fresh: PlanState;
+  let fresh: Plan;
   try {
     ({ plan: fresh } = await makePlan(cx, {
       target: plan.target,
@@ -88,8 +88,8 @@ async function viewDrift(cx: Cx, plan: PlanState, gone: string[]): Promise<{ cha
   }
   // No view feeds the target any more: planning now would copy the table itself.
   if (fresh.strategy !== 'mv_replay') return { changedViews: [], missingViews: planned };
-  const now = new Map(chunkStatements(fresh.chunks[0], fresh.target).map((st) => [st.label, st.sql]));
-  const then = chunkStatements(plan.chunks[0], plan.target);
+  const now = new Map(chunkStatements(fresh.chunk(0), fresh.target).map((st) => [st.label, st.sql]));
+  const then = chunkStatements(plan.chunk(0), plan.target);
   return {
     missingViews: then.filter((st) => !now.has(st.label)).map((st) => st.label),
     changedViews: [
@@ -113,8 +113,7 @@ export const doctorCommand = defineCommand(
       plan.environment && configured && plan.environment.fingerprint !== configured
         ? [`${plan.environment.url} (database ${plan.environment.database})`, `${env!.origin} (database ${env!.database})`]
         : null;
-    const planText = readTextIfExists(planPath(cx.paths, plan.planId)) ?? '';
-    const compatibilityChanged = !!summary.compatibility && summary.compatibility !== compatibilityToken(planText, dataOptions(cx));
+    const compatibilityChanged = !!summary.compatibility && summary.compatibility !== compatibilityToken(plan.sha256, dataOptions(cx));
     const server = env ? await serverFacts(cx, plan) : undefined;
     const notes: string[] = [];
     if (server && 'skipped' in server) notes.push(`server checks skipped: ${server.skipped}`);

@@ -1,15 +1,7 @@
 // `plan`: learn the tables and views involved, decide the strategy and time
 // column, cut the window into chunks and write the immutable plan file.
-import {
-  buildPlanWithText,
-  checkPlanInput,
-  parseTable,
-  planDifferences,
-  chunkStatements,
-  planPreview,
-  type PlanPreview,
-  type PlanState,
-} from '../core.js';
+import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, type PlanPreview } from '../core.js';
+import { planFromBytes, type Plan } from '../plan_file.js';
 import { defineCommand, type Cx, type FlagDef } from '../command.js';
 import { usageError } from '../errors.js';
 import type { ClickHouse } from '../clickhouse.js';
@@ -35,7 +27,7 @@ export interface PlanInput {
 }
 
 export interface PlanOutcome {
-  plan: PlanState;
+  plan: Plan;
   file: string;
   existed: boolean;
   /** Strategy, views, time-column decisions and warnings, for the report. */
@@ -125,19 +117,18 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
     if (preview.dataRangeQueries.length > 0 && ch) {
       request = { ...request, dataRange: await dataRange(ch, preview.dataRangeQueries) };
     }
-    const { plan, text } = buildPlanWithText(request);
-    if (input.dryRun) {
-      const file = planPath(cx.paths, plan.planId);
-      return { plan, file, existed: readTextIfExists(file) !== undefined, preview };
-    }
-    return { ...writePlan(cx, plan, text, input.force ?? false), preview };
+    const bytes = buildPlanFile(request);
+    const plan = planFromBytes(bytes, '(new plan)');
+    const file = planPath(cx.paths, plan.planId);
+    if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, preview };
+    return { plan, file, existed: writePlan(cx, plan, bytes, input.force ?? false), preview };
   } finally {
     await ch?.close();
   }
 }
 
-/** `text` is the plan's JSON as the core wrote it (one line; `jq .` shows it indented). */
-function writePlan(cx: Cx, plan: PlanState, text: string, force: boolean): { plan: PlanState; file: string; existed: boolean } {
+/** `bytes`: the plan file as the core laid it out (`jq .` shows it indented). → whether it existed. */
+function writePlan(cx: Cx, plan: Plan, bytes: Uint8Array, force: boolean): boolean {
   const file = planPath(cx.paths, plan.planId);
   const existing = readTextIfExists(file);
   let existed = false;
@@ -147,7 +138,7 @@ function writePlan(cx: Cx, plan: PlanState, text: string, force: boolean): { pla
     if (holder) throw usageError('run_active', `plan ${plan.planId} is being run by ${describeHolder(holder)}; cancel it before --force`);
     for (const f of [runPath(cx.paths, plan.planId), eventPath(cx.paths, plan.planId), file]) removeIfExists(f);
   } else if (existing !== undefined) {
-    const diff = planDifferences(existing, plan);
+    const diff = planDifferences(existing, new TextDecoder().decode(bytes));
     if (diff.length > 0) {
       throw usageError(
         'plan_conflict',
@@ -156,8 +147,8 @@ function writePlan(cx: Cx, plan: PlanState, text: string, force: boolean): { pla
     }
     existed = true;
   }
-  if (!existed) writeFileAtomic(file, text + '\n');
-  return { plan, file, existed };
+  if (!existed) writeFileAtomic(file, bytes);
+  return existed;
 }
 
 export const planFlags: FlagDef[] = [
@@ -206,13 +197,13 @@ export const planCommand = defineCommand(
         target: plan.target,
         from: plan.from,
         to: plan.to,
-        chunkCount: plan.chunks.length,
+        chunkCount: plan.chunkCount,
         chunkHours: plan.chunkHours,
         timeColumn: plan.timeColumn,
         strategy: plan.strategy,
         timeColumns: preview.timeColumns.map((c) => ({ table: c.table, column: c.column, origin: c.origin })),
         ...(plan.views ? { views: plan.views } : {}),
-        statementsPerChunk: plan.chunks[0]?.statements?.length ?? 1,
+        statementsPerChunk: plan.chunk(0).statements?.length ?? 1,
         warnings: preview.warnings,
         planPath: file,
         existed,
@@ -222,7 +213,7 @@ export const planCommand = defineCommand(
         `${dryRun ? 'Dry run (nothing written):' : existed ? 'Plan already exists' : 'Planned'} ${plan.planId}`,
         `  target    ${plan.target} (strategy ${plan.strategy}${plan.source ? ` from ${plan.source}` : ''})`,
         `  window    ${plan.from} → ${plan.to} (${hours} h)`,
-        `  chunks    ${plan.chunks.length} × ${plan.chunkHours} h on ${plan.timeColumn}`,
+        `  chunks    ${plan.chunkCount} × ${plan.chunkHours} h on ${plan.timeColumn}`,
         ...viewLines,
         ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
         `  plan      ${file}${dryRun ? ' (not written)' : ''}`,
@@ -236,26 +227,30 @@ export const planCommand = defineCommand(
 );
 
 /** The SQL a chunk executes, statement by statement. */
-const chunkSql = (plan: PlanState, i: number) => chunkStatements(plan.chunks[i], plan.target).map((st) => st.sql);
+const chunkSql = (plan: Plan, i: number) => chunkStatements(plan.chunk(i), plan.target).map((st) => st.sql);
 
-function dryRunPayload(plan: PlanState): Record<string, unknown> {
+function dryRunPayload(plan: Plan): Record<string, unknown> {
   return {
     dryRun: true,
-    chunks: plan.chunks.map((c) => ({ id: c.id, from: c.from, to: c.to })),
+    chunks: Array.from({ length: plan.chunkCount }, (_, i) => {
+      const c = plan.chunk(i);
+      return { id: c.id, from: c.from, to: c.to };
+    }),
     firstChunkSql: chunkSql(plan, 0),
-    lastChunkSql: chunkSql(plan, plan.chunks.length - 1),
+    lastChunkSql: chunkSql(plan, plan.chunkCount - 1),
   };
 }
 
-function dryRunLines(plan: PlanState, again: string): string[] {
-  const n = plan.chunks.length;
-  const shown = n <= 12 ? plan.chunks.map((c, i) => [c, i] as const) : [...plan.chunks.slice(0, 5).map((c, i) => [c, i] as const), ...plan.chunks.slice(n - 5).map((c, i) => [c, n - 5 + i] as const)];
+function dryRunLines(plan: Plan, again: string): string[] {
+  const n = plan.chunkCount;
+  const shown = n <= 12 ? [...Array(n).keys()] : [0, 1, 2, 3, 4, n - 5, n - 4, n - 3, n - 2, n - 1];
   const lines = ['', `Chunks (${n}):`];
-  for (const [c, i] of shown) {
+  for (const i of shown) {
+    const c = plan.chunk(i);
     if (n > 12 && i === n - 5) lines.push(`  … ${n - 10} more …`);
     lines.push(`  ${String(i + 1).padStart(String(n).length)}  ${c.from} → ${c.to}  ${c.id}`);
   }
-  const sqlBlock = (title: string, i: number) => ['', `${title} (${plan.chunks[i].from} → ${plan.chunks[i].to}):`, ...chunkSql(plan, i).flatMap((q) => [q + ';'])];
+  const sqlBlock = (title: string, i: number) => ['', `${title} (${plan.chunk(i).from} → ${plan.chunk(i).to}):`, ...chunkSql(plan, i).flatMap((q) => [q + ';'])];
   lines.push(...sqlBlock('SQL of the first chunk', 0));
   if (n > 1) lines.push(...sqlBlock('SQL of the last chunk', n - 1));
   lines.push('', `Write the plan: ${again}`);

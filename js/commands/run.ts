@@ -2,7 +2,8 @@
 // (plan, environment, locks, compatibility), then the connection, then the
 // driver. A refused run never opens the database another run may hold.
 import os from 'node:os';
-import { chunkStatements, compatibilityToken, envFingerprint, parseTable, type PlanState, type RunEvent } from '../core.js';
+import { chunkStatements, compatibilityToken, envFingerprint, parseTable, type RunEvent } from '../core.js';
+import type { Plan } from '../plan_file.js';
 import { deduplicates, targetTable } from '../schema_info.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from '../command.js';
 import type { ClickHouse } from '../clickhouse.js';
@@ -10,7 +11,7 @@ import { usageError } from '../errors.js';
 import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../lock.js';
 import { drive, sqlExecutor } from '../driver.js';
 import { loadRun, runPayload, summaryLines } from '../runs.js';
-import { cancelPath, eventPath, EventLog, planPath, readPlan, readTextIfExists, removeIfExists, runPath } from '../store.js';
+import { cancelPath, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../store.js';
 import { cliName, wrap } from '../output.js';
 import { createProgress } from '../progress.js';
 import { makePlan, planFlags, planInputFromFlags } from './plan.js';
@@ -35,7 +36,7 @@ export function dataOptions(cx: Cx): Record<string, unknown> {
 
 const PLAN_FLAG_NAMES = planFlags.map((f) => f.name);
 
-async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: PlanState; implicit: boolean }> {
+async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: Plan; implicit: boolean }> {
   const given = PLAN_FLAG_NAMES.filter((n) => cx.ctx.flags[n] !== undefined && cx.ctx.flags[n] !== false);
   const planId = cx.string('--plan-id');
   if (mode === 'resume' || given.length === 0) {
@@ -58,9 +59,11 @@ async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: PlanState; im
 }
 
 /** Which guarantees hold for this target, said plainly rather than promised. */
-async function exactlyOnceNotes(ch: ClickHouse, plan: PlanState, replayDone: boolean): Promise<string[]> {
+async function exactlyOnceNotes(ch: ClickHouse, plan: Plan, replayDone: boolean): Promise<string[]> {
   const notes: string[] = [];
-  const multi = plan.chunks.some((c) => (c.statements?.length ?? 1) > 1);
+  // Every chunk of a plan has the same statements and token policy: the first one tells.
+  const first = plan.chunkCount > 0 ? plan.chunk(0) : undefined;
+  const multi = (first?.statements?.length ?? 1) > 1;
   const t = parseTable(plan.target, ch.environment.database, '--target');
   let dedup: boolean;
   try {
@@ -70,7 +73,7 @@ async function exactlyOnceNotes(ch: ClickHouse, plan: PlanState, replayDone: boo
     // Unknown: say nothing about tokens rather than guess.
     return notes;
   }
-  const tokens = plan.chunks.some((c) => c.idempotencyToken);
+  const tokens = !!first?.idempotencyToken;
   if (tokens && !dedup) {
     notes.push(`${plan.target} does not deduplicate inserts (no non_replicated_deduplication_window, not Replicated): idempotency tokens have no effect there`);
   }
@@ -145,8 +148,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
       throw usageError('run_cancelled', `the run of plan ${plan.planId} was cancelled; \`${cliName(cx)} resume --plan-id ${plan.planId}\` continues it`);
     }
     if (s.status === 'cancelled') notes.push('resuming a cancelled run (operator decision)');
-    const planText = readTextIfExists(planPath(cx.paths, plan.planId)) ?? '';
-    const token = compatibilityToken(planText, dataOptions(cx));
+    const token = compatibilityToken(plan.sha256, dataOptions(cx));
     if (s.compatibility && s.compatibility !== token && !cx.bool('--force-compatibility')) {
       throw usageError(
         'incompatible_checkpoint',
@@ -248,15 +250,15 @@ export const runCommand = defineCommand(
 );
 
 /** `--dry-run`: the statements this run would execute, from the state files alone. */
-function dryRun(cx: Cx, mode: RunMode, plan: PlanState, replayDone: boolean, replayFailed: boolean): CommandResult {
+function dryRun(cx: Cx, mode: RunMode, plan: Plan, replayDone: boolean, replayFailed: boolean): CommandResult {
   const { summary, machine } = loadRun(cx, plan);
   try {
     const picked = machine.wouldExecute(mode, replayDone, replayFailed).map((i) => {
-      const c = plan.chunks[i];
+      const c = plan.chunk(i);
       return { index: i + 1, id: c.id, from: c.from, to: c.to, status: machine.chunk(i).s, sql: chunkStatements(c, plan.target).map((st) => st.sql) };
     });
-    const text = [`Dry run of ${mode} ${plan.planId} (nothing executed, nothing written): ${picked.length} of ${plan.chunks.length} chunk(s)`];
-    for (const c of picked) text.push('', `-- chunk ${c.index}/${plan.chunks.length} ${c.from} → ${c.to} (${c.status})`, ...c.sql.map((q) => q + ';'));
+    const text = [`Dry run of ${mode} ${plan.planId} (nothing executed, nothing written): ${picked.length} of ${plan.chunkCount} chunk(s)`];
+    for (const c of picked) text.push('', `-- chunk ${c.index}/${plan.chunkCount} ${c.from} → ${c.to} (${c.status})`, ...c.sql.map((q) => q + ';'));
     return { json: { ...runPayload(cx, plan, summary, { dryRun: true }), chunks: picked }, text };
   } finally {
     machine.close();

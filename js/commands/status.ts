@@ -4,7 +4,7 @@ import { defineCommand, planIdFlag } from '../command.js';
 import { planHolder, describeHolder } from '../lock.js';
 import { loadRun, readRunSummary, runPayload, summaryLines } from '../runs.js';
 import { chunkRows, chunkTableLines, type ChunkRow } from '../chunk_table.js';
-import { checkPlanId, readPlan, readRunFiles } from '../store.js';
+import { checkPlanId, eventPath, readPlan, readTextIfExists } from '../store.js';
 
 export const statusCommand = defineCommand(
   'status',
@@ -17,7 +17,7 @@ export const statusCommand = defineCommand(
   if (cx.bool('--chunks')) {
     const run = loadRun(cx, plan);
     try {
-      chunks = chunkRows(plan, run, readRunFiles(cx.paths, plan.planId).log);
+      chunks = chunkRows(plan, run, readTextIfExists(eventPath(cx.paths, plan.planId)) ?? '');
     } finally {
       run.machine.close();
     }

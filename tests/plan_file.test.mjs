@@ -1,0 +1,66 @@
+// The plan file's layout (header line, one chunk per line) and how a run reads
+// it: chunk by chunk, checked against the file it hashed and against the
+// chunks the core cuts again from the plan's window.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createProject, seedEvents } from './helpers/project.mjs';
+import { readPlanFile } from '../dist/plan_file.js';
+
+const options = { defaults: { timeColumn: 'event_time', retryDelayMs: 10 } };
+
+test('plan file: header on line 1, one chunk per line, and still one JSON document', (t) => {
+  const p = createProject({ connection: false, options });
+  t.after(p.cleanup);
+  const r = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const text = fs.readFileSync(r.json.planPath, 'utf8');
+  const lines = text.split('\n');
+  assert.equal(lines.length, 4 + 3, 'header, 4 chunks, `]}`, and the empty string after the final newline');
+  assert.match(lines[0], /^\{"planId":"[0-9a-f]{16}",.*"chunks":\[$/);
+  assert.deepEqual(lines.slice(5), [']}', '']);
+  const whole = JSON.parse(text);
+  assert.equal(whole.chunks.length, 4);
+  assert.deepEqual(JSON.parse(lines[4]), whole.chunks[3]);
+  assert.deepEqual(JSON.parse(lines[2].replace(/,$/, '')), whole.chunks[1]);
+
+  // Read as a run reads it: the header and a chunk on demand, the same values.
+  const plan = readPlanFile(r.json.planPath);
+  assert.equal(plan.chunkCount, 4);
+  assert.equal(plan.planId, whole.planId);
+  assert.deepEqual(plan.chunk(2), whole.chunks[2]);
+  assert.equal('chunks' in plan, false);
+  assert.throws(() => plan.chunk(4), RangeError);
+
+  // The file changing after it was read (plans are immutable) stops further reads.
+  fs.appendFileSync(r.json.planPath, ' ');
+  assert.throws(() => plan.chunk(0), (e) => e.code === 'plan_changed' && /changed after it was read/.test(e.message));
+});
+
+test('a reformatted plan file still runs; a chunk edited out of its window is refused before any statement', async (t) => {
+  const p = createProject({ options });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 12, rowsPerHour: 10 });
+  const r = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01T00:00:00Z', '--to', '2025-01-01T12:00:00Z']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const original = fs.readFileSync(r.json.planPath, 'utf8');
+
+  // Edited: the last chunk's end moved (its id kept). The core cuts the window again and the file disagrees.
+  const edited = JSON.parse(original);
+  edited.chunks[1].to = '2025-01-01T11:00:00.000Z';
+  fs.writeFileSync(r.json.planPath, JSON.stringify(edited));
+  const refused = p.cli(['run', '--plan-id', r.json.planId]);
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.equal(refused.json.code, 'plan_mismatch');
+  assert.match(refused.json.error, /chunk 2 in the file is [0-9a-f]{16} 2025-01-01T06:00:00.000Z → 2025-01-01T11:00:00.000Z/);
+  assert.deepEqual(p.stateFiles(), [`plans/${r.json.planId}.json`], 'no run state written');
+  assert.equal(Number((await p.rows('SELECT count() AS c FROM app.events'))[0].c), 120, 'nothing inserted');
+
+  // Indented by hand (`jq .` style): not the core's line layout, read whole, runs the same.
+  fs.writeFileSync(r.json.planPath, JSON.stringify(JSON.parse(original), null, 2));
+  const ran = p.cli(['run', '--plan-id', r.json.planId]);
+  assert.equal(ran.code, 0, ran.stdout + ran.stderr);
+  assert.equal(ran.json.chunkCounts.done, 2);
+  assert.equal(ran.json.rowsWritten, 120);
+  assert.equal(Number((await p.rows('SELECT count() AS c FROM app.events'))[0].c), 240);
+});

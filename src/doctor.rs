@@ -102,6 +102,11 @@ fn with_command(mut i: Issue, cmd: String) -> Issue {
     i
 }
 
+/// Engines whose merges collapse or aggregate rows: a window's row count is not what was inserted.
+fn merges_rows(engine: &str) -> bool {
+    ["Replacing", "Collapsing", "Summing", "Aggregating", "Graphite", "Coalescing"].iter().any(|k| engine.contains(k))
+}
+
 pub fn diagnose(d: &DoctorInput) -> DoctorReport {
     let id = &d.plan_id;
     let mut issues = Vec::new();
@@ -208,10 +213,20 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
                     Severity::Error,
                     format!("target {} does not exist on the server", d.target),
                 ));
-            } else if d.require_idempotency_token {
+            } else {
                 let engine = s.target_engine.clone().unwrap_or_default();
+                if matches!(d.strategy.as_str(), "table" | "copy") && merges_rows(&engine) {
+                    issues.push(issue(
+                        "row_count_check_unreliable",
+                        Severity::Warn,
+                        format!(
+                            "{} ({engine}) merges rows, so a window's row count can shrink with nobody writing: after a crash the count check may stop an applied chunk for the operator",
+                            d.target
+                        ),
+                    ));
+                }
                 let replicated = engine.starts_with("Replicated") || engine.starts_with("Shared");
-                if !replicated && engine.ends_with("MergeTree") && s.dedup_window == 0 {
+                if d.require_idempotency_token && !replicated && engine.ends_with("MergeTree") && s.dedup_window == 0 {
                     let mut i = issue(
                         "tokens_ignored",
                         Severity::Warn,
@@ -309,6 +324,12 @@ mod tests {
         d.server.as_mut().unwrap().target_engine = Some("ReplicatedMergeTree".into());
         d.server.as_mut().unwrap().dedup_window = 0;
         assert_eq!(codes(&diagnose(&d)), [("server_version", None)]);
+        d.server.as_mut().unwrap().target_engine = Some("ReplicatedReplacingMergeTree".into());
+        let r = diagnose(&d);
+        assert_eq!(codes(&r), [("server_version", None), ("row_count_check_unreliable", None)]);
+        assert!(r.ok, "a warning");
+        d.strategy = "mv_replay".into();
+        assert_eq!(codes(&diagnose(&d)), [("server_version", None)], "mv_replay does not count windows");
         d.server.as_mut().unwrap().target_exists = false;
         assert!(!diagnose(&d).ok);
     }

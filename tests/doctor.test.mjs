@@ -70,6 +70,22 @@ test('a target that ignores tokens gets the SQL that makes it honour them', asyn
   assert.ok(!doctor(p, plan.planId).issues.some((i) => i.code === 'tokens_ignored'));
 });
 
+test('a target whose merges collapse rows: doctor says the row-count check cannot be trusted', async (t) => {
+  const p = project(t);
+  await p.exec(
+    'CREATE DATABASE IF NOT EXISTS app',
+    `CREATE TABLE app.latest (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64)
+     ENGINE = ReplacingMergeTree ORDER BY (user_id, event_time) SETTINGS non_replicated_deduplication_window = 1000`,
+  );
+  const plan = p.cli(['plan', '--target', 'app.latest', '--from', FROM, '--to', '2025-01-01T12:00:00Z']).json;
+  const d = doctor(p, plan.planId);
+  const issue = d.issues.find((i) => i.code === 'row_count_check_unreliable');
+  assert.ok(issue, JSON.stringify(d.issues));
+  assert.equal(issue.severity, 'warn');
+  assert.match(issue.message, /app\.latest \(ReplacingMergeTree\) merges rows/);
+  assert.equal(d.healthy, true, 'a warning, not an error');
+});
+
 test('cancelled and killed runs → resume; changed data options → resume --force-compatibility', async (t) => {
   const p = project(t, { chunkHours: 0.25 });
   await seedEvents(p, { table: 'app.src_rows', hours: 6, rowsPerHour: 40 });

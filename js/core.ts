@@ -146,6 +146,8 @@ export const planPreview = (request: Record<string, unknown>): PlanPreview => ca
 export const viewSource = (view: string, query: string, defaultDb: string): TableRef =>
   callCore('viewSource', view, query, defaultDb);
 
+/** Whether a table engine's merges collapse or aggregate rows (src/doctor.rs). */
+export const engineMergesRows = (engine: string): boolean => callCore('engineMergesRows', engine);
 export const envFingerprint = (origin: string, database: string): string => callCore('envFingerprint', origin, database);
 /** `planSha256`: the plan file's digest (Plan.sha256). */
 export const compatibilityToken = (planSha256: string, dataOptions: unknown): string =>

@@ -274,7 +274,12 @@ const unknownOutcome = (message: string): Outcome => ({
  * again), before + expected (applied: done), or something else (partial:
  * the chunk stops for the operator).
  */
-export function sqlExecutor(ch: ClickHouse, plan: Plan): ChunkExecutor {
+export interface ExecutorOptions {
+  /** The target's row count grows by exactly what an INSERT adds (no merges that fold rows). */
+  exactCounts: boolean;
+}
+
+export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): ChunkExecutor {
   const target = parseTable(plan.target, ch.environment.database, '--target');
   return {
     async run(a, io) {
@@ -297,7 +302,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan): ChunkExecutor {
             if (o?.finished) return { kind: 'succeeded', rows: o.rows, recovered: true };
           }
         }
-        let before = a.verify?.b;
+        let baseline = a.verify;
         if (a.verify && a.countTargetSql && (a.uncertain || a.attempt > 1)) {
           const seen = await count(ch, a.countTargetSql);
           if (seen === a.verify.b + a.verify.e) return { kind: 'succeeded', rows: a.verify.e, recovered: true };
@@ -315,10 +320,11 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan): ChunkExecutor {
           );
         }
         if (a.verify === undefined && a.countTargetSql) {
-          before = await count(ch, a.countTargetSql);
+          const before = await count(ch, a.countTargetSql);
           const expected = a.countExpectedSql === a.countTargetSql ? before : await count(ch, a.countExpectedSql!);
           if (expected === 0) return { kind: 'skipped', reason: 'no rows in the window' };
           io.record({ event: 'chunk_measured', chunk: a.chunk, before, expected });
+          baseline = { b: before, e: expected };
         }
         io.durable();
         let rows = 0;
@@ -332,7 +338,17 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan): ChunkExecutor {
             io.durable();
           } else rows = r.writtenRows ?? 0;
         }
-        if (a.countTargetSql && before !== undefined) rows = (await count(ch, a.countTargetSql)) - before;
+        if (a.countTargetSql && baseline) {
+          rows = (await count(ch, a.countTargetSql)) - baseline.b;
+          // Never report a chunk done that did not add its rows (a dropped or partial insert).
+          if (opts.exactCounts && rows !== baseline.e) {
+            return unknownOutcome(
+              `chunk ${a.chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}` +
+                (rows === 0 ? ' (the target dropped the whole insert, e.g. as a duplicate of an earlier attempt)' : '') +
+                `: repair the window, then resume with --replay-failed`,
+            );
+          }
+        }
         return { kind: 'succeeded', rows: statements.length > 1 ? 0 : rows };
       } catch (err) {
         if (io.signal.aborted) return { kind: 'interrupted' };

@@ -250,6 +250,12 @@ pub fn run_close(handle: &str) -> String {
     envelope(handle_of(handle).map(|h| RUNS.with(|r| r.borrow_mut().1.remove(&h).is_some())))
 }
 
+/// Whether a table engine's merges collapse or aggregate rows (its row counts are not what was inserted).
+#[wasm_bindgen(js_name = engineMergesRows)]
+pub fn engine_merges_rows(engine: &str) -> String {
+    envelope(Ok(crate::doctor::merges_rows(engine)))
+}
+
 #[wasm_bindgen(js_name = envFingerprint)]
 pub fn env_fingerprint(origin: &str, database: &str) -> String {
     envelope(Ok(crate::ids::env_fingerprint(origin, database)))

@@ -103,7 +103,7 @@ fn with_command(mut i: Issue, cmd: String) -> Issue {
 }
 
 /// Engines whose merges collapse or aggregate rows: a window's row count is not what was inserted.
-fn merges_rows(engine: &str) -> bool {
+pub fn merges_rows(engine: &str) -> bool {
     ["Replacing", "Collapsing", "Summing", "Aggregating", "Graphite", "Coalescing"].iter().any(|k| engine.contains(k))
 }
 

@@ -104,6 +104,33 @@ test('copy strategy runs: the target window equals the source window', async (t)
   assert.deepEqual(b, a);
 });
 
+test('an INSERT the target drops (its token already used) stops the chunk for the operator, never reported done', async (t) => {
+  const p = createProject({ options: opts() });
+  t.after(p.cleanup);
+  await seedEvents(p, { table: 'app.old_events', hours: 12, rowsPerHour: 10 });
+  await p.exec(
+    `CREATE TABLE app.events (event_time DateTime, user_id UInt64, kind LowCardinality(String), value Float64)
+     ENGINE = MergeTree ORDER BY (event_time, user_id) SETTINGS non_replicated_deduplication_window = 100`,
+  );
+  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.old_events', '--from', '2025-01-01T00:00:00Z', '--to', '2025-01-01T12:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout);
+  const plan = readPlan(planned);
+  // A block already inserted under the first chunk's token (outside the window): the server
+  // drops that chunk's INSERT as a duplicate and the INSERT still returns success.
+  await p.exec(
+    `INSERT INTO app.events SELECT toDateTime('2030-01-01 00:00:00', 'UTC'), 1, 'other', 0 SETTINGS insert_deduplication_token='${plan.chunks[0].idempotencyToken}'`,
+  );
+  const r = p.cli(['run', '--plan-id', plan.planId]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.equal(r.json.status, 'failed');
+  assert.deepEqual([r.json.chunkCounts.done, r.json.chunkCounts.failed], [1, 1]);
+  assert.equal(r.json.chunksNeedingOperator, 1);
+  assert.match(r.json.lastError.message, /the INSERT returned, but the window gained 0 rows where one execution adds 60 \(the target dropped the whole insert/);
+  assert.equal(r.json.rowsWritten, 60, 'only the chunk that landed is counted');
+  const [w] = await p.rows(`SELECT count() AS c FROM app.events WHERE event_time < '2030-01-01'`);
+  assert.equal(Number(w.c), 60);
+});
+
 test('policies: requireDryRunBeforeRun, environment binding, compatibility, cancelled runs', async (t) => {
   const p = createProject({ options: opts() });
   t.after(p.cleanup);

@@ -2,9 +2,9 @@
 // (plan, environment, locks, compatibility), then the connection, then the
 // driver. A refused run never opens the database another run may hold.
 import os from 'node:os';
-import { chunkStatements, compatibilityToken, envFingerprint, parseTable, type RunEvent } from '../core.js';
+import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type RunEvent } from '../core.js';
 import type { Plan } from '../plan_file.js';
-import { deduplicates, targetTable } from '../schema_info.js';
+import { deduplicates, targetTable, type TargetTable } from '../schema_info.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from '../command.js';
 import type { ClickHouse } from '../clickhouse.js';
 import { usageError } from '../errors.js';
@@ -58,21 +58,25 @@ async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: Plan; implici
   return { plan, implicit: true };
 }
 
+/** The target's engine as the server reports it; undefined when that cannot be learned. */
+async function targetEngine(ch: ClickHouse, plan: Plan): Promise<TargetTable | undefined> {
+  const t = parseTable(plan.target, ch.environment.database, '--target');
+  try {
+    return await targetTable(ch, t.database, t.table);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Which guarantees hold for this target, said plainly rather than promised. */
-async function exactlyOnceNotes(ch: ClickHouse, plan: Plan, replayDone: boolean): Promise<string[]> {
+function exactlyOnceNotes(plan: Plan, info: TargetTable | undefined, replayDone: boolean): string[] {
   const notes: string[] = [];
+  // Unknown: say nothing about tokens rather than guess.
+  if (!info) return notes;
   // Every chunk of a plan has the same statements and token policy: the first one tells.
   const first = plan.chunkCount > 0 ? plan.chunk(0) : undefined;
   const multi = (first?.statements?.length ?? 1) > 1;
-  const t = parseTable(plan.target, ch.environment.database, '--target');
-  let dedup: boolean;
-  try {
-    const info = await targetTable(ch, t.database, t.table);
-    dedup = !!info && deduplicates(info);
-  } catch {
-    // Unknown: say nothing about tokens rather than guess.
-    return notes;
-  }
+  const dedup = deduplicates(info);
   const tokens = !!first?.idempotencyToken;
   if (tokens && !dedup) {
     notes.push(`${plan.target} does not deduplicate inserts (no non_replicated_deduplication_window, not Replicated): idempotency tokens have no effect there`);
@@ -90,7 +94,12 @@ async function exactlyOnceNotes(ch: ClickHouse, plan: Plan, replayDone: boolean)
   }
   if (multi) notes.push('chunks with several statements cannot be counted per window: an interrupted statement stops its chunk for the operator');
   if (replayDone && tokens && dedup) notes.push('--replay-done re-sends the same tokens: while they are inside the deduplication window the target drops the replayed rows');
-  if (plan.strategy !== 'mv_replay') notes.push('the row-count check assumes nothing else writes to the backfilled window of the target during the run');
+  if (plan.strategy !== 'mv_replay') {
+    notes.push('the row-count check assumes nothing else writes to the backfilled window of the target during the run');
+    if (engineMergesRows(info.engine)) {
+      notes.push(`${plan.target} (${info.engine}) merges rows, so a window's row count can shrink by itself: the rows a chunk adds are not checked against what it should add, and after a crash an applied chunk may stop for the operator`);
+    }
+  }
   return notes;
 }
 
@@ -170,7 +179,8 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     }
     if (run.machine.report.tornTail) record({ event: 'note', message: 'the last event line was torn (crash mid-write) and was dropped' });
     if (run.machine.report.snapshotRebuilt) record({ event: 'note', message: 'the run snapshot was unreadable and was rebuilt from the event log' });
-    notes.push(...(await exactlyOnceNotes(ch, plan, replayDone)));
+    const target = await targetEngine(ch, plan);
+    notes.push(...exactlyOnceNotes(plan, target, replayDone));
     removeIfExists(cancelPath(cx.paths, plan.planId));
     record({
       event: 'run_started',
@@ -192,7 +202,8 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     const status = await drive({
       machine,
       log,
-      executor: sqlExecutor(ch, plan),
+      // A window gains exactly what a chunk inserts only where merges do not fold rows.
+      executor: sqlExecutor(ch, plan, { exactCounts: !!target && !engineMergesRows(target.engine) }),
       snapshotFile: runPath(cx.paths, plan.planId),
       cancelFile: cancelPath(cx.paths, plan.planId),
       lock,

@@ -247,12 +247,10 @@ export interface LoadReport {
  * for the core to check its own cut of the window against (src/run_state.rs).
  */
 export function planFacts(plan: Plan, defaultDatabase: string): Record<string, unknown> {
-  const edge = (i: number) => {
-    if (plan.chunkCount === 0) return null;
-    const c = plan.chunk(i);
-    return { id: c.id, from: c.from, to: c.to };
-  };
-  const first = plan.chunkCount > 0 ? plan.chunk(0) : undefined;
+  const n = plan.chunkCount;
+  const first = n > 0 ? plan.chunk(0) : undefined;
+  const last = n > 1 ? plan.chunk(n - 1) : first;
+  const edge = (c: PlanChunk | undefined) => (c ? { id: c.id, from: c.from, to: c.to } : null);
   return {
     planId: plan.planId,
     strategy: plan.strategy,
@@ -266,8 +264,8 @@ export function planFacts(plan: Plan, defaultDatabase: string): Record<string, u
     chunkHours: plan.chunkHours,
     statementsPerChunk: first?.statements?.length ?? 1,
     chunkCount: plan.chunkCount,
-    firstChunk: edge(0),
-    lastChunk: edge(plan.chunkCount - 1),
+    firstChunk: edge(first),
+    lastChunk: edge(last),
   };
 }
 

@@ -245,9 +245,9 @@ const count = async (ch: ClickHouse, sql: string, params?: Record<string, unknow
 async function queryLogOutcome(ch: ClickHouse, queryIds: string[]): Promise<{ finished: boolean; rows: number } | undefined> {
   try {
     await ch.exec('SYSTEM FLUSH LOGS');
-    const ids = queryIds.map((q) => `'${q}'`).join(', ');
     const rows = await ch.query<{ type: string; written_rows: string }>(
-      `SELECT toString(type) AS type, written_rows FROM system.query_log WHERE query_id IN (${ids}) AND type != 'QueryStart' ORDER BY event_time_microseconds DESC LIMIT 1`,
+      `SELECT toString(type) AS type, written_rows FROM system.query_log WHERE has({ids:Array(String)}, query_id) AND type != 'QueryStart' ORDER BY event_time_microseconds DESC LIMIT 1`,
+      { params: { ids: queryIds } },
     );
     if (rows[0]?.type === 'QueryFinish') return { finished: true, rows: Number(rows[0].written_rows) };
     return rows[0] ? { finished: false, rows: 0 } : undefined;

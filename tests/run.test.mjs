@@ -190,6 +190,18 @@ test('requireDryRunBeforeRun: false lets run plan implicitly and prints the plan
   assert.equal(s.json.rowsWritten, 60);
   const both = p.cli(['run', '--plan-id', id, '--target', 'app.events']);
   assert.equal(both.code, 2);
+
+  // A plan made earlier by `plan`: the implicit run uses that stored plan (its createdAt), so
+  // the checkpoint's compatibility token is the one `resume` and `doctor` compute from the file.
+  const flags = ['--target', 'app.events', '--from', '2025-01-01T06:00:00Z', '--to', '2025-01-01T12:00:00Z'];
+  await seedEvents(p, { from: '2025-01-01 06:00:00', hours: 6, rowsPerHour: 10 });
+  const planned = p.cli(['plan', ...flags]);
+  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  const ran = p.cli(['run', ...flags]);
+  assert.equal(ran.code, 0, ran.stdout + ran.stderr);
+  assert.equal(ran.json.planId, planned.json.planId);
+  const d = p.cli(['doctor', '--plan-id', planned.json.planId]);
+  assert.deepEqual(d.json.issues.filter((i) => i.code === 'compatibility_changed'), []);
 });
 
 test('bad input exits 2 with one line and writes nothing', async (t) => {

@@ -1,7 +1,7 @@
 // `plan`: learn the tables and views involved, decide the strategy and time
 // column, cut the window into chunks and write the immutable plan file.
 import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, type PlanPreview } from '../core.js';
-import { planFromBytes, type Plan } from '../plan_file.js';
+import { planFromBytes, readPlanFile, type Plan } from '../plan_file.js';
 import { defineCommand, type Cx, type FlagDef } from '../command.js';
 import { usageError } from '../errors.js';
 import type { ClickHouse } from '../clickhouse.js';
@@ -121,28 +121,29 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
     const plan = planFromBytes(bytes, '(new plan)');
     const file = planPath(cx.paths, plan.planId);
     if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, preview };
-    return { plan, file, existed: writePlan(cx, plan, bytes, input.force ?? false), preview };
+    const existed = writePlan(cx, plan.planId, file, bytes, input.force ?? false);
+    // The plan as stored: an existing identical plan keeps its file (and createdAt), which a run hashes.
+    return { plan: readPlanFile(file), file, existed, preview };
   } finally {
     await ch?.close();
   }
 }
 
 /** `bytes`: the plan file as the core laid it out (`jq .` shows it indented). → whether it existed. */
-function writePlan(cx: Cx, plan: Plan, bytes: Uint8Array, force: boolean): boolean {
-  const file = planPath(cx.paths, plan.planId);
+function writePlan(cx: Cx, planId: string, file: string, bytes: Uint8Array, force: boolean): boolean {
   const existing = readTextIfExists(file);
   let existed = false;
   if (existing !== undefined && force) {
     // Deleting the state of a live run would leave it writing into nothing.
-    const holder = planHolder(cx.paths, plan.planId);
-    if (holder) throw usageError('run_active', `plan ${plan.planId} is being run by ${describeHolder(holder)}; cancel it before --force`);
-    for (const f of [runPath(cx.paths, plan.planId), eventPath(cx.paths, plan.planId), file]) removeIfExists(f);
+    const holder = planHolder(cx.paths, planId);
+    if (holder) throw usageError('run_active', `plan ${planId} is being run by ${describeHolder(holder)}; cancel it before --force`);
+    for (const f of [runPath(cx.paths, planId), eventPath(cx.paths, planId), file]) removeIfExists(f);
   } else if (existing !== undefined) {
     const diff = planDifferences(existing, new TextDecoder().decode(bytes));
     if (diff.length > 0) {
       throw usageError(
         'plan_conflict',
-        `plan ${plan.planId} already exists with different ${diff.join(', ')}; pass --force to replace it (its run and events are deleted)`,
+        `plan ${planId} already exists with different ${diff.join(', ')}; pass --force to replace it (its run and events are deleted)`,
       );
     }
     existed = true;

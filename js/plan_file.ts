@@ -1,8 +1,9 @@
 // A plan as stored. The core writes the header (everything but the chunks) on
 // the first line and one chunk per line (src/plan_file.rs), so the header is
 // parsed once and a chunk only when it is needed, read from the file by its
-// byte range: a run of 100,000 chunks never holds the plan in memory. A plan
-// file someone reformatted is still read, by parsing it whole.
+// byte range: a run of 100,000 chunks never holds the plan in memory, and
+// `list` reads one line per plan. A plan file someone reformatted is still
+// read, by parsing it whole.
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { PlanChunk, PlanState } from './core.js';
@@ -53,51 +54,87 @@ interface Source {
   text(start: number, end: number): string;
 }
 
-/** Read a plan file: one pass to hash it and find its lines, then chunks on demand. */
+/**
+ * Read a plan file. Only the header line is read at first (`list` and `check`
+ * need no more); the first use of the chunks or the digest reads the whole
+ * file once, hashing it and finding its lines, and chunks are then read by
+ * their byte ranges. Every read checks that the file is still the one whose
+ * header was read.
+ */
 export function readPlanFile(file: string): Plan {
   const fd = fs.openSync(file, 'r');
   let identity: fs.Stats;
-  const scan = new LineScan();
+  let head: Buffer;
   try {
     identity = fs.fstatSync(fd);
-    const buf = Buffer.allocUnsafe(BLOCK);
-    for (let n; (n = fs.readSync(fd, buf, 0, BLOCK, scan.size)) > 0; ) scan.feed(buf.subarray(0, n));
+    head = readHeaderLine(fd);
   } finally {
     fs.closeSync(fd);
   }
-  const source: Source = {
-    text(start, end) {
-      // Reopened per read (a run holds no descriptor); the file must still be the one hashed.
-      const fd = fs.openSync(file, 'r');
-      try {
-        const now = fs.fstatSync(fd);
-        if (now.ino !== identity.ino || now.size !== identity.size || now.mtimeMs !== identity.mtimeMs) {
-          throw runtimeError('plan_changed', `plan file ${file} changed after it was read; plans are immutable (make a new one with \`plan\`)`);
-        }
-        const out = Buffer.allocUnsafe(end - start);
-        for (let off = 0; off < out.length; ) {
-          const n = fs.readSync(fd, out, off, out.length - off, start + off);
-          if (n === 0) throw runtimeError('plan_changed', `plan file ${file} is shorter than when it was read`);
-          off += n;
-        }
-        return out.toString('utf8');
-      } finally {
-        fs.closeSync(fd);
+  /** Bytes [start, end), from the file whose header was read. */
+  const bytes = (start: number, end: number): Buffer => {
+    // Reopened per read (a run holds no descriptor).
+    const fd = fs.openSync(file, 'r');
+    try {
+      const now = fs.fstatSync(fd);
+      if (now.ino !== identity.ino || now.size !== identity.size || now.mtimeMs !== identity.mtimeMs) {
+        throw runtimeError('plan_changed', `plan file ${file} changed after it was read; plans are immutable (make a new one with \`plan\`)`);
       }
-    },
+      const out = Buffer.allocUnsafe(end - start);
+      for (let off = 0; off < out.length; ) {
+        const n = fs.readSync(fd, out, off, out.length - off, start + off);
+        if (n === 0) throw runtimeError('plan_changed', `plan file ${file} is shorter than when it was read`);
+        off += n;
+      }
+      return out;
+    } finally {
+      fs.closeSync(fd);
+    }
   };
-  return openPlan(source, scan, file);
+  const scanFile = () => {
+    const scan = new LineScan();
+    for (let at = 0; at < identity.size; at += BLOCK) scan.feed(bytes(at, Math.min(identity.size, at + BLOCK)));
+    return scan;
+  };
+  return openPlan({ text: (start, end) => bytes(start, end).toString('utf8') }, head, scanFile, file);
+}
+
+/** The file's first line (without its newline), or the whole file when it has none. */
+function readHeaderLine(fd: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let at = 0; ; ) {
+    const buf = Buffer.allocUnsafe(64 << 10);
+    const n = fs.readSync(fd, buf, 0, buf.length, at);
+    const nl = buf.subarray(0, n).indexOf(NL);
+    if (nl >= 0 || n === 0) {
+      parts.push(buf.subarray(0, nl >= 0 ? nl : n));
+      return Buffer.concat(parts);
+    }
+    parts.push(buf.subarray(0, n));
+    at += n;
+  }
 }
 
 /** A plan held in memory (a plan being made), with the same layout as a file. */
 export function planFromBytes(data: Uint8Array, where: string): Plan {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const scan = new LineScan();
-  scan.feed(bytes);
-  return openPlan({ text: (start, end) => bytes.toString('utf8', start, end) }, scan, where);
+  const nl = bytes.indexOf(NL);
+  const scanBytes = () => {
+    const scan = new LineScan();
+    scan.feed(bytes);
+    return scan;
+  };
+  return openPlan({ text: (start, end) => bytes.toString('utf8', start, end) }, bytes.subarray(0, nl >= 0 ? nl : bytes.length), scanBytes, where);
 }
 
-function openPlan(source: Source, scan: LineScan, where: string): Plan {
+interface Chunks {
+  count: number;
+  chunk(i: number): PlanChunk;
+  sha256: string;
+}
+
+/** `head`: the first line; `scan`: one pass over all bytes, done when the chunks are first needed. */
+function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: string): Plan {
   const corrupt = (why: string) => runtimeError('plan_corrupt', `plan file ${where} is not a valid plan: ${why}`);
   const parse = (text: string, what: string) => {
     try {
@@ -106,33 +143,48 @@ function openPlan(source: Source, scan: LineScan, where: string): Plan {
       throw corrupt(`${what}: ${(err as Error).message}`);
     }
   };
-  const sha256 = scan.digest();
-  const lines = chunkLines(source, scan);
+  const inRange = (i: number, count: number) => {
+    if (!(Number.isInteger(i) && i >= 0 && i < count)) throw new RangeError(`plan ${where} has no chunk ${i}`);
+  };
+  /** A file not in the core's layout (reformatted by hand): parsed whole, header and chunks. */
+  const whole = (s: LineScan): { header: Record<string, unknown>; chunks: Chunks } => {
+    const header = parse(source.text(0, s.size), 'JSON');
+    const list = header?.chunks;
+    if (!Array.isArray(list)) throw corrupt('no chunks array');
+    return { header, chunks: { count: list.length, chunk: (i) => (inRange(i, list.length), list[i] as PlanChunk), sha256: s.digest() } };
+  };
+
   let header: Record<string, unknown>;
-  let chunk: (i: number) => PlanChunk;
-  let chunkCount: number;
-  if (lines) {
-    header = parse(source.text(0, scan.newlines[0]) + ']}', 'header line');
-    chunkCount = lines.count;
-    chunk = (i) => {
-      if (!(Number.isInteger(i) && i >= 0 && i < chunkCount)) throw new RangeError(`plan ${where} has no chunk ${i}`);
-      return parse(source.text(scan.newlines[i] + 1, scan.ends[i + 1]), `chunk line ${i + 2}`);
+  let chunks: () => Chunks;
+  if (head.length >= HEADER_END.length && head.subarray(head.length - HEADER_END.length).equals(HEADER_END)) {
+    header = parse(head.toString('utf8') + ']}', 'header line');
+    let known: Chunks | undefined;
+    chunks = () => {
+      if (known) return known;
+      const s = scan();
+      const lines = chunkLines(source, s);
+      if (!lines) return (known = whole(s).chunks);
+      known = {
+        count: lines.count,
+        chunk: (i) => (inRange(i, lines.count), parse(source.text(s.newlines[i] + 1, s.ends[i + 1]), `chunk line ${i + 2}`)),
+        sha256: s.digest(),
+      };
+      return known;
     };
   } else {
-    header = parse(source.text(0, scan.size), 'JSON');
-    const chunks = header?.chunks;
-    if (!Array.isArray(chunks)) throw corrupt('no chunks array');
-    chunkCount = chunks.length;
-    chunk = (i) => {
-      if (!(Number.isInteger(i) && i >= 0 && i < chunkCount)) throw new RangeError(`plan ${where} has no chunk ${i}`);
-      return chunks[i] as PlanChunk;
-    };
+    const w = whole(scan());
+    header = w.header;
+    chunks = () => w.chunks;
   }
   if (typeof header !== 'object' || header === null || typeof header.planId !== 'string' || typeof header.target !== 'string') {
     throw corrupt('no planId or target');
   }
   delete header.chunks;
-  return Object.assign(header as unknown as PlanHeader, { chunkCount, chunk, sha256 });
+  return Object.defineProperties(header, {
+    chunkCount: { get: () => chunks().count },
+    sha256: { get: () => chunks().sha256 },
+    chunk: { value: (i: number) => chunks().chunk(i) },
+  }) as unknown as Plan;
 }
 
 /**

@@ -3,7 +3,10 @@
 // chunks the core cuts again from the plan's window.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createProject, seedEvents } from './helpers/project.mjs';
 import { readPlanFile } from '../dist/plan_file.js';
 
@@ -63,4 +66,21 @@ test('a reformatted plan file still runs; a chunk edited out of its window is re
   assert.equal(ran.json.chunkCounts.done, 2);
   assert.equal(ran.json.rowsWritten, 120);
   assert.equal(Number((await p.rows('SELECT count() AS c FROM app.events'))[0].c), 240);
+});
+
+test('the reader takes bytes, not characters: multi-byte text across its 1 MB blocks reads back exactly', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chkit-plan-file-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const header = { planId: '0123456789abcdef', target: 'app.événements', strategy: 'table' };
+  // 3,000 chunks of about 1 KB of two- and three-byte characters: lines straddle every block edge.
+  const chunks = Array.from({ length: 3000 }, (_, i) => ({ id: `c${i}`, sqlTemplate: `/* ${'é€'.repeat(200 + (i % 7))} */ SELECT ${i}` }));
+  const text = `${JSON.stringify({ ...header, chunks: [] }).slice(0, -3)}[\n${chunks.map((c) => JSON.stringify(c)).join(',\n')}\n]}\n`;
+  const file = path.join(dir, 'plan.json');
+  fs.writeFileSync(file, text);
+  assert.ok(Buffer.byteLength(text) > 3 << 20);
+  const plan = readPlanFile(file);
+  assert.equal(plan.target, 'app.événements');
+  assert.equal(plan.chunkCount, 3000);
+  for (const i of [0, 1, 977, 1999, 2999]) assert.deepEqual(plan.chunk(i), chunks[i]);
+  assert.equal(plan.sha256, crypto.createHash('sha256').update(text).digest('hex'));
 });

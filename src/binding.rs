@@ -26,11 +26,13 @@ fn envelope_with<T>(r: CoreResult<T>, capacity: usize, write: impl FnOnce(T, &mu
 /// JSON text (a plan, a snapshot) without parsing it: no second copy on either side.
 fn ok_envelope(capacity: usize, write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> CoreResult<String> {
     let mut out = Vec::with_capacity(capacity + 32);
-    out.extend_from_slice(b"{\"ok\":true,\"value\":");
+    out.extend_from_slice(OK_PREFIX);
     write(&mut out).map_err(|e| CoreError::runtime("serialize", e.to_string()))?;
     out.push(b'}');
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
+
+const OK_PREFIX: &[u8] = b"{\"ok\":true,\"value\":";
 
 fn error_envelope(e: CoreError) -> String {
     format!("{{\"ok\":false,\"error\":{}}}", serde_json::to_string(&e).expect("error serialises"))
@@ -52,16 +54,18 @@ pub fn resolve_options(raw: &str) -> String {
 
 #[wasm_bindgen(js_name = buildPlan)]
 pub fn build_plan(request: &str) -> String {
-    let plan = parse::<PlanRequest>(request, "plan request").and_then(|r| {
-        // Take the memory a large plan needs in one step and hand it back to the allocator,
-        // which then serves the plan's many small strings from it: growing WASM memory page
-        // by page cost more than building the plan.
-        drop(std::hint::black_box(Vec::<u8>::with_capacity(plan::expected_chunks(&r).saturating_mul(1600))));
-        plan::build_plan(&r)
-    });
-    let size = plan.as_ref().map_or(0, |p| p.chunks.first().map_or(0, |c| p.chunks.len() * (2 * c.sql_template.len() + 400)));
-    // The value is the plan file's text (see `plan_file`): the shim writes it as is.
-    envelope_with(plan, size, |mut p, out| crate::plan_file::write(&mut p, out))
+    // The value is the plan file's text (see `plan_file`), written as the chunks are made
+    // without holding them: the shim writes it as is.
+    parse::<PlanRequest>(request, "plan request")
+        .and_then(|r| {
+            let mut out = OK_PREFIX.to_vec();
+            let mut writer = crate::plan_file::Writer::new(&mut out, plan::expected_chunks(&r));
+            plan::build_plan_into(&r, &mut writer)?;
+            writer.finish();
+            out.push(b'}');
+            Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+        })
+        .unwrap_or_else(error_envelope)
 }
 
 /// `db.table` as the user typed it → `{database, table}` (bare `table` takes `default_db`).

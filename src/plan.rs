@@ -488,7 +488,33 @@ fn replay_sql(header: &str, target: &TableRef, r: &Replay, source_columns: Optio
     )
 }
 
+/// Where a plan goes as it is built: the header (the plan without chunks) first, then
+/// each chunk as it is made, so a large plan can be written out without holding it.
+pub trait PlanSink {
+    fn header(&mut self, plan: &PlanState) -> CoreResult<()>;
+    fn chunk(&mut self, chunk: PlanChunk) -> CoreResult<()>;
+}
+
+/// The whole plan in memory.
 pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
+    struct Collect(Vec<PlanChunk>);
+    impl PlanSink for Collect {
+        fn header(&mut self, _: &PlanState) -> CoreResult<()> {
+            Ok(())
+        }
+        fn chunk(&mut self, chunk: PlanChunk) -> CoreResult<()> {
+            self.0.push(chunk);
+            Ok(())
+        }
+    }
+    let mut sink = Collect(Vec::new());
+    let mut plan = build_plan_into(req, &mut sink)?;
+    plan.chunks = sink.0;
+    Ok(plan)
+}
+
+/// Build the plan into `sink`; → the plan without its chunks.
+pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult<PlanState> {
     let Prepared { flags, strategy, replays, choices, .. } = prepare(req)?;
     let time_columns = choices.iter().map(time_column::require).collect::<CoreResult<Vec<_>>>()?;
     let time_column = time_columns[0].clone();
@@ -567,59 +593,10 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         env_fingerprint: environment.as_ref().map(|e| e.fingerprint.as_str()),
     });
 
-    let source_columns: Vec<Option<Vec<String>>> =
-        replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
-    let read_from = source.as_ref().unwrap_or(&target);
-    let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column);
-    let chunks = build_chunks(w, chunk_hours)?
-        .into_iter()
-        .map(|cw| {
-            let (cf, ct) = (format_instant(cw.from), format_instant(cw.to));
-            let (id, chunk_token) = ids::chunk_ids(&plan_id, &cf, &ct);
-            if let Some(views) = &views {
-                let statements: Vec<PlanStatement> = replays
-                    .iter()
-                    .zip(views)
-                    .zip(&source_columns)
-                    .map(|((r, v), src_cols)| {
-                        let token = ids::view_token(&plan_id, &id, &v.name);
-                        let header = sql::header_comment(&plan_id, &id, &token);
-                        let sql = replay_sql(&header, &target, r, src_cols.as_deref(), &v.time_column, cw, Some(&token));
-                        PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
-                    })
-                    .collect();
-                return PlanChunk {
-                    id,
-                    from: cf,
-                    to: ct,
-                    status: "pending".into(),
-                    attempts: 0,
-                    idempotency_token: statements[0].idempotency_token.clone(),
-                    sql_template: statements[0].sql.clone(),
-                    statements: Some(statements),
-                };
-            }
-            let token =
-                opts.defaults.require_idempotency_token.then_some(chunk_token);
-            let header = sql::header_comment(&plan_id, &id, token.as_deref().unwrap_or("none"));
-            let sql_template = copy_sql.render(&header, cw, token.as_deref());
-            PlanChunk {
-                id,
-                from: cf,
-                to: ct,
-                status: "pending".into(),
-                attempts: 0,
-                idempotency_token: token,
-                sql_template,
-                statements: None,
-            }
-        })
-        .collect();
-
     let mut defaults = opts.defaults.clone();
     defaults.chunk_hours = chunk_hours;
     defaults.time_column = Some(time_column.clone());
-    Ok(PlanState {
+    let header = PlanState {
         plan_id,
         target: target_display,
         created_at: req.now.clone(),
@@ -636,8 +613,49 @@ pub fn build_plan(req: &PlanRequest) -> CoreResult<PlanState> {
         options: defaults,
         policy: opts.policy,
         limits: opts.limits,
-        chunks,
-    })
+        chunks: Vec::new(),
+    };
+    sink.header(&header)?;
+
+    let plan_id = &header.plan_id;
+    let source_columns: Vec<Option<Vec<String>>> =
+        replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
+    let read_from = source.as_ref().unwrap_or(&target);
+    let copy_sql = sql::CopyWindowSql::new(&target, read_from, header.columns.as_deref(), &header.time_column);
+    for cw in build_chunks(w, chunk_hours)? {
+        let (cf, ct) = (format_instant(cw.from), format_instant(cw.to));
+        let (id, chunk_token) = ids::chunk_ids(plan_id, &cf, &ct);
+        let chunk = if let Some(views) = &header.views {
+            let statements: Vec<PlanStatement> = replays
+                .iter()
+                .zip(views)
+                .zip(&source_columns)
+                .map(|((r, v), src_cols)| {
+                    let token = ids::view_token(plan_id, &id, &v.name);
+                    let comment = sql::header_comment(plan_id, &id, &token);
+                    let sql = replay_sql(&comment, &target, r, src_cols.as_deref(), &v.time_column, cw, Some(&token));
+                    PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
+                })
+                .collect();
+            PlanChunk {
+                id,
+                from: cf,
+                to: ct,
+                status: "pending".into(),
+                attempts: 0,
+                idempotency_token: statements[0].idempotency_token.clone(),
+                sql_template: statements[0].sql.clone(),
+                statements: Some(statements),
+            }
+        } else {
+            let token = opts.defaults.require_idempotency_token.then_some(chunk_token);
+            let comment = sql::header_comment(plan_id, &id, token.as_deref().unwrap_or("none"));
+            let sql_template = copy_sql.render(&comment, cw, token.as_deref());
+            PlanChunk { id, from: cf, to: ct, status: "pending".into(), attempts: 0, idempotency_token: token, sql_template, statements: None }
+        };
+        sink.chunk(chunk)?;
+    }
+    Ok(header)
 }
 
 /// Top-level fields where an existing plan differs from a fresh one

@@ -11,31 +11,68 @@
 //! ]}
 //! ```
 
-use crate::plan::PlanState;
+use crate::error::{CoreError, CoreResult};
+use crate::plan::{PlanChunk, PlanSink, PlanState};
 
 /// The first line ends with this; the last line is `]}`.
 pub const HEADER_END: &str = "\"chunks\":[";
 
-/// Append the plan file's text (ending in a newline) to `out`.
-pub fn write(plan: &mut PlanState, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    // The header is the plan without chunks; `chunks` is the struct's last field.
-    let chunks = std::mem::take(&mut plan.chunks);
-    let header = serde_json::to_writer(&mut *out, &*plan);
-    plan.chunks = chunks;
-    header?;
-    debug_assert!(out.ends_with(b"\"chunks\":[]}"));
-    out.truncate(out.len() - 2);
-    for (i, c) in plan.chunks.iter().enumerate() {
-        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-        serde_json::to_writer(&mut *out, c)?;
-    }
-    out.extend_from_slice(b"\n]}\n");
-    Ok(())
+/// Writes a plan file's text into `out` as the plan is built (a `PlanSink`).
+pub struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    chunks: usize,
+    /// How many chunks the plan will have, to size `out` once from the first chunk's length.
+    expected_chunks: usize,
 }
 
-pub fn to_text(plan: &mut PlanState) -> String {
+impl<'a> Writer<'a> {
+    pub fn new(out: &'a mut Vec<u8>, expected_chunks: usize) -> Self {
+        Writer { out, chunks: 0, expected_chunks }
+    }
+
+    /// Close the chunk array and the plan; the text ends with a newline.
+    pub fn finish(self) {
+        self.out.extend_from_slice(b"\n]}\n");
+    }
+}
+
+fn serialize(e: serde_json::Error) -> CoreError {
+    CoreError::runtime("serialize", e.to_string())
+}
+
+impl PlanSink for Writer<'_> {
+    fn header(&mut self, plan: &PlanState) -> CoreResult<()> {
+        debug_assert!(plan.chunks.is_empty(), "the header is the plan without chunks");
+        // `chunks` is the struct's last field: the header ends `"chunks":[]}`; keep the `[`.
+        serde_json::to_writer(&mut *self.out, plan).map_err(serialize)?;
+        debug_assert!(self.out.ends_with(b"\"chunks\":[]}"));
+        self.out.truncate(self.out.len() - 2);
+        Ok(())
+    }
+
+    fn chunk(&mut self, chunk: PlanChunk) -> CoreResult<()> {
+        let start = self.out.len();
+        self.out.extend_from_slice(if self.chunks == 0 { b"\n" } else { b",\n" });
+        serde_json::to_writer(&mut *self.out, &chunk).map_err(serialize)?;
+        if self.chunks == 0 {
+            // Growing tens of megabytes step by step grows WASM memory step by step: size it once.
+            let per_chunk = self.out.len() - start + 16;
+            self.out.reserve(self.expected_chunks.saturating_sub(1).saturating_mul(per_chunk) + 16);
+        }
+        self.chunks += 1;
+        Ok(())
+    }
+}
+
+/// The plan file's text of a plan in memory (ends with a newline).
+pub fn to_text(plan: &PlanState) -> String {
     let mut out = Vec::new();
-    write(plan, &mut out).expect("a plan serialises");
+    let mut w = Writer::new(&mut out, plan.chunks.len());
+    w.header(&PlanState { chunks: Vec::new(), ..plan.clone() }).expect("a plan serialises");
+    for c in &plan.chunks {
+        w.chunk(c.clone()).expect("a chunk serialises");
+    }
+    w.finish();
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
@@ -59,8 +96,8 @@ mod tests {
 
     #[test]
     fn one_chunk_per_line_and_still_the_same_json() {
-        let mut p = plan(3);
-        let text = to_text(&mut p);
+        let p = plan(3);
+        let text = to_text(&p);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");
         assert!(lines[0].ends_with(HEADER_END) && lines[0].starts_with("{\"planId\":"));

@@ -343,9 +343,11 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           // Never report a chunk done that did not add its rows (a dropped or partial insert).
           if (opts.exactCounts && rows !== baseline.e) {
             return unknownOutcome(
-              `chunk ${a.chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}` +
-                (rows === 0 ? ' (the target dropped the whole insert, e.g. as a duplicate of an earlier attempt)' : '') +
-                `: repair the window, then resume with --replay-failed`,
+              rows === 0
+                ? `chunk ${a.chunkId}: the INSERT returned but added none of its ${baseline.e} rows: the target dropped it, most likely as a ` +
+                    `duplicate (its deduplication log holds this chunk's token from an earlier insert); see "Troubleshooting" in the README`
+                : `chunk ${a.chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}: ` +
+                    `something else writes to the window; repair it, then resume with --replay-failed`,
             );
           }
         }

@@ -1,6 +1,6 @@
 // `status --chunks`: one row per chunk from the run state, with each chunk's
 // last attempt duration taken from the event log.
-import type { ChunkError, ChunkStatus } from './core.js';
+import type { ChunkError, ChunkStatus, LogReader } from './core.js';
 import type { Plan } from './plan_file.js';
 import type { LoadedRun } from './runs.js';
 
@@ -18,10 +18,10 @@ export interface ChunkRow {
 }
 
 /** Duration of each chunk's last attempt: its last start to the event that ended it. */
-function durations(log: string): Map<number, number> {
+function durations(log: LogReader): Map<number, number> {
   const started = new Map<number, number>();
   const took = new Map<number, number>();
-  for (const line of log.split('\n')) {
+  for (const line of lines(log)) {
     if (!line.includes('"chunk"')) continue;
     let e: { at: number; event: string; chunk: number };
     try {
@@ -37,8 +37,18 @@ function durations(log: string): Map<number, number> {
   return took;
 }
 
+/** The log's lines, read a block at a time. */
+function* lines(log: LogReader): Generator<string> {
+  for (let from = 0; ; ) {
+    const { text, atEnd } = log.read(from);
+    yield* text.split('\n');
+    if (atEnd) return;
+    from += Buffer.byteLength(text);
+  }
+}
+
 /** Failed chunks first, then plan order. */
-export function chunkRows(plan: Plan, run: LoadedRun, log: string): ChunkRow[] {
+export function chunkRows(plan: Plan, run: LoadedRun, log: LogReader): ChunkRow[] {
   const took = durations(log);
   const rows = Array.from({ length: plan.chunkCount }, (_, i): ChunkRow => {
     const c = plan.chunk(i);

@@ -2,9 +2,9 @@
 // opens the database (a run may hold the embedded engine).
 import { defineCommand, planIdFlag } from '../command.js';
 import { planHolder, describeHolder } from '../lock.js';
-import { loadRun, readRunSummary, runPayload, summaryLines } from '../runs.js';
+import { loadRun, runPayload, summaryLines } from '../runs.js';
 import { chunkRows, chunkTableLines, type ChunkRow } from '../chunk_table.js';
-import { checkPlanId, eventPath, readPlan, readTextIfExists } from '../store.js';
+import { checkPlanId, eventLogReader, eventPath, readPlan } from '../store.js';
 
 export const statusCommand = defineCommand(
   'status',
@@ -12,16 +12,15 @@ export const statusCommand = defineCommand(
   [planIdFlag, { name: '--chunks', type: 'boolean', description: 'Add a table of chunks (failed first)' }],
   async (cx) => {
   const plan = readPlan(cx.paths, checkPlanId(cx.string('--plan-id')));
-  const { summary, report } = readRunSummary(cx, plan);
+  const run = loadRun(cx, plan);
+  const { summary, machine } = run;
   let chunks: ChunkRow[] | undefined;
-  if (cx.bool('--chunks')) {
-    const run = loadRun(cx, plan);
-    try {
-      chunks = chunkRows(plan, run, readTextIfExists(eventPath(cx.paths, plan.planId)) ?? '');
-    } finally {
-      run.machine.close();
-    }
+  try {
+    if (cx.bool('--chunks')) chunks = chunkRows(plan, run, eventLogReader(eventPath(cx.paths, plan.planId)));
+  } finally {
+    machine.close();
   }
+  const report = machine.report;
   const holder = planHolder(cx.paths, plan.planId);
   // A run still marked running without a live lock died: say so instead of "running".
   const crashed = summary.status === 'running' && !holder;

@@ -823,13 +823,22 @@ impl Loading {
     /// `log_len`: the event log's size in bytes.
     pub fn begin(facts: PlanFacts, snapshot: Option<&str>, log_len: u64) -> CoreResult<Loading> {
         let mut report = LoadReport { torn_tail: false, snapshot_rebuilt: false, log_bytes: 0, events_replayed: 0 };
-        let from_snapshot = snapshot.and_then(|text| {
-            let snap = serde_json::from_str::<Snapshot>(text).ok().filter(|s| s.event_offset <= log_len);
-            let state = snap.and_then(|s| RunState::from_snapshot(facts.clone(), s).ok());
-            report.snapshot_rebuilt = state.is_none();
-            state
-        });
-        let state = match from_snapshot {
+        let from_snapshot = snapshot.map(|text| serde_json::from_str::<Snapshot>(text).ok().and_then(|s| RunState::from_snapshot(facts.clone(), s).ok()));
+        if let Some(Some(st)) = &from_snapshot {
+            // A sound snapshot says the log holds more than it does: the log lost events
+            // (truncated, replaced). Rebuilding from it would forget chunks already applied.
+            if st.snap.event_offset > log_len {
+                return Err(CoreError::runtime(
+                    "event_log_short",
+                    format!(
+                        "the event log holds {log_len} bytes but the run snapshot covers {}: the log was truncated or replaced; not replacing the run state",
+                        st.snap.event_offset
+                    ),
+                ));
+            }
+        }
+        report.snapshot_rebuilt = matches!(from_snapshot, Some(None));
+        let state = match from_snapshot.flatten() {
             Some(st) => st,
             None => RunState::new(facts.clone())?,
         };
@@ -1324,6 +1333,10 @@ mod tests {
             let (st4, rep4) = l.finish();
             assert_eq!((st4.snap.seq, rep4.torn_tail, rep4.log_bytes as usize), (3, true, log.len()), "block {block}");
         }
+        // A sound snapshot beyond the end of the log: the log lost events; an error, not a fresh state.
+        let short = load(facts(3), Some(&snap_text), &log[..snap_at - 1]).unwrap_err();
+        assert_eq!(short.code, "event_log_short");
+        assert!(short.message.contains("not replacing the run state"), "{}", short.message);
         // A snapshot whose offset is not a line end: rebuilt from the whole log.
         let mut off = early.snap.clone();
         off.event_offset -= 3;

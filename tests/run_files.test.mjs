@@ -111,6 +111,12 @@ test(`a run of ${CHUNKS} chunks loads to the same state from a mid-log snapshot,
   same(l, 'torn tail');
   assert.equal(l.report.tornTail, true);
 
+  // A log shorter than the snapshot says (truncated, replaced): an error, never a fresh state.
+  const full = fs.readFileSync(eventPath(paths, plan.planId));
+  fs.writeFileSync(eventPath(paths, plan.planId), full.subarray(0, JSON.parse(done.midSnapshot).eventOffset - 1));
+  assert.throws(() => load(paths, plan), (e) => e.code === 'event_log_short' && /not replacing the run state/.test(e.message));
+  fs.writeFileSync(eventPath(paths, plan.planId), full);
+
   // A bad line in the middle is an error, never a fresh state.
   const text = fs.readFileSync(eventPath(paths, plan.planId), 'utf8');
   const at = text.indexOf('"chunk_succeeded"', 6 << 20);

@@ -146,6 +146,8 @@ export const planPreview = (request: Record<string, unknown>): PlanPreview => ca
 export const viewSource = (view: string, query: string, defaultDb: string): TableRef =>
   callCore('viewSource', view, query, defaultDb);
 
+/** `sql` with its token's deduplication off, or null when it is not a statement the core wrote with that token (src/sql.rs). */
+export const sqlWithoutDeduplication = (sql: string, token: string): string | null => callCore('sqlWithoutDeduplication', sql, token);
 /** Whether a table engine's merges collapse or aggregate rows (src/doctor.rs). */
 export const engineMergesRows = (engine: string): boolean => callCore('engineMergesRows', engine);
 export const envFingerprint = (origin: string, database: string): string => callCore('envFingerprint', origin, database);

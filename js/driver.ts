@@ -2,7 +2,7 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, parseTable, type TableRef, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from './core.js';
+import { chunkStatements, parseTable, sqlWithoutDeduplication, type TableRef, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from './core.js';
 import type { ClickHouse, ClickHouseFailure } from './clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
@@ -303,6 +303,8 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           }
         }
         let baseline = a.verify;
+        // Counted and found at its baseline: none of the chunk's rows are in the window.
+        let verifiedEmpty = false;
         if (a.verify && a.countTargetSql && (a.uncertain || a.attempt > 1)) {
           const seen = await count(ch, a.countTargetSql);
           if (seen === a.verify.b + a.verify.e) return { kind: 'succeeded', rows: a.verify.e, recovered: true };
@@ -313,6 +315,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
                 `repair the window, then resume with --replay-failed`,
             );
           }
+          verifiedEmpty = true;
         } else if (a.uncertain && a.verify === undefined && !a.countTargetSql && a.statementsDone < statements.length && a.attempt > 1) {
           return unknownOutcome(
             `chunk ${a.chunkId}: an attempt was interrupted in statement ${a.statementsDone + 1} of ${statements.length} and ` +
@@ -326,11 +329,20 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           io.record({ event: 'chunk_measured', chunk: a.chunk, before, expected });
           baseline = { b: before, e: expected };
         }
+        // A killed INSERT can leave its token in a non-replicated MergeTree's deduplication log
+        // without its rows: resent with that token, the retry would be dropped. Where the
+        // count shows none of the chunk's rows and counts are exact, the count is the guard.
+        const token = statements.length === 1 ? statements[0].idempotencyToken : null;
+        const retrySql = verifiedEmpty && opts.exactCounts && token ? sqlWithoutDeduplication(statements[0].sql, token) : null;
+        if (retrySql) {
+          io.record({ event: 'note', message: `chunk ${a.chunkId}: the window holds none of its rows; sent again without deduplication on its token` });
+        }
         io.durable();
         let rows = 0;
         for (let k = a.statementsDone; k < statements.length; k++) {
           if (io.signal.aborted) return { kind: 'interrupted' };
-          const exec = () => ch.exec(statements[k].sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+          const sql = retrySql ?? statements[k].sql;
+          const exec = () => ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
           // The embedded engine reports no written rows: count the parts the insert made instead.
           const r = ch.embedded && !a.countTargetSql ? await insertedRows(ch, target, exec) : await exec();
           if (statements.length > 1) {

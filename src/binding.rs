@@ -254,6 +254,12 @@ pub fn run_close(handle: &str) -> String {
     envelope(handle_of(handle).map(|h| RUNS.with(|r| r.borrow_mut().1.remove(&h).is_some())))
 }
 
+/// The chunk statement `sql` with its token's deduplication off, or null (see `sql::without_deduplication`).
+#[wasm_bindgen(js_name = sqlWithoutDeduplication)]
+pub fn sql_without_deduplication(sql: &str, token: &str) -> String {
+    envelope(Ok(crate::sql::without_deduplication(sql, token)))
+}
+
 /// Whether a table engine's merges collapse or aggregate rows (its row counts are not what was inserted).
 #[wasm_bindgen(js_name = engineMergesRows)]
 pub fn engine_merges_rows(engine: &str) -> String {

@@ -145,6 +145,16 @@ pub fn insert_settings(token: Option<&str>) -> String {
     }
 }
 
+/// A generated INSERT with its token's deduplication turned off: for a retry that has
+/// counted the window and found none of the chunk's rows, where the token could only
+/// make the target drop them (an INSERT killed mid-commit can leave its token in a
+/// non-replicated MergeTree's deduplication log). `None` when `sql` does not end with
+/// the settings `insert_settings(Some(token))` writes.
+pub fn without_deduplication(sql: &str, token: &str) -> Option<String> {
+    let head = sql.strip_suffix(&insert_settings(Some(token)))?;
+    Some(format!("{head}{}, insert_deduplicate=0", insert_settings(None)))
+}
+
 fn column_list(columns: &[String]) -> String {
     columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
 }
@@ -209,6 +219,19 @@ mod tests {
             assert_eq!(e.code, "invalid_target", "{bad}");
             assert!(e.message.contains("--target"));
         }
+    }
+
+    #[test]
+    fn deduplication_off_for_a_verified_retry() {
+        let t = parse_table("app.events", "default", "--target").unwrap();
+        let w = Window { from: 0, to: 3_600_000 };
+        let sql = CopyWindowSql::new(&t, &t, None, "ts").render("/* h */", w, Some("chkit-ab'c"));
+        let off = without_deduplication(&sql, "chkit-ab'c").unwrap();
+        assert!(off.ends_with("asterisk_include_alias_columns=0, insert_deduplicate=0"), "{off}");
+        assert!(!off.contains("insert_deduplication_token"));
+        assert_eq!(off.replace(", insert_deduplicate=0", ""), sql.replace(", insert_deduplicate=1, insert_deduplication_token='chkit-ab\\'c'", ""));
+        assert_eq!(without_deduplication(&sql, "chkit-other"), None, "another token: not ours to change");
+        assert_eq!(without_deduplication(&(sql.clone() + " "), "chkit-ab'c"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { createProject } from './helpers/project.mjs';
 
 async function setup(t, { retries, delayMs, viewCondition }) {
@@ -83,4 +84,26 @@ test('an error retrying cannot fix (47 UNKNOWN_IDENTIFIER) fails each chunk at o
   assert.equal(r.json.lastError.type, 'UNKNOWN_IDENTIFIER');
   assert.ok(events(r).filter((e) => e.event === 'chunk_failed').every((e) => e.retryable === false));
   assert.ok(Date.now() - t0 < 20_000);
+});
+
+test('a retry whose window holds none of its rows goes in even though the deduplication log already holds its token', async (t) => {
+  // What an INSERT killed mid-commit can leave (seen in kill/resume stress on this engine): a
+  // deduplication record for the chunk's token, and none of its rows in the window. Set up here
+  // with a real insert under that token outside the window; the chunk's first attempt fails (202).
+  const until = Math.floor(Date.now() / 1000) + 4;
+  const { p, planId } = await setup(t, { retries: 6, delayMs: 1000, viewCondition: `now() < toDateTime(${until})` });
+  const plan = JSON.parse(fs.readFileSync(path.join(p.stateDir, 'plans', `${planId}.json`), 'utf8'));
+  await p.exec(
+    'ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 100',
+    `INSERT INTO app.events SELECT toDateTime('2030-01-01', 'UTC'), 0 SETTINGS insert_deduplication_token='${plan.chunks[2].idempotencyToken}'`,
+  );
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const ev = events(r);
+  assert.ok(ev.some((e) => e.event === 'chunk_failed' && e.chunk === 2 && e.error.code === 202), 'the first attempt failed');
+  assert.ok(ev.some((e) => e.event === 'note' && /sent again without deduplication on its token/.test(e.message)));
+  assert.equal(r.json.rowsWritten, 720);
+  const [a] = await p.rows('SELECT count() c, sum(user_id) s FROM app.base');
+  const [b] = await p.rows(`SELECT count() c, sum(user_id) s FROM app.events WHERE event_time < '2030-01-01'`);
+  assert.deepEqual(b, a, 'every row exactly once');
 });

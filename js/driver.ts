@@ -362,6 +362,15 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
                     `something else writes to the window; repair it, then resume with --replay-failed`,
             );
           }
+        } else if (a.uncertain && statements.length === 1 && ch.embedded && rows === 0) {
+          // No window count to decide by (mv_replay): say what cannot be told apart.
+          io.record({
+            event: 'note',
+            message:
+              `chunk ${a.chunkId}: its retry after an interrupted attempt wrote no rows: the target dropped it as a duplicate, either of ` +
+              `rows that attempt committed or of a deduplication record it left without them (a non-replicated MergeTree can); ` +
+              `compare the target with the view over ${chunk.from} → ${chunk.to}`,
+          });
         }
         return { kind: 'succeeded', rows: statements.length > 1 ? 0 : rows };
       } catch (err) {

@@ -88,7 +88,10 @@ function exactlyOnceNotes(plan: Plan, info: TargetTable | undefined, replayDone:
   } else if (!multi) {
     notes.push(
       dedup
-        ? 'after a crash the chunk is sent again with the same token, and the target drops what it already has'
+        ? 'after a crash the chunk is sent again with the same token, and the target drops what it already has' +
+            (info.engine.startsWith('Replicated') || info.engine.startsWith('Shared')
+              ? ''
+              : '; but a killed INSERT can leave its token in a non-replicated MergeTree\'s deduplication log without its rows, and then the retry is dropped too: such a retry is noted in the event log')
         : 'after a crash the chunk is sent again: without deduplication on the target its rows may then be there twice',
     );
   }

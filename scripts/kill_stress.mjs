@@ -62,6 +62,9 @@ try {
     }
     if (code === 0) {
       clean = st.chunkCounts.done === CHUNKS;
+      const log = fs.readFileSync(st.eventPath, 'utf8');
+      const n = (re) => (log.match(re) ?? []).length;
+      console.log(`${n(/"recovered":true/g)} chunks found applied after a kill, ${n(/sent again without deduplication/g)} retries sent without deduplication`);
       break;
     }
   }

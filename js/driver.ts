@@ -294,10 +294,11 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
       }
       const statements = chunkStatements(chunk, plan.target);
       try {
-        if (a.uncertain && a.previousQueryIds?.length) {
-          // A client crash does not stop a server query: make sure it is over first.
+        if (a.previousQueryIds?.length) {
+          // A client crash or a lost connection does not stop a server query: make sure it is
+          // over before counting, or a late commit could land after the count.
           for (const q of a.previousQueryIds) await ch.kill(q);
-          if (!ch.embedded && statements.length === 1) {
+          if (a.uncertain && !ch.embedded && statements.length === 1) {
             const o = await queryLogOutcome(ch, a.previousQueryIds);
             if (o?.finished) return { kind: 'succeeded', rows: o.rows, recovered: true };
           }

@@ -359,7 +359,8 @@ pub enum Action {
         /// One per statement still to run (index `statementsDone..`).
         query_ids: Vec<String>,
         statements_done: u32,
-        /// Query ids of the previous attempt, when its outcome is unknown.
+        /// Query ids of the previous attempt when its statements may still run on the
+        /// server (a crash, or a failure the server did not report): kill them first.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         previous_query_ids: Vec<String>,
         /// Counts recorded before the first attempt: check before re-executing.
@@ -725,7 +726,9 @@ impl RunState {
         let attempt = ch.attempts + 1;
         let query_ids =
             (ch.statements_done..statements).map(|s| ids::query_id(&self.facts.plan_id, &id, attempt, s as usize)).collect();
-        let previous_query_ids = if ch.uncertain && ch.attempts > 0 {
+        // A server that reported the error has ended the statement; a lost connection has not.
+        let unreported = ch.last_error.as_ref().is_some_and(|e| matches!(e.origin.as_str(), "network" | "aborted"));
+        let previous_query_ids = if ch.attempts > 0 && (ch.uncertain || unreported) {
             (0..statements).map(|s| ids::query_id(&self.facts.plan_id, &id, ch.attempts, s as usize)).collect()
         } else {
             Vec::new()
@@ -1173,6 +1176,27 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_after_a_lost_connection_kills_the_previous_statement_first() {
+        let mut m = M::new(1, settings(1, 3, 100));
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        m.ev(Event::ChunkFailed {
+            chunk: 0,
+            error: ChunkError { code: None, kind: None, message: "socket hang up".into(), origin: "network".into() },
+            retryable: true,
+            retry_at: Some(m.now),
+            needs_operator: false,
+        });
+        // After the backoff (retryDelayMs 100).
+        match &m.s.next_actions(m.now + 100, 0)[0] {
+            Action::StartChunk { attempt: 2, uncertain: false, previous_query_ids, .. } => {
+                assert_eq!(previous_query_ids, &[ids::query_id("p", &chunk_id("p", m.s.windows[0]), 1, 0)]);
+            }
+            x => panic!("{x:?}"),
+        }
+    }
+
+    #[test]
     fn crash_leaves_running_chunk_uncertain_and_resume_retries_failed() {
         let mut m = M::new(3, settings(1, 1, 100));
         let a = m.s.next_actions(m.now, 0);
@@ -1192,6 +1216,10 @@ mod tests {
             x => panic!("{x:?}"),
         }
         assert_eq!(m.s.snap.chunks[0].status, ChunkStatus::Failed, "run does not retry failed chunks");
+        // Chunk 0 failed with a server error: its statement is over, nothing to kill.
+        m.start(RunMode::Resume, settings(1, 1, 100), false, false);
+        let a = m.s.next_actions(m.now, 0);
+        assert!(matches!(&a[0], Action::StartChunk { chunk: 0, previous_query_ids, .. } if previous_query_ids.is_empty()));
         m.start(RunMode::Resume, settings(1, 1, 100), false, false);
         let a = m.s.next_actions(m.now, 0);
         assert!(matches!(&a[0], Action::StartChunk { chunk: 0, verify: Some(Baseline { before: 5, expected: 5 }), .. }));

@@ -63,6 +63,9 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   let snapshotCost = 0;
   const writeSnapshot = () => {
     const t0 = Date.now();
+    // A snapshot never covers log bytes a power loss could take back: a snapshot ahead of
+    // its log means the log lost events, which loading refuses.
+    d.log.sync();
     writeFileAtomic(d.snapshotFile, d.machine.snapshot(d.log.bytes) + '\n');
     lastSnapshot = Date.now();
     snapshotCost = lastSnapshot - t0;

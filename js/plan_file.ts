@@ -23,6 +23,7 @@ const HEADER_END = Buffer.from('"chunks":[');
 const NL = 0x0a;
 const COMMA = 0x2c;
 const BLOCK = 1 << 20;
+const READ_AHEAD = 64 << 10;
 
 /** Where the lines are, found in one pass that also hashes the bytes. */
 class LineScan {
@@ -96,7 +97,15 @@ export function readPlanFile(file: string): Plan {
     for (let at = 0; at < identity.size; at += BLOCK) scan.feed(bytes(at, Math.min(identity.size, at + BLOCK)));
     return scan;
   };
-  return openPlan({ text: (start, end) => bytes(start, end).toString('utf8') }, head, scanFile, file);
+  // A run reads chunks in order: one read serves the lines that follow too.
+  let cached: { start: number; buf: Buffer } = { start: 0, buf: Buffer.alloc(0) };
+  const text = (start: number, end: number): string => {
+    if (start < cached.start || end > cached.start + cached.buf.length) {
+      cached = { start, buf: bytes(start, Math.min(identity.size, Math.max(end, start + READ_AHEAD))) };
+    }
+    return cached.buf.toString('utf8', start - cached.start, end - cached.start);
+  };
+  return openPlan({ text }, head, scanFile, file);
 }
 
 /** The file's first line (without its newline), or the whole file when it has none. */

@@ -35,9 +35,17 @@ test('plan file: header on line 1, one chunk per line, and still one JSON docume
   assert.equal('chunks' in plan, false);
   assert.throws(() => plan.chunk(4), RangeError);
 
-  // The file changing after it was read (plans are immutable) stops further reads.
-  fs.appendFileSync(r.json.planPath, ' ');
-  assert.throws(() => plan.chunk(0), (e) => e.code === 'plan_changed' && /changed after it was read/.test(e.message));
+  // Edited after it was hashed (plans are immutable): a chunk comes back as hashed or not at all.
+  const hashed = readPlanFile(r.json.planPath);
+  assert.equal(hashed.sha256, crypto.createHash('sha256').update(text).digest('hex'));
+  fs.writeFileSync(r.json.planPath, text.replace('INSERT INTO', 'INSERT INTX'));
+  let got;
+  try {
+    got = hashed.chunk(0);
+  } catch (e) {
+    assert.equal(e.code, 'plan_changed');
+  }
+  if (got) assert.deepEqual(got, whole.chunks[0]);
 });
 
 test('a reformatted plan file still runs; a chunk edited out of its window is refused before any statement', async (t) => {
@@ -83,4 +91,7 @@ test('the reader takes bytes, not characters: multi-byte text across its 1 MB bl
   assert.equal(plan.chunkCount, 3000);
   for (const i of [0, 1, 977, 1999, 2999]) assert.deepEqual(plan.chunk(i), chunks[i]);
   assert.equal(plan.sha256, crypto.createHash('sha256').update(text).digest('hex'));
+  // The file changes after it was hashed: a chunk not read yet is refused, not read from the new file.
+  fs.appendFileSync(file, ' ');
+  assert.throws(() => plan.chunk(1500), (e) => e.code === 'plan_changed' && /changed after it was read/.test(e.message));
 });

@@ -37,8 +37,12 @@ async function perChunk(p, table) {
   );
 }
 
-/** Start run/resume, SIGKILL it after a random delay; repeat until KILLS kills landed mid-run. */
-async function killAndResume(p, planId) {
+/**
+ * Start run/resume, SIGKILL it after a random delay; repeat until KILLS kills landed mid-run.
+ * After every kill, `windowOk(k, rows, done)` must hold for each chunk window k: a broken
+ * invariant is caught at the kill that broke it, with the chunk's events.
+ */
+async function killAndResume(p, planId, windowOk) {
   let landed = 0;
   let spawned = 0;
   let sawTakeover = false;
@@ -48,8 +52,14 @@ async function killAndResume(p, planId) {
     const timer = setTimeout(() => child.kill('SIGKILL'), 100 + Math.random() * 1500);
     const { code, signal } = await child.done;
     clearTimeout(timer);
-    if (signal === 'SIGKILL') landed++;
-    else {
+    if (signal === 'SIGKILL') {
+      landed++;
+      const st = p.cli(['status', '--plan-id', planId, '--chunks']).json;
+      const rows = new Map((await perChunk(p, 'app.events')).map((r) => [Number(r.k), Number(r.c)]));
+      const bad = st.chunks.filter((c) => !windowOk(c.index - 1, rows.get(c.index - 1) ?? 0, c.status === 'done'));
+      const story = () => fs.readFileSync(st.eventPath, 'utf8').split('\n').filter((l) => l.includes(`"chunk":${bad[0].index - 1},`)).join('\n');
+      assert.deepEqual(bad.map((c) => c.index - 1), [], `after kill ${landed}: ${bad.length ? story() : ''}`);
+    } else {
       assert.equal(code, 0, `run ended ${code}: ${child.stdoutText}${child.stderrText}`);
       break; // completed before the kill: nothing left to interrupt
     }
@@ -82,7 +92,11 @@ async function copyScenario(t, parallel) {
   const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', FROM, '--to', TO]);
   assert.equal(planned.code, 0, planned.stdout);
   assert.equal(planned.json.chunkCount, CHUNKS);
-  const { landed, final, sawTakeover, log } = await killAndResume(p, planned.json.planId);
+  const srcRows = new Map((await perChunk(p, 'app.src_rows')).map((r) => [Number(r.k), Number(r.c)]));
+  // A done chunk holds exactly its source rows; no window ever holds more.
+  const { landed, final, sawTakeover, log } = await killAndResume(p, planned.json.planId, (k, rows, done) =>
+    done ? rows === srcRows.get(k) : rows === 0 || rows === srcRows.get(k),
+  );
   assert.equal(landed, KILLS, 'every kill landed mid-run');
   const src = await perChunk(p, 'app.src_rows');
   const dst = await perChunk(p, 'app.events');
@@ -116,7 +130,11 @@ test(`table strategy survives ${KILLS} SIGKILLs: every row of the window exactly
   const before = await perChunk(p, 'app.events');
   const planned = p.cli(['plan', '--target', 'app.events', '--from', FROM, '--to', TO]);
   assert.equal(planned.code, 0, planned.stdout);
-  const { landed, final, log } = await killAndResume(p, planned.json.planId);
+  const once = new Map(before.map((r) => [Number(r.k), Number(r.c)]));
+  // A done chunk's window is doubled; any other is as before or doubled (applied, not yet recorded).
+  const { landed, final, log } = await killAndResume(p, planned.json.planId, (k, rows, done) =>
+    done ? rows === 2 * once.get(k) : rows === once.get(k) || rows === 2 * once.get(k),
+  );
   assert.equal(landed, KILLS, 'every kill landed mid-run');
   const after = await perChunk(p, 'app.events');
   assert.deepEqual(

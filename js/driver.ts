@@ -280,6 +280,12 @@ const unknownOutcome = (message: string): Outcome => ({
 export interface ExecutorOptions {
   /** The target's row count grows by exactly what an INSERT adds (no merges that fold rows). */
   exactCounts: boolean;
+  /**
+   * A retry that counted the window empty may go in without deduplication: counts are exact
+   * and no view reads from the target (a killed attempt may already have fed a view, whose
+   * own target can drop the repeat only if the retry keeps its token).
+   */
+  resendWithoutDeduplication: boolean;
 }
 
 export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): ChunkExecutor {
@@ -335,9 +341,9 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         }
         // A killed INSERT can leave its token in a non-replicated MergeTree's deduplication log
         // without its rows: resent with that token, the retry would be dropped. Where the
-        // count shows none of the chunk's rows and counts are exact, the count is the guard.
+        // count shows none of the chunk's rows, the count is the guard.
         const token = statements.length === 1 ? statements[0].idempotencyToken : null;
-        const retrySql = verifiedEmpty && opts.exactCounts && token ? sqlWithoutDeduplication(statements[0].sql, token) : null;
+        const retrySql = verifiedEmpty && opts.resendWithoutDeduplication && token ? sqlWithoutDeduplication(statements[0].sql, token) : null;
         if (retrySql) {
           io.record({ event: 'note', message: `chunk ${a.chunkId}: the window holds none of its rows; sent again without deduplication on its token` });
         }

@@ -34,18 +34,21 @@ export interface TargetTable {
   engine: string;
   /** `non_replicated_deduplication_window` as declared on the table (0 when unset). */
   dedupWindow: number;
+  /** Materialized views that read from the table (`db.view`): every insert into it feeds them. */
+  dependentViews: string[];
 }
 
 /** Engine and deduplication window of a table, or undefined when it does not exist. */
 export async function targetTable(ch: ClickHouse, database: string, table: string): Promise<TargetTable | undefined> {
-  const rows = await ch.query<{ engine: string; create_table_query: string }>(
-    'SELECT engine, create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}',
+  const rows = await ch.query<{ engine: string; create_table_query: string; dep_db: string[]; dep_table: string[] }>(
+    `SELECT engine, create_table_query, dependencies_database AS dep_db, dependencies_table AS dep_table
+     FROM system.tables WHERE database = {db:String} AND name = {t:String}`,
     { params: { db: database, t: table } },
   );
   const r = rows[0];
   if (!r) return undefined;
   const m = /non_replicated_deduplication_window\s*=\s*(\d+)/.exec(r.create_table_query);
-  return { engine: r.engine, dedupWindow: m ? Number(m[1]) : 0 };
+  return { engine: r.engine, dedupWindow: m ? Number(m[1]) : 0, dependentViews: r.dep_table.map((t, i) => `${r.dep_db[i]}.${t}`) };
 }
 
 /** Whether the table honours insert_deduplication_token. */

@@ -86,17 +86,25 @@ test('an error retrying cannot fix (47 UNKNOWN_IDENTIFIER) fails each chunk at o
   assert.ok(Date.now() - t0 < 20_000);
 });
 
-test('a retry whose window holds none of its rows goes in even though the deduplication log already holds its token', async (t) => {
-  // What an INSERT killed mid-commit can leave (seen in kill/resume stress on this engine): a
-  // deduplication record for the chunk's token, and none of its rows in the window. Set up here
-  // with a real insert under that token outside the window; the chunk's first attempt fails (202).
+/**
+ * What an INSERT killed mid-commit can leave (seen in kill/resume stress on this engine): a
+ * deduplication record for the chunk's token, and none of its rows in the window. Set up with a
+ * real insert under that token outside the window; the chunk's first attempt fails (202).
+ */
+async function tokenLeftBehind(t, extraSql = []) {
   const until = Math.floor(Date.now() / 1000) + 4;
   const { p, planId } = await setup(t, { retries: 6, delayMs: 1000, viewCondition: `now() < toDateTime(${until})` });
   const plan = JSON.parse(fs.readFileSync(path.join(p.stateDir, 'plans', `${planId}.json`), 'utf8'));
   await p.exec(
     'ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 100',
     `INSERT INTO app.events SELECT toDateTime('2030-01-01', 'UTC'), 0 SETTINGS insert_deduplication_token='${plan.chunks[2].idempotencyToken}'`,
+    ...extraSql,
   );
+  return { p, planId };
+}
+
+test('a retry whose window holds none of its rows goes in even though the deduplication log already holds its token', async (t) => {
+  const { p, planId } = await tokenLeftBehind(t);
   const r = p.cli(['run', '--plan-id', planId]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const ev = events(r);
@@ -106,4 +114,18 @@ test('a retry whose window holds none of its rows goes in even though the dedupl
   const [a] = await p.rows('SELECT count() c, sum(user_id) s FROM app.base');
   const [b] = await p.rows(`SELECT count() c, sum(user_id) s FROM app.events WHERE event_time < '2030-01-01'`);
   assert.deepEqual(b, a, 'every row exactly once');
+});
+
+test('with a view reading from the target the retry keeps its token: dropped again, the chunk stops for the operator', async (t) => {
+  const { p, planId } = await tokenLeftBehind(t, [
+    'CREATE TABLE app.fanout (user_id UInt64) ENGINE = MergeTree ORDER BY user_id',
+    'CREATE MATERIALIZED VIEW app.fanout_mv TO app.fanout AS SELECT user_id FROM app.events',
+  ]);
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.equal(r.json.chunksNeedingOperator, 1);
+  assert.match(r.json.lastError.message, /added none of its 180 rows: the target dropped it/);
+  assert.ok(r.json.notes.some((n) => /views read from app\.events \(app\.fanout_mv\): a retry after a killed INSERT keeps its token/.test(n)));
+  assert.ok(!events(r).some((e) => e.event === 'note' && /without deduplication/.test(e.message)));
+  assert.deepEqual([r.json.chunkCounts.done, r.json.chunkCounts.failed], [3, 1]);
 });

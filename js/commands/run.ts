@@ -99,6 +99,12 @@ function exactlyOnceNotes(plan: Plan, info: TargetTable | undefined, replayDone:
   if (replayDone && tokens && dedup) notes.push('--replay-done re-sends the same tokens: while they are inside the deduplication window the target drops the replayed rows');
   if (plan.strategy !== 'mv_replay') {
     notes.push('the row-count check assumes nothing else writes to the backfilled window of the target during the run');
+    if (dedup && info.dependentViews.length > 0) {
+      notes.push(
+        `views read from ${plan.target} (${info.dependentViews.join(', ')}): a retry after a killed INSERT keeps its token, so that their targets can drop ` +
+          'what the killed attempt fed them; if the target drops that retry too (a token left behind without rows), the chunk stops for the operator',
+      );
+    }
     if (engineMergesRows(info.engine)) {
       notes.push(`${plan.target} (${info.engine}) merges rows, so a window's row count can shrink by itself: the rows a chunk adds are not checked against what it should add, and after a crash an applied chunk may stop for the operator`);
     }
@@ -205,8 +211,11 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     const status = await drive({
       machine,
       log,
-      // A window gains exactly what a chunk inserts only where merges do not fold rows.
-      executor: sqlExecutor(ch, plan, { exactCounts: !!target && !engineMergesRows(target.engine) }),
+      executor: sqlExecutor(ch, plan, {
+        // A window gains exactly what a chunk inserts only where merges do not fold rows.
+        exactCounts: !!target && !engineMergesRows(target.engine),
+        resendWithoutDeduplication: !!target && !engineMergesRows(target.engine) && target.dependentViews.length === 0,
+      }),
       snapshotFile: runPath(cx.paths, plan.planId),
       cancelFile: cancelPath(cx.paths, plan.planId),
       lock,

@@ -13,6 +13,7 @@ const counts = [100, 1_000, 10_000, 100_000];
 const repeats = { 100: 7, 1_000: 3 };
 const rows = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chkit-bench-plans-'));
+let syncMs;
 const point = (...args) => {
   const r = spawnSync(process.execPath, [path.join(here, 'drive_one.mjs'), ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`bench ${args.join(' ')}: ${r.stderr}`);
@@ -29,7 +30,7 @@ try {
       rows.push({ ...planned, ...median, runs: runs.length, maxRssMB: Math.max(...runs.map((r) => r.maxRssMB)) });
     }
   }
-  var syncMs = fdatasyncLatency(path.join(tmp, 'sync-probe.ndjson'));
+  syncMs = fdatasyncLatency(path.join(tmp, 'sync-probe.ndjson'));
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }

@@ -4,7 +4,7 @@
 // configured, from the server (so a view created outside chkit is found too).
 import type { ClickHouse } from './clickhouse.js';
 import { viewSource, type TableRef } from './core.js';
-import { tableColumns } from './schema_info.js';
+import { tableColumns, targetTable } from './schema_info.js';
 import { schemaColumnType, type Schema, type TableDefinition } from './schema.js';
 
 export interface TableInfo {
@@ -84,14 +84,6 @@ async function serverViews(ch: ClickHouse, target: TableRef): Promise<ViewInput[
   return out;
 }
 
-async function dependents(ch: ClickHouse, t: TableRef): Promise<string[]> {
-  const [row] = await ch.query<{ dependencies_database: string[]; dependencies_table: string[] }>(
-    'SELECT dependencies_database, dependencies_table FROM system.tables WHERE database = {db:String} AND name = {t:String}',
-    { params: { db: t.database, t: t.table } },
-  );
-  return (row?.dependencies_table ?? []).map((name, i) => `${row.dependencies_database[i]}.${name}`);
-}
-
 /**
  * Tables and views for a plan of `target` (and `source` for a copy). The
  * server's columns are the truth; the schema adds `plugins.backfill.timeColumn`.
@@ -124,5 +116,6 @@ export async function gatherPlanInputs(schema: Schema, ch: ClickHouse | undefine
     const info = server ? { ...server, timeColumn: def?.plugins?.backfill?.timeColumn } : def ? fromSchema(def) : undefined;
     if (info) tables.push(info);
   }
-  return { tables, views: [...views.values()], targetDependents: ch ? await dependents(ch, target) : [] };
+  const dependents = ch ? (await targetTable(ch, target.database, target.table))?.dependentViews : undefined;
+  return { tables, views: [...views.values()], targetDependents: dependents ?? [] };
 }

@@ -264,10 +264,10 @@ function failure(err: unknown): ChunkError {
   return { code: f.code, type: f.type, message: String(f.message ?? err), origin: f.origin ?? 'network' };
 }
 
-const unknownOutcome = (message: string): Outcome => ({
+const unknownOutcome = (message: string, type = 'UNKNOWN_OUTCOME'): Outcome => ({
   kind: 'failed',
   needsOperator: true,
-  error: { type: 'UNKNOWN_OUTCOME', message, origin: 'check' },
+  error: { type, message, origin: 'check' },
 });
 
 /**
@@ -363,13 +363,17 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         if (a.countTargetSql && baseline) {
           rows = (await count(ch, a.countTargetSql)) - baseline.b;
           // Never report a chunk done that did not add its rows (a dropped or partial insert).
+          if (opts.exactCounts && rows === 0 && baseline.e > 0) {
+            return unknownOutcome(
+              `chunk ${a.chunkId}: the INSERT returned but added none of its ${baseline.e} rows: the target dropped it, most likely as a ` +
+                `duplicate (its deduplication log holds this chunk's token from an earlier insert); \`doctor\` says how to replay it`,
+              'INSERT_DROPPED',
+            );
+          }
           if (opts.exactCounts && rows !== baseline.e) {
             return unknownOutcome(
-              rows === 0
-                ? `chunk ${a.chunkId}: the INSERT returned but added none of its ${baseline.e} rows: the target dropped it, most likely as a ` +
-                    `duplicate (its deduplication log holds this chunk's token from an earlier insert); see "Troubleshooting" in the README`
-                : `chunk ${a.chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}: ` +
-                    `something else writes to the window; repair it, then resume with --replay-failed`,
+              `chunk ${a.chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}: ` +
+                `something else writes to the window; repair it, then resume with --replay-failed`,
             );
           }
         } else if (a.uncertain && statements.length === 1 && ch.embedded && rows === 0) {

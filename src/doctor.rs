@@ -34,6 +34,9 @@ pub struct RunFacts {
     pub pending_chunks: u64,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The last error's type (a ClickHouse error name, or one of the run's own checks).
+    #[serde(default)]
+    pub last_error_type: Option<String>,
     /// Chunks that need an operator (e.g. a window whose row count is neither before nor after).
     #[serde(default)]
     pub blocked_chunks: u64,
@@ -184,7 +187,25 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
         },
     }
     if let Some(r) = &d.run {
-        if r.blocked_chunks > 0 {
+        let dedup_window = d.server.as_ref().map_or(0, |s| s.dedup_window);
+        if r.blocked_chunks > 0 && r.last_error_type.as_deref() == Some("INSERT_DROPPED") {
+            let mut i = with_command(
+                issue(
+                    "insert_dropped",
+                    Severity::Error,
+                    format!(
+                        "{} dropped {} chunk insert(s) as duplicates of earlier inserts with the same tokens, without their rows; \
+                         turn its deduplication off, replay them, then set non_replicated_deduplication_window back{}",
+                        d.target,
+                        r.blocked_chunks,
+                        if dedup_window > 0 { format!(" to {dedup_window}") } else { String::new() }
+                    ),
+                ),
+                format!("resume --plan-id {id} --replay-failed"),
+            );
+            i.sql = Some(format!("ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 0", d.target));
+            issues.push(i);
+        } else if r.blocked_chunks > 0 {
             issues.push(issue(
                 "chunks_need_operator",
                 Severity::Error,
@@ -274,11 +295,31 @@ mod tests {
     }
 
     fn run(status: &str, failed: u64) -> RunFacts {
-        RunFacts { status: status.into(), failed_chunks: failed, pending_chunks: 3, last_error: Some("boom".into()), blocked_chunks: 0 }
+        RunFacts {
+            status: status.into(),
+            failed_chunks: failed,
+            pending_chunks: 3,
+            last_error: Some("boom".into()),
+            last_error_type: None,
+            blocked_chunks: 0,
+        }
     }
 
     fn codes(r: &DoctorReport) -> Vec<(&str, Option<&str>)> {
         r.issues.iter().map(|i| (i.code, i.command.as_deref())).collect()
+    }
+
+    #[test]
+    fn dropped_inserts_get_the_setting_that_lets_them_in() {
+        let mut d = base();
+        d.run = Some(RunFacts { blocked_chunks: 2, last_error_type: Some("INSERT_DROPPED".into()), ..run("failed", 2) });
+        d.server = Some(ServerFacts { reachable: true, target_exists: true, target_engine: Some("MergeTree".into()), dedup_window: 100, ..Default::default() });
+        let r = diagnose(&d);
+        assert_eq!(codes(&r), [("chunks_failed", Some("resume --plan-id p1")), ("insert_dropped", Some("resume --plan-id p1 --replay-failed"))]);
+        assert_eq!(r.issues[1].sql.as_deref(), Some("ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 0"));
+        assert!(r.issues[1].message.contains("back to 100"), "{}", r.issues[1].message);
+        d.run = Some(RunFacts { blocked_chunks: 1, last_error_type: Some("UNKNOWN_OUTCOME".into()), ..run("failed", 1) });
+        assert_eq!(codes(&diagnose(&d))[1].0, "chunks_need_operator");
     }
 
     #[test]

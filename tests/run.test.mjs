@@ -130,9 +130,14 @@ test('an INSERT the target drops (its token already used) stops the chunk for th
   const [w] = await p.rows(`SELECT count() AS c FROM app.events WHERE event_time < '2030-01-01'`);
   assert.equal(Number(w.c), 60);
 
-  // The README's remedy: deduplication off for the backfill, resume --replay-failed, back on.
-  await p.exec('ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 0');
-  const again = p.cli(['resume', '--plan-id', plan.planId, '--replay-failed']);
+  // doctor's remedy, followed as given: deduplication off, replay, back on.
+  const d = p.cli(['doctor', '--plan-id', plan.planId]).json;
+  const fix = d.issues.find((i) => i.code === 'insert_dropped');
+  assert.ok(fix, JSON.stringify(d.issues));
+  assert.match(fix.message, /app\.events dropped 1 chunk insert\(s\) as duplicates .* back to 100/);
+  assert.equal(fix.sql, 'ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 0');
+  await p.exec(fix.sql);
+  const again = p.cli([...fix.command.split(' ')]);
   assert.equal(again.code, 0, again.stdout + again.stderr);
   assert.equal(again.json.chunkCounts.done, 2);
   assert.equal(again.json.rowsWritten, 120);

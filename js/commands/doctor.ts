@@ -132,6 +132,7 @@ export const doctorCommand = defineCommand(
               failedChunks: summary.chunkCounts.failed,
               pendingChunks: summary.chunkCounts.pending + summary.chunkCounts.running,
               lastError: summary.lastError ? clip(summary.lastError.message.split('\n')[0], 300) : null,
+              lastErrorType: summary.lastError?.type ?? null,
               blockedChunks: summary.needsOperator,
             },
       lock: lock ? { pid: lock.info.pid, host: lock.info.host, live: lock.liveness.live } : null,

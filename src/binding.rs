@@ -13,17 +13,12 @@ use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
 fn envelope<T: Serialize>(r: CoreResult<T>) -> String {
-    envelope_with(r, 0, |v, out| serde_json::to_writer(out, &v))
-}
-
-/// `capacity`: the expected size. Growing a buffer of tens of megabytes step by step
-/// grows WASM memory step by step, which cost more than building the plan.
-fn envelope_with<T>(r: CoreResult<T>, capacity: usize, write: impl FnOnce(T, &mut Vec<u8>) -> serde_json::Result<()>) -> String {
-    r.and_then(|v| ok_envelope(capacity, |out| write(v, out))).unwrap_or_else(error_envelope)
+    r.and_then(|v| ok_envelope(0, |out| serde_json::to_writer(out, &v))).unwrap_or_else(error_envelope)
 }
 
 /// The value is written straight after the prefix, so the shim can take a large value's
-/// JSON text (a plan, a snapshot) without parsing it: no second copy on either side.
+/// JSON text (a snapshot) without parsing it. `capacity`: the expected size, reserved once
+/// (growing tens of megabytes step by step grows WASM memory step by step).
 fn ok_envelope(capacity: usize, write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> CoreResult<String> {
     let mut out = Vec::with_capacity(capacity + 32);
     out.extend_from_slice(OK_PREFIX);

@@ -326,7 +326,14 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
             );
           }
           verifiedEmpty = true;
-        } else if (a.uncertain && a.verify === undefined && !a.countTargetSql && a.statementsDone < statements.length && a.attempt > 1) {
+        } else if (
+          a.uncertain &&
+          a.verify === undefined &&
+          !a.countTargetSql &&
+          a.statementsDone < statements.length &&
+          // A single mv_replay statement is sent again with its token (README, Exactly once).
+          (statements.length > 1 || plan.strategy !== 'mv_replay')
+        ) {
           return unknownOutcome(
             `chunk ${a.chunkId}: an attempt was interrupted in statement ${a.statementsDone + 1} of ${statements.length} and ` +
               `its rows cannot be counted per window; check the targets, then resume with --replay-failed`,

@@ -305,8 +305,9 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
       try {
         if (a.previousQueryIds?.length) {
           // A client crash or a lost connection does not stop a server query: make sure it is
-          // over before counting, or a late commit could land after the count.
-          for (const q of a.previousQueryIds) await ch.kill(q);
+          // over before counting, or a late commit could land after the count. (Killing only
+          // what still runs: a user without the KILL QUERY grant recovers when nothing does.)
+          for (const q of a.previousQueryIds) if (await ch.running(q)) await ch.kill(q);
           if (a.uncertain && !ch.embedded && statements.length === 1) {
             const o = await queryLogOutcome(ch, a.previousQueryIds);
             if (o?.finished) return { kind: 'succeeded', rows: o.rows, recovered: true };

@@ -15,6 +15,8 @@ export interface ChunkRow {
   durationMs: number | null;
   lastError: ChunkError | null;
   needsOperator: boolean;
+  /** Done without a check that could confirm it (see RunSummary.unverified). */
+  unverified: boolean;
 }
 
 /** Duration of each chunk's last attempt: its last start to the event that ended it. */
@@ -64,6 +66,7 @@ export function chunkRows(plan: Plan, run: LoadedRun, log: LogReader): ChunkRow[
       durationMs: took.get(i) ?? null,
       lastError: s.e ?? null,
       needsOperator: !!s.op,
+      unverified: !!s.uv,
     };
   });
   const rank = (r: ChunkRow) => (r.status === 'failed' ? 0 : 1);
@@ -83,7 +86,11 @@ export function chunkTableLines(rows: ChunkRow[], width = 80): string[] {
   const head = `  ${'#'.padStart(n)}  ${'window (UTC)'.padEnd(25)} ${'status'.padEnd(8)} ${'try'.padStart(3)} ${'rows'.padStart(10)} ${'time'.padStart(6)}  error`;
   const lines = [head];
   for (const r of rows) {
-    const err = r.lastError ? `${r.needsOperator ? '[operator] ' : ''}${r.lastError.code ?? r.lastError.origin}: ${r.lastError.message.split('\n')[0]}` : '';
+    const err = r.lastError
+      ? `${r.needsOperator ? '[operator] ' : ''}${r.lastError.code ?? r.lastError.origin}: ${r.lastError.message.split('\n')[0]}`
+      : r.unverified
+        ? '[unverified] re-sent after a crash, wrote no rows'
+        : '';
     let line = `  ${String(r.index).padStart(n)}  ${`${short(r.from)} → ${short(r.to)}`.padEnd(25)} ${r.status.padEnd(8)} ${String(r.attempts).padStart(3)} ${String(r.rowsWritten).padStart(10)} ${seconds(r.durationMs).padStart(6)}  ${err}`.trimEnd();
     if ([...line].length > width) line = [...line].slice(0, width - 1).join('') + '…';
     lines.push(line);

@@ -190,7 +190,7 @@ export type RunEvent =
   | { event: 'chunk_started'; chunk: number; chunkId: string; attempt: number; queryId: string }
   | { event: 'chunk_measured'; chunk: number; before: number; expected: number }
   | { event: 'statement_succeeded'; chunk: number; statement: number; rows: number }
-  | { event: 'chunk_succeeded'; chunk: number; rows: number; recovered?: boolean }
+  | { event: 'chunk_succeeded'; chunk: number; rows: number; recovered?: boolean; unverified?: boolean }
   | { event: 'chunk_skipped'; chunk: number; reason: string }
   | { event: 'chunk_failed'; chunk: number; error: ChunkError; needsOperator?: boolean }
   | { event: 'chunk_interrupted'; chunk: number }
@@ -235,6 +235,8 @@ export interface RunSummary {
   lastError: ChunkError | null;
   stopping: RunStatus | null;
   needsOperator: number;
+  /** Done chunks whose outcome no check could confirm (mv_replay re-sent after a crash, no rows written). */
+  unverified: number;
 }
 
 export interface LoadReport {
@@ -315,7 +317,7 @@ export class RunMachine {
     return callCore('runSummary', String(this.handle));
   }
 
-  chunk(i: number): { s: ChunkStatus; a: number; r?: number; e?: ChunkError; op?: boolean; u?: boolean } {
+  chunk(i: number): { s: ChunkStatus; a: number; r?: number; e?: ChunkError; op?: boolean; u?: boolean; uv?: boolean } {
     return callCore('runChunk', String(this.handle), String(i));
   }
 

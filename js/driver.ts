@@ -11,7 +11,7 @@ import { writeFileAtomic, type EventLog } from './store.js';
 export type StartAction = Extract<RunAction, { action: 'start_chunk' }>;
 
 export type Outcome =
-  | { kind: 'succeeded'; rows: number; recovered?: boolean }
+  | { kind: 'succeeded'; rows: number; recovered?: boolean; unverified?: boolean }
   | { kind: 'skipped'; reason: string }
   | { kind: 'failed'; error: ChunkError; needsOperator?: boolean }
   | { kind: 'interrupted' };
@@ -163,7 +163,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     inFlight.set(a.chunk, { action: a, abort, settled });
     void settled.then((o) => {
       inFlight.delete(a.chunk);
-      if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered });
+      if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered, unverified: o.unverified });
       else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
       else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))
         record({ event: 'chunk_interrupted', chunk: a.chunk });
@@ -393,6 +393,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
               `rows that attempt committed or of a deduplication record it left without them (a non-replicated MergeTree can); ` +
               `compare the target with the view over ${chunk.from} → ${chunk.to}`,
           });
+          return { kind: 'succeeded', rows: 0, unverified: true };
         }
         return { kind: 'succeeded', rows: statements.length > 1 ? 0 : rows };
       } catch (err) {

@@ -54,6 +54,7 @@ export function runPayload(cx: Cx, plan: Plan, s: RunSummary, extra: Record<stri
   };
   if (s.lastError) payload.lastError = s.lastError;
   if (s.needsOperator) payload.chunksNeedingOperator = s.needsOperator;
+  if (s.unverified) payload.unverifiedChunks = s.unverified;
   return payload;
 }
 
@@ -69,5 +70,8 @@ export function summaryLines(plan: Plan, s: RunSummary): string[] {
     lines.push(...wrap(clip(s.lastError.message.split('\n')[0], 300), 80, `  last error${code}: `, '    '));
   }
   if (s.needsOperator) lines.push(`  ${s.needsOperator} chunk(s) need an operator: see lastError`);
+  if (s.unverified) {
+    lines.push(...wrap(`${s.unverified} chunk(s) re-sent after a crash wrote no rows, and no count can confirm them: compare the target with the view over their windows (status --chunks marks them)`, 80, '  ', '    '));
+  }
   return lines;
 }

@@ -221,6 +221,7 @@ pub fn run_summary(handle: &str) -> String {
             "sessions": s.sessions, "attempts": s.attempts, "rowsWritten": s.rows_written,
             "chunkCounts": s.chunk_counts, "lastError": s.last_error, "stopping": s.stopping,
             "needsOperator": s.chunks.iter().filter(|c| c.needs_operator).count(),
+            "unverified": s.chunks.iter().filter(|c| c.unverified && c.status == run_state::ChunkStatus::Done).count(),
         }))
     }))
 }

@@ -40,6 +40,9 @@ pub struct RunFacts {
     /// Chunks that need an operator (e.g. a window whose row count is neither before nor after).
     #[serde(default)]
     pub blocked_chunks: u64,
+    /// Done chunks no check could confirm (mv_replay re-sent after a crash, no rows written).
+    #[serde(default)]
+    pub unverified_chunks: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +190,21 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
         },
     }
     if let Some(r) = &d.run {
+        if r.unverified_chunks > 0 {
+            issues.push(with_command(
+                issue(
+                    "chunks_unverified",
+                    Severity::Warn,
+                    format!(
+                        "{} chunk(s) were sent again after a crash and wrote no rows: {} dropped them as duplicates, most likely of rows the \
+                         interrupted attempt had written, but possibly of a token it left behind without them; compare {} with the view \
+                         over those windows",
+                        r.unverified_chunks, d.target, d.target
+                    ),
+                ),
+                format!("status --plan-id {id} --chunks"),
+            ));
+        }
         let dedup_window = d.server.as_ref().map_or(0, |s| s.dedup_window);
         if r.blocked_chunks > 0 && r.last_error_type.as_deref() == Some("INSERT_DROPPED") {
             let mut i = with_command(
@@ -302,11 +320,23 @@ mod tests {
             last_error: Some("boom".into()),
             last_error_type: None,
             blocked_chunks: 0,
+            unverified_chunks: 0,
         }
     }
 
     fn codes(r: &DoctorReport) -> Vec<(&str, Option<&str>)> {
         r.issues.iter().map(|i| (i.code, i.command.as_deref())).collect()
+    }
+
+    #[test]
+    fn unverified_chunks_point_at_the_chunk_table() {
+        let mut d = base();
+        d.strategy = "mv_replay".into();
+        d.run = Some(RunFacts { unverified_chunks: 2, ..run("completed", 0) });
+        let r = diagnose(&d);
+        assert_eq!(codes(&r), [("chunks_unverified", Some("status --plan-id p1 --chunks"))]);
+        assert!(r.ok, "a warning: the run completed");
+        assert!(r.issues[0].message.starts_with("2 chunk(s) were sent again after a crash and wrote no rows"));
     }
 
     #[test]

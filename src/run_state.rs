@@ -213,6 +213,9 @@ pub struct ChunkState {
     /// Failed in a way only a person can resolve (a partial write was found).
     #[serde(rename = "op", default, skip_serializing_if = "is_false")]
     pub needs_operator: bool,
+    /// Done, but its outcome could not be checked (see `Event::ChunkSucceeded`).
+    #[serde(rename = "uv", default, skip_serializing_if = "is_false")]
+    pub unverified: bool,
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<ChunkError>,
 }
@@ -250,6 +253,7 @@ impl ChunkState {
             baseline: None,
             uncertain: false,
             needs_operator: false,
+            unverified: false,
             last_error: None,
         }
     }
@@ -311,6 +315,10 @@ pub enum Event {
         /// Found applied by a check after a crash or failure, not executed now.
         #[serde(default, skip_serializing_if = "is_false")]
         recovered: bool,
+        /// Sent again after a crash, it wrote no rows, and no count can tell whether the
+        /// crashed attempt had written them (mv_replay): an operator should compare.
+        #[serde(default, skip_serializing_if = "is_false")]
+        unverified: bool,
     },
     #[serde(rename_all = "camelCase")]
     ChunkSkipped { chunk: usize, reason: String },
@@ -631,12 +639,13 @@ impl RunState {
                 ch.rows += *rows;
                 self.snap.rows_written += *rows;
             }
-            Event::ChunkSucceeded { chunk, rows, .. } => {
+            Event::ChunkSucceeded { chunk, rows, unverified, .. } => {
                 let i = *chunk;
                 self.expect_status(i, ChunkStatus::Running, "chunk_succeeded")?;
                 self.set_status(i, ChunkStatus::Done);
                 let ch = &mut self.snap.chunks[i];
                 ch.rows += *rows;
+                ch.unverified = *unverified;
                 ch.uncertain = false;
                 ch.last_error = None;
                 ch.statements_done = 0;
@@ -1030,7 +1039,7 @@ mod tests {
             })
         }
         fn ok(&mut self, i: usize) {
-            self.ev(Event::ChunkSucceeded { chunk: i, rows: 10, recovered: false });
+            self.ev(Event::ChunkSucceeded { chunk: i, rows: 10, recovered: false, unverified: false });
         }
     }
 
@@ -1176,6 +1185,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unverified_success_is_kept_in_the_snapshot_until_the_chunk_succeeds_again() {
+        let mut m = M::new(2, settings(1, 3, 100));
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        m.ev(Event::ChunkSucceeded { chunk: 0, rows: 0, recovered: false, unverified: true });
+        assert!(m.s.snap.chunks[0].unverified);
+        let text = serde_json::to_string(&m.s.snap).unwrap();
+        assert!(text.contains("\"uv\":true"), "{text}");
+        let back: Snapshot = serde_json::from_str(&text).unwrap();
+        assert!(back.chunks[0].unverified && !back.chunks[1].unverified);
+        // --replay-done runs it again; a checked success clears the mark.
+        m.ev(Event::RunFinished { status: RunStatus::Paused });
+        m.start(RunMode::Resume, settings(1, 3, 100), true, false);
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        m.ev(Event::ChunkSucceeded { chunk: 0, rows: 5, recovered: false, unverified: false });
+        assert!(!m.s.snap.chunks[0].unverified);
+    }
+
+    #[test]
     fn a_retry_after_a_lost_connection_kills_the_previous_statement_first() {
         let mut m = M::new(1, settings(1, 3, 100));
         let a = m.s.next_actions(m.now, 0);
@@ -1276,7 +1305,7 @@ mod tests {
     fn invalid_transitions_are_refused() {
         let mut m = M::new(2, settings(1, 3, 100));
         let seq = m.s.snap.seq + 1;
-        let bad = m.s.apply(EventLine { seq, at: 0, event: Event::ChunkSucceeded { chunk: 0, rows: 1, recovered: false } });
+        let bad = m.s.apply(EventLine { seq, at: 0, event: Event::ChunkSucceeded { chunk: 0, rows: 1, recovered: false, unverified: false } });
         assert_eq!(bad.unwrap_err().code, "invalid_transition");
         let bad = m.s.apply(EventLine { seq: seq + 5, at: 0, event: Event::Note { message: "x".into() } });
         assert!(bad.is_err());
@@ -1297,7 +1326,7 @@ mod tests {
                 forced: vec![],
             }),
             r.ev(Event::ChunkStarted { chunk: 0, chunk_id: "c0".into(), attempt: 1, query_id: "q".into() }),
-            r.ev(Event::ChunkSucceeded { chunk: 0, rows: 7, recovered: false }),
+            r.ev(Event::ChunkSucceeded { chunk: 0, rows: 7, recovered: false, unverified: false }),
         ];
         let mut log = String::new();
         let mut snap_at = 0;

@@ -1,7 +1,7 @@
 // Crash safety of mv_replay: SIGKILL the real `run` at random instants, `resume`
 // each time. The replayed target must equal what the live view wrote, except
-// where the event log told the operator it could not tell (a retry after a crash
-// that wrote no rows): a window is never wrong in silence. KILL_COUNT as in
+// where the run told the operator it could not tell (a retry after a crash that
+// wrote no rows: noted, counted, marked, raised by doctor): never wrong in silence. KILL_COUNT as in
 // tests/kill.test.mjs (default here 5).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,5 +60,11 @@ test(`mv_replay of ${CHUNKS} chunks into a deduplicating target survives ${KILLS
   const silent = live.filter((w) => JSON.stringify(replayed.get(`${w.t}|${w.kind}`)) !== JSON.stringify(w) && !noted.has(chunkOf(w.t)));
   assert.deepEqual(silent, [], 'every window equals the live view, or its chunk was noted');
   assert.equal(replayed.size, live.length, 'no window the live view did not write');
+  // The same chunks are counted in the run's summary, marked in the chunk table, and raised by doctor.
+  assert.equal(final.json.unverifiedChunks ?? 0, noted.size);
+  const table = p.cli(['status', '--plan-id', planned.json.planId, '--chunks']).json.chunks;
+  assert.deepEqual(new Set(table.filter((c) => c.unverified).map((c) => c.id)), noted);
+  const d = p.cli(['doctor', '--plan-id', planned.json.planId]).json;
+  assert.equal(d.issues.some((i) => i.code === 'chunks_unverified'), noted.size > 0);
   t.diagnostic(`kills landed: ${landed}, retries after a crash that wrote no rows (noted): ${noted.size}`);
 });

@@ -134,6 +134,7 @@ export const doctorCommand = defineCommand(
               lastError: summary.lastError ? clip(summary.lastError.message.split('\n')[0], 300) : null,
               lastErrorType: summary.lastError?.type ?? null,
               blockedChunks: summary.needsOperator,
+              unverifiedChunks: summary.unverified,
             },
       lock: lock ? { pid: lock.info.pid, host: lock.info.host, live: lock.liveness.live } : null,
       environmentMismatch: envMismatch,

@@ -204,8 +204,8 @@ function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: str
 function chunkLines(source: Source, scan: LineScan): { count: number } | undefined {
   const { newlines: nl, ends } = scan;
   const n = nl.length;
+  // (The first line's end was checked on the header already.)
   if (n < 2 || nl[n - 1] !== scan.size - 1 || nl[n - 1] - nl[n - 2] !== 3) return undefined;
-  if (nl[0] < HEADER_END.length || source.text(nl[0] - HEADER_END.length, nl[0]) !== HEADER_END.toString()) return undefined;
   if (source.text(nl[n - 2] + 1, nl[n - 1]) !== ']}') return undefined;
   const count = n - 2;
   for (let i = 1; i <= count; i++) {

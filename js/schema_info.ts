@@ -51,7 +51,12 @@ export async function targetTable(ch: ClickHouse, database: string, table: strin
   return { engine: r.engine, dedupWindow: m ? Number(m[1]) : 0, dependentViews: r.dep_table.map((t, i) => `${r.dep_db[i]}.${t}`) };
 }
 
+/** Replicated (or Shared) engines deduplicate through Keeper, not a local log. */
+export function replicated(t: TargetTable): boolean {
+  return t.engine.startsWith('Replicated') || t.engine.startsWith('Shared');
+}
+
 /** Whether the table honours insert_deduplication_token. */
 export function deduplicates(t: TargetTable): boolean {
-  return t.engine.startsWith('Replicated') || t.engine.startsWith('Shared') || t.dedupWindow > 0;
+  return replicated(t) || t.dedupWindow > 0;
 }

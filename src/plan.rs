@@ -791,25 +791,27 @@ mod tests {
     }
 
     fn mv_req() -> PlanRequest {
-        let col = |n: &str, t: &str, k: &str| crate::time_column::ColumnInfo { name: n.into(), ty: t.into(), default_kind: k.into() };
+        // `name type`, with a trailing `*` for a MATERIALIZED column.
+        let table = |name: &str, cols: &[&str], order_by: &str| TableInfo {
+            database: "app".into(),
+            table: name.into(),
+            columns: cols
+                .iter()
+                .map(|c| {
+                    let (n, t) = c.split_once(' ').unwrap();
+                    let (t, kind) = t.strip_suffix('*').map_or((t, ""), |t| (t, "MATERIALIZED"));
+                    crate::time_column::ColumnInfo { name: n.into(), ty: t.into(), default_kind: kind.into() }
+                })
+                .collect(),
+            order_by: vec![order_by.into()],
+            time_column: None,
+        };
         let mut r = req();
         r.options = json!({});
         r.target = "app.hourly".into();
         r.tables = vec![
-            TableInfo {
-                database: "app".into(),
-                table: "events".into(),
-                columns: vec![col("ts", "DateTime", ""), col("u", "UInt64", ""), col("m", "UInt64", "MATERIALIZED")],
-                order_by: vec!["ts, u".into()],
-                time_column: None,
-            },
-            TableInfo {
-                database: "app".into(),
-                table: "hourly".into(),
-                columns: vec![col("hour", "DateTime", ""), col("n", "UInt64", ""), col("x", "UInt64", "MATERIALIZED")],
-                order_by: vec!["hour".into()],
-                time_column: None,
-            },
+            table("events", &["ts DateTime", "u UInt64", "m UInt64*"], "ts, u"),
+            table("hourly", &["hour DateTime", "n UInt64", "x UInt64*"], "hour"),
         ];
         r.views = vec![
             ViewInput { database: "app".into(), name: "v2".into(), schema_query: Some("SELECT toStartOfHour(ts) AS hour, count() AS n FROM events GROUP BY hour".into()), server_query: None, output_columns: None, create_query: None },

@@ -1030,13 +1030,11 @@ mod tests {
             }
         }
         fn fail(&mut self, i: usize, code: i64) -> EventLine {
-            self.ev(Event::ChunkFailed {
-                chunk: i,
-                error: ChunkError { code: Some(code), kind: None, message: "boom".into(), origin: "server".into() },
-                retryable: false,
-                retry_at: None,
-                needs_operator: false,
-            })
+            self.fail_as(i, ChunkError { code: Some(code), kind: None, message: "boom".into(), origin: "server".into() }, false)
+        }
+        /// Retryability and the retry time are the machine's to decide.
+        fn fail_as(&mut self, i: usize, error: ChunkError, needs_operator: bool) -> EventLine {
+            self.ev(Event::ChunkFailed { chunk: i, error, retryable: false, retry_at: None, needs_operator })
         }
         fn ok(&mut self, i: usize) {
             self.ev(Event::ChunkSucceeded { chunk: i, rows: 10, recovered: false, unverified: false });
@@ -1209,13 +1207,7 @@ mod tests {
         let mut m = M::new(1, settings(1, 3, 100));
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]);
-        m.ev(Event::ChunkFailed {
-            chunk: 0,
-            error: ChunkError { code: None, kind: None, message: "socket hang up".into(), origin: "network".into() },
-            retryable: true,
-            retry_at: Some(m.now),
-            needs_operator: false,
-        });
+        m.fail_as(0, ChunkError { code: None, kind: None, message: "socket hang up".into(), origin: "network".into() }, false);
         // After the backoff (retryDelayMs 100).
         match &m.s.next_actions(m.now + 100, 0)[0] {
             Action::StartChunk { attempt: 2, uncertain: false, previous_query_ids, .. } => {
@@ -1257,13 +1249,7 @@ mod tests {
         let mut m = M::new(1, settings(1, 3, 100));
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]);
-        m.ev(Event::ChunkFailed {
-            chunk: 0,
-            error: ChunkError { code: None, kind: Some("UNKNOWN_OUTCOME".into()), message: "x".into(), origin: "check".into() },
-            retryable: true,
-            retry_at: None,
-            needs_operator: true,
-        });
+        m.fail_as(0, ChunkError { code: None, kind: Some("UNKNOWN_OUTCOME".into()), message: "x".into(), origin: "check".into() }, true);
         m.ev(Event::RunFinished { status: RunStatus::Failed });
         m.start(RunMode::Resume, settings(1, 3, 100), false, false);
         assert_eq!(m.s.next_actions(m.now, 0), vec![Action::Finish { status: RunStatus::Failed }]);

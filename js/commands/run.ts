@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type RunEvent } from '../core.js';
 import type { Plan } from '../plan_file.js';
-import { deduplicates, targetTable, type TargetTable } from '../schema_info.js';
+import { deduplicates, replicated, targetTable, type TargetTable } from '../schema_info.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from '../command.js';
 import type { ClickHouse } from '../clickhouse.js';
 import { usageError } from '../errors.js';
@@ -89,9 +89,9 @@ function exactlyOnceNotes(plan: Plan, info: TargetTable | undefined, replayDone:
     notes.push(
       dedup
         ? 'after a crash the chunk is sent again with the same token, and the target drops what it already has' +
-            (info.engine.startsWith('Replicated') || info.engine.startsWith('Shared')
+            (replicated(info)
               ? ''
-              : '; but a killed INSERT can leave its token in a non-replicated MergeTree\'s deduplication log without its rows, and then the retry is dropped too: such a retry is noted in the event log')
+              : '; but a killed INSERT can leave its token in a non-replicated MergeTree\'s deduplication log without its rows, and then the retry is dropped too: a retry after a crash that writes no rows is marked unverified (status --chunks, doctor)')
         : 'after a crash the chunk is sent again: without deduplication on the target its rows may then be there twice',
     );
   }
@@ -190,6 +190,8 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     if (run.machine.report.snapshotRebuilt) record({ event: 'note', message: 'the run snapshot was unreadable and was rebuilt from the event log' });
     const target = await targetEngine(ch, plan);
     notes.push(...exactlyOnceNotes(plan, target, replayDone));
+    // A window gains exactly what a chunk inserts only where merges do not fold rows.
+    const exactCounts = !!target && !engineMergesRows(target.engine);
     removeIfExists(cancelPath(cx.paths, plan.planId));
     record({
       event: 'run_started',
@@ -211,11 +213,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     const status = await drive({
       machine,
       log,
-      executor: sqlExecutor(ch, plan, {
-        // A window gains exactly what a chunk inserts only where merges do not fold rows.
-        exactCounts: !!target && !engineMergesRows(target.engine),
-        resendWithoutDeduplication: !!target && !engineMergesRows(target.engine) && target.dependentViews.length === 0,
-      }),
+      executor: sqlExecutor(ch, plan, { exactCounts, resendWithoutDeduplication: exactCounts && target?.dependentViews.length === 0 }),
       snapshotFile: runPath(cx.paths, plan.planId),
       cancelFile: cancelPath(cx.paths, plan.planId),
       lock,

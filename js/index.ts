@@ -1,7 +1,9 @@
 // Public entry of @chkit/plugin-backfill.
 import { createBackfillPlugin, type BackfillPlugin } from './plugin.js';
 
-export interface BackfillOptions {
+// `type`, not `interface`: chkit's defineConfig takes plugin options as Record<string, unknown>,
+// which an interface (no implicit index signature) is not assignable to (TS2769).
+export type BackfillOptions = {
   /** State directory; default `<metaDir>/backfill`. Relative to the config file. */
   stateDir?: string;
   defaults?: {
@@ -22,13 +24,13 @@ export interface BackfillOptions {
     maxWindowHours?: number;
     minChunkMinutes?: number;
   };
-}
+};
 
 /** Per-table options: `plugins: { backfill: {...} }` on a chkit table definition. */
-export interface BackfillTableOptions {
+export type BackfillTableOptions = {
   /** Column the window is cut on for this table; beats defaults.timeColumn, --time-column beats it. */
   timeColumn?: string;
-}
+};
 
 // Importing the package types `plugins.backfill` on chkit tables (declaration merging).
 declare module '@chkit/core' {

@@ -9,7 +9,7 @@ import { ROOT, sh } from './helpers/project.mjs';
 
 const FIXTURES = path.join(ROOT, 'tests', 'fixtures', 'types');
 
-function tsc(file) {
+function tsc(file, core = path.join(FIXTURES, 'chkit-core.d.ts')) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chkit-backfill-types-'));
   const config = {
     compilerOptions: {
@@ -19,7 +19,7 @@ function tsc(file) {
       moduleResolution: 'NodeNext',
       types: [],
       baseUrl: FIXTURES,
-      paths: { '@chkit/core': [path.join(FIXTURES, 'chkit-core.d.ts')], '@chkit/plugin-backfill': [path.join(ROOT, 'dist', 'index.d.ts')] },
+      paths: { '@chkit/core': [core], '@chkit/plugin-backfill': [path.join(ROOT, 'dist', 'index.d.ts')] },
     },
     files: [path.join(FIXTURES, file)],
   };
@@ -38,4 +38,17 @@ test('without the import, plugins.backfill is untyped (the check above is the im
   const r = tsc('no-plugin.ts');
   assert.notEqual(r.status, 0);
   assert.match(r.stdout, /Unused '@ts-expect-error' directive/);
+});
+
+// The bundled @chkit/core stand-in carries the real defineConfig's constraint on plugin options.
+const BUNDLED_CORE = path.join(ROOT, 'dist', 'chkit-core.d.ts');
+
+test('plugins: [backfill({...})] type-checks inside defineConfig (plugin options are Record<string, unknown>)', () => {
+  const r = tsc('config.ts', BUNDLED_CORE);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test('the bundled defineConfig rejects options typed as an interface, as the real one does', () => {
+  const r = tsc('config-interface.ts', BUNDLED_CORE);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });

@@ -1,6 +1,6 @@
 // `chkit check` for backfills: every plan in the state directory is evaluated
 // by the core (src/check.rs); this module gathers the digests and prints.
-import { callCore, resolveOptions } from './core.js';
+import { callCore } from './core.js';
 import { Cx, defineCommand, type CommandContext } from './command.js';
 import type { ResolvedConfig } from './config.js';
 import { planHolder } from './lock.js';
@@ -23,7 +23,7 @@ export interface CheckResult {
   metadata?: Record<string, unknown>;
 }
 
-/** What chkit passes to onCheck (and onConfigLoaded). */
+/** What chkit passes to onCheck. */
 export interface CheckHookContext {
   command?: string;
   config: ResolvedConfig;
@@ -87,11 +87,10 @@ export function failsCheck(result: CheckResult): boolean {
   return result.evaluated && !result.ok && result.findings.some((f) => f.severity === 'error');
 }
 
+// No onConfigLoaded: an error thrown there reaches the user without the command or its code
+// (the real chkit calls it before `chkit backfill <cmd>`); each command validates the options
+// itself, and onCheck reports invalid ones as a finding.
 export const checkHooks = {
-  /** Validate the options as soon as the config loads: a typo fails `chkit check` early. */
-  onConfigLoaded(ctx: CheckHookContext): void {
-    resolveOptions(ctx.options ?? {});
-  },
   onCheck(ctx: CheckHookContext): CheckResult {
     try {
       return evaluateCheck(cxFor(ctx));

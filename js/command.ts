@@ -95,9 +95,16 @@ export class Cx {
   }
 }
 
+/** Against the config's directory: the real chkit hands over metaDir as written (relative), meant for its cwd. */
 export function resolveStateDir(config: ResolvedConfig, configDir: string, options: ResolvedOptions): string {
-  return options.stateDir ? path.resolve(configDir, options.stateDir) : path.join(config.metaDir, 'backfill');
+  return path.resolve(configDir, options.stateDir ?? path.join(config.metaDir, 'backfill'));
 }
+
+/**
+ * Declared on every command although hosts treat it as global: the real chkit parses a
+ * command's flags (and rejects unknown ones) only when the command declares some.
+ */
+export const jsonFlag: FlagDef = { name: '--json', type: 'boolean', description: 'Print one JSON document' };
 
 /** Wrap a command body: options are validated first, errors never escape as throws. */
 export function defineCommand(
@@ -109,7 +116,7 @@ export function defineCommand(
   return {
     name,
     description,
-    flags,
+    flags: [...flags, jsonFlag],
     async run(ctx) {
       let result: CommandResult;
       try {

@@ -178,7 +178,7 @@ function usage(commands: PluginCommand[] | undefined): string[] {
 function commandHelp(cmd: PluginCommand): string[] {
   const lines = [`Usage: ${HOST_NAME} ${cmd.name} [flags]`, '', ...wrap(cmd.description), ''];
   const flag = (name: string, description: string) => lines.push(...wrap(description, 80, `  ${name.padEnd(26)} `));
-  for (const f of cmd.flags ?? []) flag(f.type === 'boolean' ? f.name : `${f.name} ${f.placeholder ?? '<value>'}`, f.description);
+  for (const f of (cmd.flags ?? []).filter((f) => f.name !== '--json')) flag(f.type === 'boolean' ? f.name : `${f.name} ${f.placeholder ?? '<value>'}`, f.description);
   flag('--json', 'Print one JSON document');
   flag('--config <path>', 'Config file (default ./clickhouse.config.ts)');
   return lines;

@@ -21,14 +21,15 @@ async function loadProject(dir) {
   const mod = await jiti.import(configPath);
   let cfg = mod.default ?? mod.config;
   if (typeof cfg === 'function') cfg = await cfg({});
-  const abs = (p) => path.resolve(dir, p);
-  const outDir = abs(cfg.outDir ?? './chkit');
+  // As the real CLI (measured): paths stay as written, relative ones meant against the
+  // current directory, which here is not the project's.
+  const outDir = cfg.outDir ?? './chkit';
   const config = {
     ...cfg,
     schema: [].concat(cfg.schema ?? []),
     outDir,
-    migrationsDir: cfg.migrationsDir ? abs(cfg.migrationsDir) : path.join(outDir, 'migrations'),
-    metaDir: cfg.metaDir ? abs(cfg.metaDir) : path.join(outDir, 'meta'),
+    migrationsDir: cfg.migrationsDir ?? path.join(outDir, 'migrations'),
+    metaDir: cfg.metaDir ?? path.join(outDir, 'meta'),
     plugins: cfg.plugins ?? [],
   };
   if (cfg.clickhouse) {
@@ -75,8 +76,12 @@ function parseFlags(defs, tokens) {
   return { flags, args };
 }
 
-/** `chkit plugin backfill <command> ...`: returns { code, stdout (lines), stderr (lines) }. */
-export async function runPluginCommand(dir, argv) {
+/**
+ * `chkit plugin backfill <command> ...` (entry 'plugin'), or `chkit backfill <command> ...`
+ * (entry 'backfill': onConfigLoaded first, empty args), as the real CLI does them:
+ * a command's flags are parsed only when it declares some. Returns { code, stdout, stderr }.
+ */
+export async function runPluginCommand(dir, argv, { entry: via = 'plugin' } = {}) {
   const out = [];
   const err = [];
   const jsonMode = argv.includes('--json');
@@ -85,21 +90,37 @@ export async function runPluginCommand(dir, argv) {
   const { config, configPath, plugins } = await loadProject(dir);
   const entry = plugins.find((p) => p.name === 'backfill');
   const cmd = entry.plugin.commands.find((c) => c.name === name);
-  if (!cmd) return { code: 1, stdout: out, stderr: [`Unknown command ${name}`] };
-  let parsed;
-  try {
-    parsed = parseFlags(cmd.flags ?? [], rest);
-  } catch (e) {
-    return { code: e.exit ?? 1, stdout: out, stderr: [e.message] };
+  if (!cmd) return { code: 1, stdout: out, stderr: [] };
+  const fail = (message) => {
+    if (jsonMode) out.push(JSON.stringify({ command: 'plugin', schemaVersion: 1, ok: false, error: message }, null, 2));
+    else err.push(message);
+    return { code: 1, stdout: out, stderr: err };
+  };
+  let parsed = { flags: {}, args: [] };
+  if (cmd.flags?.length) {
+    try {
+      parsed = parseFlags(cmd.flags, rest);
+    } catch (e) {
+      return fail(e.message);
+    }
+  }
+  const tableScope = {};
+  if (via === 'backfill') {
+    try {
+      await entry.plugin.hooks?.onConfigLoaded?.({ command: name, config, configPath, jsonMode, options: entry.options, tableScope, flags: parsed.flags });
+    } catch (e) {
+      return fail(e.message);
+    }
   }
   const ctx = {
-    ...parsed,
+    flags: parsed.flags,
+    args: via === 'plugin' ? rest : [],
     jsonMode,
     options: entry.options,
     config,
     configPath,
     pluginName: 'backfill',
-    tableScope: undefined,
+    tableScope,
     print(value) {
       if (jsonMode) out.push(JSON.stringify(value, null, 2));
       else if (typeof value === 'string') out.push(value);
@@ -123,7 +144,7 @@ export async function runCheck(dir, { jsonMode = false } = {}) {
   const failedChecks = [];
   const pluginsJson = {};
   for (const p of plugins) {
-    const base = { config, configPath, jsonMode, options: p.options, tableScope: undefined, flags: {} };
+    const base = { config, configPath, jsonMode, options: p.options, tableScope: {}, flags: {} };
     await p.plugin.hooks?.onConfigLoaded?.(base);
     const result = await p.plugin.hooks?.onCheck?.({ command: 'check', ...base });
     if (!result) continue;

@@ -56,9 +56,9 @@ test('copy DateTime → Date cut into 6-hour chunks is refused at plan time, nam
 test('wrappers are looked through; whole days not aligned to UTC midnight are refused too', async (t) => {
   const p = project(t);
   await tables(p, 'Nullable(Date32)');
-  refused(p, p.cli(['plan', ...copyArgs()]), { type: 'Nullable\\(Date32\\)', hint: /--chunk-hours 24/ });
+  refused(p, p.cli(['plan', ...copyArgs()]), { type: 'Nullable(Date32)', hint: /--chunk-hours 24/ });
   refused(p, p.cli(['plan', ...copyArgs(['--chunk-hours', '24', '--from', '2025-01-01T06:00:00Z', '--to', '2025-01-03T06:00:00Z'])]), {
-    type: 'Nullable\\(Date32\\)',
+    type: 'Nullable(Date32)',
     hint: /2025-01-01T06:00:00\.000Z/,
   });
 });
@@ -71,7 +71,7 @@ test('the table strategy checks its own column: a Date table cut into 6-hour chu
     "INSERT INTO app.events SELECT toDate('2025-01-01') + number % 2, number FROM numbers(100)",
   );
   const r = p.cli(['plan', '--target', 'app.events', '--time-column', 'event_time', '--from', '2025-01-01', '--to', '2025-01-02']);
-  refused(p, r, { type: 'Nullable\\(Date\\)', hint: /--chunk-hours 24/ });
+  refused(p, r, { type: 'Nullable(Date)', hint: /--chunk-hours 24/ });
 });
 
 test('a copy target without the time column, or with a non-time column of that name, is refused', async (t) => {
@@ -95,9 +95,9 @@ test('a copy target without the time column, or with a non-time column of that n
 test('DateTime refuses sub-second boundaries; DateTime64(p) takes boundaries at its precision', async (t) => {
   const p = project(t);
   await tables(p, "DateTime('UTC')");
-  refused(p, p.cli(['plan', ...copyArgs(['--from', '2025-01-01T00:00:00.500Z'])]), { type: "DateTime\\('UTC'\\)", hint: /whole seconds/ });
+  refused(p, p.cli(['plan', ...copyArgs(['--from', '2025-01-01T00:00:00.500Z'])]), { type: "DateTime('UTC')", hint: /whole seconds/ });
   await p.exec('DROP TABLE app.events', 'CREATE TABLE app.events (event_time DateTime64(1), user_id UInt64) ENGINE = MergeTree ORDER BY user_id');
-  refused(p, p.cli(['plan', ...copyArgs(['--from', '2025-01-01T00:00:00.050Z'])]), { type: 'DateTime64\\(1\\)', hint: /multiples of 0\.1 s/ });
+  refused(p, p.cli(['plan', ...copyArgs(['--from', '2025-01-01T00:00:00.050Z'])]), { type: 'DateTime64(1)', hint: /multiples of 0\.1 s/ });
   assert.equal(p.cli(['plan', ...copyArgs(['--from', '2025-01-01T00:00:00.100Z', '--dry-run'])]).code, 0, 'a boundary at its precision');
 });
 
@@ -120,7 +120,7 @@ test('copy DateTime → Date with whole-day chunks aligned to UTC midnight is ac
   });
   assert.equal(planned.json.chunkCount, 2);
   assert.equal(r.json.rowsWritten, 2880);
-  assert.deepEqual(await p.rows('SELECT toString(event_time) AS d, count() AS c FROM app.events GROUP BY d ORDER BY d'), [
+  assert.deepEqual(await p.rows('SELECT toString(event_time) AS d, toString(count()) AS c FROM app.events GROUP BY d ORDER BY d'), [
     { d: '2025-01-01', c: '1440' },
     { d: '2025-01-02', c: '1440' },
   ]);

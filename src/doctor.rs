@@ -75,6 +75,9 @@ pub struct ServerFacts {
     /// mv_replay: views of the plan that are gone from the server.
     #[serde(default)]
     pub missing_views: Vec<String>,
+    /// Materialized views that read from the target (`db.view`).
+    #[serde(default)]
+    pub dependent_views: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -207,22 +210,39 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
         }
         let dedup_window = d.server.as_ref().map_or(0, |s| s.dedup_window);
         if r.blocked_chunks > 0 && r.last_error_type.as_deref() == Some("INSERT_DROPPED") {
-            let mut i = with_command(
-                issue(
-                    "insert_dropped",
-                    Severity::Error,
-                    format!(
-                        "{} dropped {} chunk insert(s) as duplicates of earlier inserts with the same tokens, without their rows; \
-                         turn its deduplication off, replay them, then set non_replicated_deduplication_window back{}",
-                        d.target,
-                        r.blocked_chunks,
-                        if dedup_window > 0 { format!(" to {dedup_window}") } else { String::new() }
-                    ),
-                ),
-                format!("resume --plan-id {id} --replay-failed"),
+            let set_back = if dedup_window > 0 { format!(" to {dedup_window}") } else { String::new() };
+            let dropped = format!(
+                "{} dropped {} chunk insert(s) as duplicates of earlier inserts with the same tokens, without their rows",
+                d.target, r.blocked_chunks
             );
-            i.sql = Some(format!("ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 0", d.target));
-            issues.push(i);
+            let dependents = d.server.as_ref().map_or(&[][..], |s| &s.dependent_views[..]);
+            // A dropped insert still feeds the views reading from the target: replaying feeds them
+            // again, so their targets must lose those windows first, or they would hold them twice.
+            let i = if dependents.is_empty() {
+                with_command(
+                    issue(
+                        "insert_dropped",
+                        Severity::Error,
+                        format!("{dropped}; turn its deduplication off, replay them, then set non_replicated_deduplication_window back{set_back}"),
+                    ),
+                    format!("resume --plan-id {id} --replay-failed"),
+                )
+            } else {
+                with_command(
+                    issue(
+                        "insert_dropped",
+                        Severity::Error,
+                        format!(
+                            "{dropped}; the dropped inserts already fed the views reading from it ({}), so their targets hold those chunks' rows: \
+                             remove them there first (the failed chunks' windows, listed by this command), then turn deduplication off, \
+                             replay with `resume --plan-id {id} --replay-failed`, and set non_replicated_deduplication_window back{set_back}",
+                            dependents.join(", ")
+                        ),
+                    ),
+                    format!("status --plan-id {id} --chunks"),
+                )
+            };
+            issues.push(Issue { sql: Some(format!("ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 0", d.target)), ..i });
         } else if r.blocked_chunks > 0 {
             issues.push(issue(
                 "chunks_need_operator",
@@ -348,6 +368,14 @@ mod tests {
         assert_eq!(codes(&r), [("chunks_failed", Some("resume --plan-id p1")), ("insert_dropped", Some("resume --plan-id p1 --replay-failed"))]);
         assert_eq!(r.issues[1].sql.as_deref(), Some("ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 0"));
         assert!(r.issues[1].message.contains("back to 100"), "{}", r.issues[1].message);
+        // Views read from the target: the dropped inserts fed them; their targets are repaired first.
+        d.server.as_mut().unwrap().dependent_views = vec!["app.fanout_mv".into()];
+        let r = diagnose(&d);
+        assert_eq!(codes(&r)[1], ("insert_dropped", Some("status --plan-id p1 --chunks")));
+        assert!(r.issues[1].message.contains("already fed the views reading from it (app.fanout_mv)"), "{}", r.issues[1].message);
+        assert!(r.issues[1].message.contains("remove them there first"), "{}", r.issues[1].message);
+        assert!(r.issues[1].message.contains("replay with `resume --plan-id p1 --replay-failed`"), "{}", r.issues[1].message);
+        assert!(r.issues[1].sql.is_some());
         d.run = Some(RunFacts { blocked_chunks: 1, last_error_type: Some("UNKNOWN_OUTCOME".into()), ..run("failed", 1) });
         assert_eq!(codes(&diagnose(&d))[1].0, "chunks_need_operator");
     }

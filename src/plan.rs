@@ -523,6 +523,13 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         None => window_from_data(req, &flags, &choices)?,
     };
     let Flags { opts, target, source, chunk_hours, .. } = flags;
+    if strategy != Strategy::MvReplay {
+        // The run counts each chunk's rows in the target's window: its column must hold the boundaries.
+        if let Some(info) = table_info(req, &target) {
+            let source_type = source.as_ref().and_then(|s| table_info(req, s)?.columns.iter().find(|c| c.name == time_column).map(|c| c.ty.as_str()));
+            time_column::check_holds_chunks(info, &time_column, source_type, w, chunk_hours)?;
+        }
+    }
 
     let columns = match (&source, &req.target_columns, &req.source_columns) {
         _ if strategy == Strategy::MvReplay => None,

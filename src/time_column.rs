@@ -5,7 +5,9 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::sql::{self, TableRef};
+use crate::chunks::chunk_ms;
 use crate::sql_tokens::tokenize;
+use crate::window::{format_instant, Window};
 use serde::{Deserialize, Serialize};
 
 /// What the shim knows about a table, from the server and/or the schema files.
@@ -85,18 +87,111 @@ pub struct Choice {
 pub const COMMON_NAMES: [&str; 8] =
     ["created_at", "timestamp", "event_time", "ingested_at", "occurred_at", "event_timestamp", "inserted_at", "ts"];
 
-/// Date, Date32, DateTime, DateTime64, possibly Nullable/LowCardinality.
-pub fn is_time_type(ty: &str) -> bool {
+/// The type inside Nullable(...)/LowCardinality(...) wrappers.
+fn unwrapped(ty: &str) -> &str {
     let mut t = ty.trim();
     loop {
         let inner = ["Nullable(", "LowCardinality("].iter().find_map(|w| t.strip_prefix(w).and_then(|r| r.strip_suffix(')')));
         match inner {
             Some(i) => t = i.trim(),
-            None => break,
+            None => return t,
         }
     }
-    let base = t.split('(').next().unwrap_or("");
-    matches!(base, "Date" | "Date32" | "DateTime" | "DateTime64")
+}
+
+/// Date, Date32, DateTime, DateTime64, possibly Nullable/LowCardinality.
+pub fn is_time_type(ty: &str) -> bool {
+    resolution(ty).is_some()
+}
+
+/// The finest instants a time type holds: a value written into it is floored to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Date, Date32: whole days (UTC midnights, as the window compares them).
+    Day,
+    /// DateTime (0 digits) and DateTime64(p): 10^-p seconds.
+    SecondDigits(u32),
+}
+
+impl Resolution {
+    /// The step, in milliseconds, boundaries must be multiples of (1: every window instant fits).
+    fn step_ms(self) -> i64 {
+        match self {
+            Resolution::Day => 86_400_000,
+            Resolution::SecondDigits(p) => 10_i64.pow(3 - p.min(3)),
+        }
+    }
+}
+
+/// None: not a date/time type.
+pub fn resolution(ty: &str) -> Option<Resolution> {
+    let t = unwrapped(ty);
+    let (base, args) = match t.split_once('(') {
+        Some((b, rest)) => (b.trim(), Some(rest.strip_suffix(')')?)),
+        None => (t, None),
+    };
+    match (base, args) {
+        ("Date" | "Date32", None) => Some(Resolution::Day),
+        ("DateTime", _) => Some(Resolution::SecondDigits(0)),
+        ("DateTime64", Some(a)) => a.split(',').next()?.trim().parse().ok().map(Resolution::SecondDigits),
+        _ => None,
+    }
+}
+
+/// The timezone a DateTime/DateTime64 type names, if any (`DateTime('Europe/Berlin')`).
+fn type_timezone(ty: &str) -> Option<&str> {
+    let t = unwrapped(ty);
+    let q = t.find('\'')?;
+    t[q + 1..].split('\'').next()
+}
+
+/// For `table` and `copy`: the target's time column must hold every chunk boundary exactly.
+/// A row inserted into a coarser column is floored (a `Date` keeps midnight) and can land
+/// outside the window it was read for; the row counts that settle a chunk after a crash or
+/// an INSERT would then see rows vanish from one chunk and appear in another, and every
+/// replay would add them again. Flooring to a grid that holds the boundaries keeps each row
+/// in its window. `source_type`: the copy source's column type (its timezone decides which
+/// day a time falls on when it is floored to a `Date`).
+pub fn check_holds_chunks(target: &TableInfo, column: &str, source_type: Option<&str>, w: Window, chunk_hours: f64) -> CoreResult<()> {
+    let display = format!("{}.{}", target.table_ref().display(), column);
+    let unsound = |m: String| CoreError::usage("time_column_unsound", m);
+    let Some(col) = target.columns.iter().find(|c| c.name == column) else {
+        return Err(unsound(format!(
+            "{} has no column {column}: the rows a chunk writes cannot be counted in its window; add the column or pick a time column both tables have (--time-column)",
+            target.table_ref().display()
+        )));
+    };
+    let Some(res) = resolution(&col.ty) else {
+        return Err(unsound(format!("{display} is {}, not a date/time type: the rows a chunk writes cannot be counted in its window", col.ty)));
+    };
+    let step = chunk_ms(chunk_hours);
+    // Boundaries are `from + k·step` and `to`: these three on the grid put all of them on it.
+    let inner = Some(w.from + step).filter(|b| *b < w.to);
+    let off_grid = [Some(w.from), inner, Some(w.to)].into_iter().flatten().find(|b| b.rem_euclid(res.step_ms()) != 0);
+    if let Some(b) = off_grid {
+        let works = match res {
+            Resolution::Day => "--chunk-hours 24 (or a multiple of 24) with --from and --to at 00:00 UTC".to_string(),
+            Resolution::SecondDigits(0) => "chunk lengths and --from/--to on whole seconds".to_string(),
+            Resolution::SecondDigits(p) => format!("chunk lengths and --from/--to in multiples of {} s", 1.0 / 10_f64.powi(p as i32)),
+        };
+        let boundary = if Some(b) == inner { format!("the chunk boundary {}", format_instant(b)) } else { format_instant(b) };
+        return Err(unsound(format!(
+            "{display} is {}, which cannot hold {boundary}: rows written into it would be floored outside their chunk's window, \
+             and the row counts that keep the run exactly-once would be wrong; use {works}",
+            col.ty
+        )));
+    }
+    if res == Resolution::Day {
+        if let Some(tz) = source_type.and_then(type_timezone).filter(|tz| *tz != "UTC") {
+            return Err(unsound(format!(
+                "{display} is {}, and the source column is {}: a time is floored to its day in {tz}, not in UTC, so rows near midnight \
+                 would land in the neighbouring chunk; copy into a DateTime column, or from a column in UTC",
+                col.ty,
+                source_type.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Identifiers used in the ORDER BY expressions, in order.
@@ -261,6 +356,78 @@ mod tests {
         let none = info(&[("u", "UInt64")], &["u"]);
         assert_eq!(require(&choose(&t(), None, None, Some(&none)).unwrap()).unwrap_err().code, "missing_time_column");
         assert_eq!(choose(&t(), None, None, None).unwrap_err().code, "missing_time_column");
+    }
+
+    #[test]
+    fn resolutions() {
+        use Resolution::*;
+        let cases = [
+            ("Date", Some(Day)),
+            ("Date32", Some(Day)),
+            ("Nullable(Date)", Some(Day)),
+            ("LowCardinality(Nullable(Date32))", Some(Day)),
+            ("DateTime", Some(SecondDigits(0))),
+            ("DateTime('Europe/Berlin')", Some(SecondDigits(0))),
+            ("DateTime64(3)", Some(SecondDigits(3))),
+            ("Nullable(DateTime64(6, 'UTC'))", Some(SecondDigits(6))),
+            ("DateTime64(0)", Some(SecondDigits(0))),
+            ("DateTime64", None),
+            ("Date(1)", None),
+            ("String", None),
+        ];
+        for (ty, want) in cases {
+            assert_eq!(resolution(ty), want, "{ty}");
+        }
+        assert_eq!(type_timezone("Nullable(DateTime64(3, 'Asia/Tokyo'))"), Some("Asia/Tokyo"));
+        assert_eq!(type_timezone("DateTime"), None);
+    }
+
+    fn window(from: &str, to: &str) -> Window {
+        Window { from: crate::window::parse_instant(from, "--from").unwrap(), to: crate::window::parse_instant(to, "--to").unwrap() }
+    }
+
+    #[test]
+    fn target_column_must_hold_every_boundary() {
+        let day = window("2025-01-01", "2025-01-03");
+        let check = |ty: &str, w: Window, hours: f64| check_holds_chunks(&info(&[("event_time", ty)], &[]), "event_time", None, w, hours);
+        // Date: whole days at UTC midnight only.
+        let e = check("Date", day, 6.0).unwrap_err();
+        assert_eq!((e.code, e.kind), ("time_column_unsound", crate::error::ErrorKind::Usage));
+        assert!(e.message.starts_with("app.t.event_time is Date, which cannot hold the chunk boundary 2025-01-01T06:00:00.000Z"), "{}", e.message);
+        assert!(e.message.ends_with("use --chunk-hours 24 (or a multiple of 24) with --from and --to at 00:00 UTC"), "{}", e.message);
+        assert!(check("Date", day, 24.0).is_ok());
+        assert!(check("Nullable(Date32)", day, 48.0).is_ok());
+        assert!(check("Date", day, 36.0).is_err(), "the second boundary is at noon");
+        assert!(check("Date", window("2025-01-01T06:00:00Z", "2025-01-03T06:00:00Z"), 24.0).is_err());
+        assert!(check("Date", window("2025-01-01", "2025-01-02T12:00:00Z"), 24.0).unwrap_err().message.contains("hold 2025-01-02T12:00:00.000Z"));
+        // One chunk shorter than chunkHours: its only boundaries are the window's ends.
+        assert!(check("Date", window("2025-01-01", "2025-01-02"), 48.0).is_ok());
+        // DateTime: whole seconds; DateTime64(p): its precision; finer than ms always holds.
+        assert!(check("DateTime", day, 0.25).is_ok());
+        assert!(check("DateTime", window("2025-01-01T00:00:00.500Z", "2025-01-02"), 1.0).unwrap_err().message.contains("whole seconds"));
+        assert!(check("DateTime('UTC')", day, 1.0 / 7200.0).is_err(), "half-second chunks");
+        assert!(check("DateTime64(1)", window("2025-01-01T00:00:00.100Z", "2025-01-02"), 1.0).is_ok());
+        assert!(check("DateTime64(1)", window("2025-01-01T00:00:00.050Z", "2025-01-02"), 1.0).unwrap_err().message.contains("multiples of 0.1 s"));
+        assert!(check("DateTime64(3)", window("2025-01-01T00:00:00.001Z", "2025-01-02"), 1.0).is_ok());
+        assert!(check("DateTime64(9, 'UTC')", window("2025-01-01T00:00:00.001Z", "2025-01-02"), 1.0).is_ok());
+        // Not a time type, or no such column.
+        assert!(check("String", day, 24.0).unwrap_err().message.contains("app.t.event_time is String, not a date/time type"));
+        let e = check_holds_chunks(&info(&[("ts", "DateTime")], &[]), "event_time", None, day, 24.0).unwrap_err();
+        assert!(e.message.starts_with("app.t has no column event_time"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_date_target_needs_a_source_in_utc() {
+        let t = info(&[("event_time", "Date")], &[]);
+        let day = window("2025-01-01", "2025-01-03");
+        let e = check_holds_chunks(&t, "event_time", Some("DateTime('Europe/Berlin')"), day, 24.0).unwrap_err();
+        assert!(e.message.contains("floored to its day in Europe/Berlin"), "{}", e.message);
+        for ok in ["DateTime", "DateTime('UTC')", "Date", "DateTime64(3, 'UTC')"] {
+            assert!(check_holds_chunks(&t, "event_time", Some(ok), day, 24.0).is_ok(), "{ok}");
+        }
+        // A DateTime target keeps the instant whatever the source's timezone.
+        let dt = info(&[("event_time", "DateTime")], &[]);
+        assert!(check_holds_chunks(&dt, "event_time", Some("DateTime('Europe/Berlin')"), day, 6.0).is_ok());
     }
 
     #[test]

@@ -41,7 +41,7 @@ async function serverFacts(cx: Cx, plan: Plan): Promise<Record<string, unknown> 
     const [{ v }] = await ch.query<{ v: string }>('SELECT version() AS v');
     const t = parseTable(plan.target, env.database, '--target');
     const target = await targetTable(ch, t.database, t.table);
-    facts = { reachable: true, version: v, targetExists: !!target, targetEngine: target?.engine, dedupWindow: target?.dedupWindow ?? 0 };
+    facts = { reachable: true, version: v, targetExists: !!target, targetEngine: target?.engine, dedupWindow: target?.dedupWindow ?? 0, dependentViews: target?.dependentViews ?? [] };
   } catch (err) {
     if (err instanceof ClickHouseFailure) return { reachable: false, error: describeFailure(err) };
     throw err;

@@ -3,11 +3,11 @@
 // ClickHouse work. Prints one JSON line.
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildPlanFile, chunkStatements } from '../dist/core.js';
-import { drive } from '../dist/driver.js';
-import { planFromBytes } from '../dist/plan_file.js';
-import { openRun } from '../dist/runs.js';
-import { eventPath, EventLog, readPlan, runPath, statePaths } from '../dist/store.js';
+import { buildPlanFile, chunkStatements } from '../dist/core/core.js';
+import { drive } from '../dist/engine/driver.js';
+import { planFromBytes } from '../dist/engine/plan_file.js';
+import { openRun } from '../dist/engine/runs.js';
+import { eventPath, EventLog, readPlan, runPath, statePaths } from '../dist/engine/store.js';
 
 const n = Number(process.argv[2]);
 const fsyncPerChunk = process.argv[3] !== 'nofsync';

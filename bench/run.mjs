@@ -82,7 +82,7 @@ const md = `# Benchmarks
 
 Measured by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${process.platform}/${process.arch}.
 
-What is measured: the real driver (js/driver.ts) and run state machine (src/run_state.rs via WASM)
+What is measured: the real driver (js/engine/driver.ts) and run state machine (src/run_state.rs via WASM)
 executing a table plan of N chunks with an executor that does no ClickHouse work: per chunk it
 reads the chunk's statements from the plan file, logs \`chunk_started\`, \`chunk_measured\`,
 \`chunk_succeeded\` to the NDJSON event log, and the snapshot is rewritten about once a second.

@@ -10,7 +10,7 @@ import { createChdbConnection } from 'chdb/connection';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const project = path.join(root, 'examples', 'quickstart');
 const dataDir = path.join(project, '.chkit-data');
-const bin = path.join(root, 'dist', 'bin.js');
+const bin = path.join(root, 'dist', 'cli', 'bin.js');
 const ROWS = 1_200_000;
 const FROM = '2025-01-01';
 const TO = '2025-01-31';
@@ -94,4 +94,4 @@ await db(async (d) => {
   console.log(`app.events in the window: ${e.events} events, revenue ${e.revenue} → ${String(h.events) === String(e.events) && String(h.revenue) === String(e.revenue) ? 'match' : 'MISMATCH'}`);
 });
 
-step(`Done in ${((Date.now() - t0) / 1000).toFixed(1)} s. Try: cd examples/quickstart && node ../../dist/bin.js status --plan-id ${mvPlan}`);
+step(`Done in ${((Date.now() - t0) / 1000).toFixed(1)} s. Try: cd examples/quickstart && node ../../dist/cli/bin.js status --plan-id ${mvPlan}`);

@@ -1,11 +1,11 @@
 // The chkit plugin object and the `backfill()` registration factory.
-import type { PluginCommand } from './command.js';
+import type { PluginCommand } from './commands/command.js';
 import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
 import { resumeCommand } from './commands/resume.js';
 import { statusCommand } from './commands/status.js';
 import { cancelCommand } from './commands/cancel.js';
-import { checkCommand, checkHooks } from './check.js';
+import { checkCommand, checkHooks } from './commands/check.js';
 import { doctorCommand } from './commands/doctor.js';
 import { listCommand } from './commands/list.js';
 

@@ -41,6 +41,8 @@ if [ ! -f pkg/chkit_backfill_core_bg.wasm ] || [ "$wasm" -nt pkg/chkit_backfill_
 fi
 
 say "compiling TypeScript"
+# From scratch: a file moved or deleted in js/ must not live on in dist/.
+rm -rf dist
 node_modules/.bin/tsc -p tsconfig.json
-chmod +x dist/bin.js 2>/dev/null || true
+chmod +x dist/cli/bin.js 2>/dev/null || true
 say "ready"

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createProject } from './helpers/project.mjs';
 import { PASSWORD, SERVER_BIN, USER, startServer } from './helpers/ch18.mjs';
-import { environmentOf } from '../dist/clickhouse.js';
+import { environmentOf } from '../dist/server/clickhouse.js';
 
 const skip = SERVER_BIN ? false : 'clickhouse-server is not installed (scripts/test.sh installs it as root)';
 let server;

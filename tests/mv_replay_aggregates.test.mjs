@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { corpusTests, roundTrip } from './helpers/mv_corpus.mjs';
-import { chunkStatements } from '../dist/core.js';
+import { chunkStatements } from '../dist/core/core.js';
 
 const p = corpusTests(['summing_hourly', 'aggregating_state', 'subquery_from']);
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createProject, seedEvents } from './helpers/project.mjs';
-import { readPlanFile } from '../dist/plan_file.js';
+import { readPlanFile } from '../dist/engine/plan_file.js';
 
 const options = { defaults: { timeColumn: 'event_time', retryDelayMs: 10 } };
 

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildPlanFile } from '../dist/core.js';
-import { planFromBytes } from '../dist/plan_file.js';
-import { openRun } from '../dist/runs.js';
-import { eventPath, EventLog, readPlan, runPath, statePaths } from '../dist/store.js';
+import { buildPlanFile } from '../dist/core/core.js';
+import { planFromBytes } from '../dist/engine/plan_file.js';
+import { openRun } from '../dist/engine/runs.js';
+import { eventPath, EventLog, readPlan, runPath, statePaths } from '../dist/engine/store.js';
 
 const CHUNKS = 50_000; // about 12 MB of events: three of the reader's 4 MB blocks
 

@@ -2,11 +2,11 @@
 // kills its in-flight queries itself and ends `cancelled`), or mark a run
 // that no process holds as cancelled. Never opens the database.
 import os from 'node:os';
-import { defineCommand, planIdFlag } from '../command.js';
-import { runtimeError } from '../errors.js';
-import { acquirePlanLock, describeHolder, planHolder } from '../lock.js';
-import { loadRun, readRunSummary, runPayload, summaryLines } from '../runs.js';
-import { cancelPath, checkPlanId, eventPath, EventLog, readPlan, runPath, writeFileAtomic } from '../store.js';
+import { defineCommand, planIdFlag } from './command.js';
+import { runtimeError } from '../core/errors.js';
+import { acquirePlanLock, describeHolder, planHolder } from '../engine/lock.js';
+import { loadRun, readRunSummary, runPayload, summaryLines } from '../engine/runs.js';
+import { cancelPath, checkPlanId, eventPath, EventLog, readPlan, runPath, writeFileAtomic } from '../engine/store.js';
 
 const WAIT_MS = 30_000;
 

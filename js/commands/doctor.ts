@@ -1,17 +1,17 @@
 // `doctor`: what is wrong with a plan and what to run about it. Facts are
 // gathered here (state files, lock, and the server when it may be opened);
 // the diagnosis and advice come from the core (src/doctor.rs).
-import { callCore, chunkStatements, compatibilityToken, envFingerprint, parseTable } from '../core.js';
-import { defineCommand, planIdFlag, type Cx } from '../command.js';
-import { describeFailure, ClickHouseFailure } from '../clickhouse.js';
-import { embeddedEngineHolder, describeHolder, planLockState } from '../lock.js';
-import { readRunSummary } from '../runs.js';
-import { targetTable } from '../schema_info.js';
-import { checkPlanId, readPlan } from '../store.js';
-import { clip, cliName, wrap } from '../output.js';
+import { callCore, chunkStatements, compatibilityToken, envFingerprint, parseTable } from '../core/core.js';
+import { defineCommand, planIdFlag, type Cx } from './command.js';
+import { describeFailure, ClickHouseFailure } from '../server/clickhouse.js';
+import { embeddedEngineHolder, describeHolder, planLockState } from '../engine/lock.js';
+import { readRunSummary } from '../engine/runs.js';
+import { targetTable } from '../server/schema_info.js';
+import { checkPlanId, readPlan } from '../engine/store.js';
+import { clip, cliName, wrap } from '../cli/output.js';
 import { dataOptions } from './run.js';
 import { makePlan } from './plan.js';
-import type { Plan } from '../plan_file.js';
+import type { Plan } from '../engine/plan_file.js';
 
 interface Issue {
   code: string;

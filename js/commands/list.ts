@@ -1,9 +1,9 @@
 // `list`: every plan in the state directory with its run's progress.
 // Reads state files only; never opens the database.
-import { defineCommand } from '../command.js';
-import { planHolder } from '../lock.js';
-import { readRunSummary } from '../runs.js';
-import { listPlanIds, readPlan } from '../store.js';
+import { defineCommand } from './command.js';
+import { planHolder } from '../engine/lock.js';
+import { readRunSummary } from '../engine/runs.js';
+import { listPlanIds, readPlan } from '../engine/store.js';
 
 const day = (iso: string) => iso.replace(/T00:00:00\.000Z$/, '').replace(/:00\.000Z$/, 'Z').replace('T', ' ');
 

@@ -1,17 +1,17 @@
 // `plan`: learn the tables and views involved, decide the strategy and time
 // column, cut the window into chunks and write the immutable plan file.
-import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, type PlanPreview } from '../core.js';
-import { planFromBytes, readPlanFile, type Plan } from '../plan_file.js';
-import { defineCommand, type Cx, type FlagDef } from '../command.js';
-import { usageError } from '../errors.js';
-import type { ClickHouse } from '../clickhouse.js';
-import { insertableColumns, requireTable } from '../schema_info.js';
-import { loadSchema } from '../schema.js';
-import { gatherPlanInputs } from '../plan_inputs.js';
-import { canPrompt, choose, confirm } from '../prompt.js';
-import { eventPath, planPath, readTextIfExists, removeIfExists, runPath, writeFileAtomic } from '../store.js';
-import { cliName, wrap } from '../output.js';
-import { describeHolder, embeddedEngineHolder, planHolder } from '../lock.js';
+import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, type PlanPreview } from '../core/core.js';
+import { planFromBytes, readPlanFile, type Plan } from '../engine/plan_file.js';
+import { defineCommand, type Cx, type FlagDef } from './command.js';
+import { usageError } from '../core/errors.js';
+import type { ClickHouse } from '../server/clickhouse.js';
+import { insertableColumns, requireTable } from '../server/schema_info.js';
+import { loadSchema } from '../server/schema.js';
+import { gatherPlanInputs } from '../server/plan_inputs.js';
+import { canPrompt, choose, confirm } from '../cli/prompt.js';
+import { eventPath, planPath, readTextIfExists, removeIfExists, runPath, writeFileAtomic } from '../engine/store.js';
+import { cliName, wrap } from '../cli/output.js';
+import { describeHolder, embeddedEngineHolder, planHolder } from '../engine/lock.js';
 
 export interface PlanInput {
   target?: string;

@@ -2,18 +2,18 @@
 // (plan, environment, locks, compatibility), then the connection, then the
 // driver. A refused run never opens the database another run may hold.
 import os from 'node:os';
-import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type RunEvent } from '../core.js';
-import type { Plan } from '../plan_file.js';
-import { deduplicates, replicated, targetTable, type TargetTable } from '../schema_info.js';
-import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from '../command.js';
-import type { ClickHouse } from '../clickhouse.js';
-import { usageError } from '../errors.js';
-import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../lock.js';
-import { drive, sqlExecutor } from '../driver.js';
-import { loadRun, runPayload, summaryLines } from '../runs.js';
-import { cancelPath, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../store.js';
-import { cliName, wrap } from '../output.js';
-import { createProgress } from '../progress.js';
+import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type RunEvent } from '../core/core.js';
+import type { Plan } from '../engine/plan_file.js';
+import { deduplicates, replicated, targetTable, type TargetTable } from '../server/schema_info.js';
+import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from './command.js';
+import type { ClickHouse } from '../server/clickhouse.js';
+import { usageError } from '../core/errors.js';
+import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../engine/lock.js';
+import { drive, sqlExecutor } from '../engine/driver.js';
+import { loadRun, runPayload, summaryLines } from '../engine/runs.js';
+import { cancelPath, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../engine/store.js';
+import { cliName, wrap } from '../cli/output.js';
+import { createProgress } from '../cli/progress.js';
 import { makePlan, planFlags, planInputFromFlags } from './plan.js';
 
 export type RunMode = 'run' | 'resume';

@@ -1,10 +1,10 @@
 // `status`: the state of a plan's run from the state directory alone; never
 // opens the database (a run may hold the embedded engine).
-import { defineCommand, planIdFlag } from '../command.js';
-import { planHolder, describeHolder } from '../lock.js';
-import { loadRun, runPayload, summaryLines } from '../runs.js';
-import { chunkRows, chunkTableLines, type ChunkRow } from '../chunk_table.js';
-import { checkPlanId, eventLogReader, eventPath, readPlan } from '../store.js';
+import { defineCommand, planIdFlag } from './command.js';
+import { planHolder, describeHolder } from '../engine/lock.js';
+import { loadRun, runPayload, summaryLines } from '../engine/runs.js';
+import { chunkRows, chunkTableLines, type ChunkRow } from './chunk_table.js';
+import { checkPlanId, eventLogReader, eventPath, readPlan } from '../engine/store.js';
 
 export const statusCommand = defineCommand(
   'status',

@@ -7,7 +7,7 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import { test, after } from 'node:test';
 import { ROOT, createProject } from './project.mjs';
-import { chunkStatements } from '../../dist/core.js';
+import { chunkStatements } from '../../dist/core/core.js';
 
 export const FROM = '2025-01-01';
 export const TO = '2025-01-31';

@@ -11,7 +11,7 @@ import { createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const BIN = path.join(ROOT, 'dist', 'bin.js');
+export const BIN = path.join(ROOT, 'dist', 'cli', 'bin.js');
 
 /**
  * @param {object} o

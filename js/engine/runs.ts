@@ -1,10 +1,10 @@
 // The stored run of a plan, read without touching ClickHouse: what `status`,
 // `cancel`, `run` and `resume` report. Loading = snapshot + events after it.
-import { planFacts, RunMachine, type RunSummary } from './core.js';
+import { planFacts, RunMachine, type RunSummary } from '../core/core.js';
 import type { Plan } from './plan_file.js';
-import type { Cx } from './command.js';
+import type { Cx } from '../commands/command.js';
 import { eventLogReader, eventPath, readTextIfExists, runPath, type StatePaths } from './store.js';
-import { clip, wrap } from './output.js';
+import { clip, wrap } from '../cli/output.js';
 
 export interface LoadedRun {
   machine: RunMachine;

@@ -1,7 +1,7 @@
 // chkit's config model: the shapes the host hands to plugins, and how a
 // `clickhouse.config.ts` resolves to them (see shared/docs/chkit-host-contract.md).
 import path from 'node:path';
-import type { ClickHouseSettings } from './clickhouse.js';
+import type { ClickHouseSettings } from '../server/clickhouse.js';
 
 export interface InlineRegistration {
   plugin: unknown;

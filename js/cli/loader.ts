@@ -23,7 +23,7 @@ function jitiFor(fromDir: string) {
   if (!j) {
     j = createJiti(path.join(fromDir, 'noop.js'), {
       alias: {
-        '@chkit/plugin-backfill': path.join(here, 'index.js'),
+        '@chkit/plugin-backfill': path.join(here, '..', 'index.js'),
         '@chkit/core': chkitCoreAlias(fromDir),
       },
       // A user edits config and schema between runs; never serve a stale copy.

@@ -2,8 +2,8 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, parseTable, sqlWithoutDeduplication, type TableRef, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from './core.js';
-import type { ClickHouse, ClickHouseFailure } from './clickhouse.js';
+import { chunkStatements, parseTable, sqlWithoutDeduplication, type TableRef, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
+import type { ClickHouse, ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
 import { writeFileAtomic, type EventLog } from './store.js';

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { usageError } from './errors.js';
+import { usageError } from '../core/errors.js';
 import { lockPath, readTextIfExists, writeFileAtomic, type StatePaths } from './store.js';
 
 export interface LockInfo {

@@ -1,7 +1,7 @@
 // What the server knows about tables: columns and their kinds. Used by plan
 // to name the INSERT's columns instead of relying on `*`.
 import type { ClickHouse } from './clickhouse.js';
-import { usageError } from './errors.js';
+import { usageError } from '../core/errors.js';
 
 export interface ColumnInfo {
   name: string;

@@ -2,11 +2,11 @@
 // the state directory, the connection, and one place that turns results and
 // errors into output and exit codes.
 import path from 'node:path';
-import { resolveOptions, type ResolvedOptions } from './core.js';
-import { BackfillError, usageError, type ExitCode } from './errors.js';
-import { ClickHouseFailure, connect, describeFailure, environmentOf, type ClickHouse, type ConnectOptions, type EnvironmentIdentity } from './clickhouse.js';
-import type { ResolvedConfig } from './config.js';
-import { statePaths, type StatePaths } from './store.js';
+import { resolveOptions, type ResolvedOptions } from '../core/core.js';
+import { BackfillError, usageError, type ExitCode } from '../core/errors.js';
+import { ClickHouseFailure, connect, describeFailure, environmentOf, type ClickHouse, type ConnectOptions, type EnvironmentIdentity } from '../server/clickhouse.js';
+import type { ResolvedConfig } from '../cli/config.js';
+import { statePaths, type StatePaths } from '../engine/store.js';
 
 export type FlagValue = string | string[] | boolean | undefined;
 

@@ -3,7 +3,7 @@
 // into the target, from the schema files and, when a connection is
 // configured, from the server (so a view created outside chkit is found too).
 import type { ClickHouse } from './clickhouse.js';
-import { viewSource, type TableRef } from './core.js';
+import { viewSource, type TableRef } from '../core/core.js';
 import { tableColumns, targetTable } from './schema_info.js';
 import { schemaColumnType, type Schema, type TableDefinition } from './schema.js';
 

@@ -6,8 +6,8 @@
 // read, by parsing it whole.
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import type { PlanChunk, PlanState } from './core.js';
-import { runtimeError } from './errors.js';
+import type { PlanChunk, PlanState } from '../core/core.js';
+import { runtimeError } from '../core/errors.js';
 
 export type PlanHeader = Omit<PlanState, 'chunks'>;
 

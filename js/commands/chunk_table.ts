@@ -1,8 +1,8 @@
 // `status --chunks`: one row per chunk from the run state, with each chunk's
 // last attempt duration taken from the event log.
-import type { ChunkError, ChunkStatus, LogReader } from './core.js';
-import type { Plan } from './plan_file.js';
-import type { LoadedRun } from './runs.js';
+import type { ChunkError, ChunkStatus, LogReader } from '../core/core.js';
+import type { Plan } from '../engine/plan_file.js';
+import type { LoadedRun } from '../engine/runs.js';
 
 export interface ChunkRow {
   index: number;

@@ -3,10 +3,10 @@
 // command's own definitions, prints like chkit, and returns chkit's exit codes.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CommandContext, FlagDef, FlagValue, PluginCommand } from './command.js';
+import type { CommandContext, FlagDef, FlagValue, PluginCommand } from '../commands/command.js';
 import { resolveConfig, type PluginRegistration, type ResolvedConfig, type UserConfig } from './config.js';
 import { importUserModule } from './loader.js';
-import type { BackfillPlugin } from './plugin.js';
+import type { BackfillPlugin } from '../plugin.js';
 import { wrap } from './output.js';
 
 export const HOST_NAME = 'chkit-backfill';

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { usageError } from './errors.js';
+import { usageError } from '../core/errors.js';
 
 export interface ClickHouseSettings {
   url: string;

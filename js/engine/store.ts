@@ -2,9 +2,9 @@
 // JSON/NDJSON on disk; a write is either complete or not there.
 import fs from 'node:fs';
 import path from 'node:path';
-import { usageError, runtimeError } from './errors.js';
+import { usageError, runtimeError } from '../core/errors.js';
 import { readPlanFile, type Plan } from './plan_file.js';
-import type { LogReader } from './core.js';
+import type { LogReader } from '../core/core.js';
 
 export interface StatePaths {
   root: string;

@@ -3,13 +3,13 @@
 // kind mapped to an exit code.
 import { createRequire } from 'node:module';
 import { BackfillError } from './errors.js';
-import type { Plan } from './plan_file.js';
+import type { Plan } from '../engine/plan_file.js';
 
 type Envelope<T> = { ok: true; value: T } | { ok: false; error: { kind: 'usage' | 'runtime'; code: string; message: string } };
 
 const require = createRequire(import.meta.url);
 // Raw bindings: each takes and returns JSON text.
-export const wasm: Record<string, (...args: string[]) => string> = require('../pkg/chkit_backfill_core.js');
+export const wasm: Record<string, (...args: string[]) => string> = require('../../pkg/chkit_backfill_core.js');
 
 export function callCore<T>(fn: string, ...args: unknown[]): T {
   const out = JSON.parse(rawCall(fn, args)) as Envelope<T>;

@@ -1,12 +1,12 @@
 // `chkit check` for backfills: every plan in the state directory is evaluated
 // by the core (src/check.rs); this module gathers the digests and prints.
-import { callCore } from './core.js';
+import { callCore } from '../core/core.js';
 import { Cx, defineCommand, type CommandContext } from './command.js';
-import type { ResolvedConfig } from './config.js';
-import { planHolder } from './lock.js';
-import { readRunSummary } from './runs.js';
-import { listPlanIds, readPlan } from './store.js';
-import { wrap } from './output.js';
+import type { ResolvedConfig } from '../cli/config.js';
+import { planHolder } from '../engine/lock.js';
+import { readRunSummary } from '../engine/runs.js';
+import { listPlanIds, readPlan } from '../engine/store.js';
+import { wrap } from '../cli/output.js';
 
 export interface CheckFinding {
   code: string;

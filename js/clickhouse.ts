@@ -92,7 +92,7 @@ export function environmentOf(settings: ClickHouseSettings, configDir: string): 
   return { origin: u.origin, database };
 }
 
-function toFailure(err: unknown, signal?: AbortSignal): ClickHouseFailure {
+function failureOf(err: unknown, signal?: AbortSignal): ClickHouseFailure {
   if (err instanceof ClickHouseFailure) return err;
   const e = err as { message?: string; code?: string | number; type?: string; name?: string };
   const message = String(e?.message ?? err).trim();
@@ -106,6 +106,45 @@ function toFailure(err: unknown, signal?: AbortSignal): ClickHouseFailure {
         : undefined;
   if (code !== undefined) return new ClickHouseFailure(message, code, e.type, 'server');
   return new ClickHouseFailure(message, undefined, typeof e?.code === 'string' ? e.code : undefined, 'network');
+}
+
+/**
+ * Cuts the configured user names and passwords (the fields, and a URL's `user:pass@`) out of
+ * text: a server names the user in its authentication, grant and quota errors, and those
+ * messages reach the event log, the run snapshot and the terminal. `default`, a common word
+ * in messages, only where ClickHouse names a user (`Exception: default:`, ``user `default` ``).
+ */
+export function credentialRedactor(settings: ClickHouseSettings): (text: string) => string {
+  const users = new Set<string>();
+  const passwords = new Set<string>();
+  if (settings.username) users.add(settings.username);
+  if (settings.password) passwords.add(settings.password);
+  if (!isEmbeddedUrl(settings.url)) {
+    try {
+      const u = new URL(settings.url);
+      for (const [raw, into] of [[u.username, users], [u.password, passwords]] as const) {
+        if (!raw) continue;
+        into.add(raw);
+        try {
+          into.add(decodeURIComponent(raw));
+        } catch {
+          // Not percent-encoded: the raw form is enough.
+        }
+      }
+    } catch {
+      // Not a URL: environmentOf refuses it before anything connects.
+    }
+  }
+  const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // Not part of a longer name: a word character next to it means another word.
+  const word = (t: string) => `(?<![\\w])${esc(t)}(?![\\w])`;
+  const rules: [RegExp, string][] = [];
+  for (const p of passwords) rules.push([new RegExp(word(p), 'g'), '***']);
+  for (const u of users) {
+    const where = u === 'default' ? `(?<=Exception: )${esc(u)}(?=:)|(?<=\\buser [\`'"]?)${esc(u)}(?![\\w])` : word(u);
+    rules.push([new RegExp(where, 'g'), '<user>']);
+  }
+  return (text) => rules.reduce((t, [re, by]) => t.replace(re, by), text);
 }
 
 /** The one line users see for a failed statement. */
@@ -157,6 +196,12 @@ export interface ConnectOptions {
 
 export async function connect(settings: ClickHouseSettings, configDir: string, copts: ConnectOptions = {}): Promise<ClickHouse> {
   const environment = environmentOf(settings, configDir);
+  const redact = credentialRedactor(settings);
+  // Every failure leaves here without the credentials in its text.
+  const toFailure = (err: unknown, signal?: AbortSignal) => {
+    const f = failureOf(err, signal);
+    return new ClickHouseFailure(redact(f.message), f.code, f.type, f.origin);
+  };
   const embedded = isEmbeddedUrl(settings.url);
   let client: ClickHouseClient;
   let pool: Pool;

@@ -120,14 +120,24 @@ test('an exception escaping a command under the standalone host: --json still pr
 
 // ---- the state directory on a filesystem of its own ----------------------
 
-/** Mount a tmpfs at `dir`, or say why not (not root, no mount). */
-function mountTmpfs(dir, opts) {
-  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
+/**
+ * The project's ./state on a tmpfs of its own, or why not (not root, no mount). Unmounted
+ * before the project is removed.
+ */
+function stateOnTmpfs(t, p, opts) {
+  const dir = path.join(p.dir, 'state');
+  let mounted = false;
+  t.after(() => {
+    if (mounted) sh('umount', [dir]);
+    p.cleanup();
+  });
+  if (process.getuid?.() !== 0) return { why: 'needs root to mount a tmpfs' };
   fs.mkdirSync(dir, { recursive: true });
   const r = sh('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]);
-  return r.status === 0 ? undefined : `mount -t tmpfs failed: ${r.stderr.trim()}`;
+  if (r.status !== 0) return { why: `mount -t tmpfs failed: ${r.stderr.trim()}` };
+  mounted = true;
+  return { dir };
 }
-const umount = (dir) => sh('umount', ['-l', dir]);
 
 /** Fill the filesystem holding `dir` with one file, then give back `free` bytes of it. */
 function fillLeaving(dir, free) {
@@ -181,11 +191,8 @@ test('disk full mid-run (parallel table run): exit 1 with one JSON document, loc
   const p = createProject({
     options: { stateDir: './state', defaults: { timeColumn: 'event_time', chunkHours: 0.5, maxParallelChunks: 2, retryDelayMs: 10 } },
   });
-  t.after(p.cleanup);
-  const stateDir = path.join(p.dir, 'state');
-  const why = mountTmpfs(stateDir, 'size=2m');
+  const { dir: stateDir, why } = stateOnTmpfs(t, p, 'size=2m');
   if (why) return t.skip(why);
-  t.after(() => umount(stateDir));
   await seedEvents(p, { hours: 48, rowsPerHour: 60 });
   const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-03']);
   assert.equal(planned.code, 0, planned.stdout + planned.stderr);
@@ -232,11 +239,8 @@ test('disk full mid-run (parallel table run): exit 1 with one JSON document, loc
 
 test('a read-only state directory: exit 1, one line saying it is read-only, JSON with code', async (t) => {
   const p = createProject({ options: { stateDir: './state', defaults: { timeColumn: 'event_time', chunkHours: 6 } } });
-  t.after(p.cleanup);
-  const stateDir = path.join(p.dir, 'state');
-  const why = mountTmpfs(stateDir, 'size=2m');
+  const { dir: stateDir, why } = stateOnTmpfs(t, p, 'size=2m');
   if (why) return t.skip(why);
-  t.after(() => umount(stateDir));
   await seedEvents(p, { hours: 24 });
   const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02']);
   assert.equal(planned.code, 0, planned.stdout + planned.stderr);

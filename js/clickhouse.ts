@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { usageError } from './errors.js';
+import { redactCredentials } from './core.js';
 
 export interface ClickHouseSettings {
   url: string;
@@ -110,9 +111,8 @@ function failureOf(err: unknown, signal?: AbortSignal): ClickHouseFailure {
 
 /**
  * Cuts the configured user names and passwords (the fields, and a URL's `user:pass@`) out of
- * text: a server names the user in its authentication, grant and quota errors, and those
- * messages reach the event log, the run snapshot and the terminal. `default`, a common word
- * in messages, only where ClickHouse names a user (`Exception: default:`, ``user `default` ``).
+ * text (src/redact.rs): a server names the user in its authentication, grant and quota
+ * errors, and those messages reach the event log, the run snapshot and the terminal.
  */
 export function credentialRedactor(settings: ClickHouseSettings): (text: string) => string {
   const users = new Set<string>();
@@ -128,23 +128,15 @@ export function credentialRedactor(settings: ClickHouseSettings): (text: string)
         try {
           into.add(decodeURIComponent(raw));
         } catch {
-          // Not percent-encoded: the raw form is enough.
+          // Not valid percent-encoding: the form as written is enough.
         }
       }
     } catch {
       // Not a URL: environmentOf refuses it before anything connects.
     }
   }
-  const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  // Not part of a longer name: a word character next to it means another word.
-  const word = (t: string) => `(?<![\\w])${esc(t)}(?![\\w])`;
-  const rules: [RegExp, string][] = [];
-  for (const p of passwords) rules.push([new RegExp(word(p), 'g'), '***']);
-  for (const u of users) {
-    const where = u === 'default' ? `(?<=Exception: )${esc(u)}(?=:)|(?<=\\buser [\`'"]?)${esc(u)}(?![\\w])` : word(u);
-    rules.push([new RegExp(where, 'g'), '<user>']);
-  }
-  return (text) => rules.reduce((t, [re, by]) => t.replace(re, by), text);
+  const credentials = { users: [...users], passwords: [...passwords] };
+  return (text) => redactCredentials(text, credentials);
 }
 
 /** The one line users see for a failed statement. */

@@ -267,6 +267,12 @@ pub fn env_fingerprint(origin: &str, database: &str) -> String {
     envelope(Ok(crate::ids::env_fingerprint(origin, database)))
 }
 
+/// `text` without the configured user names and passwords (see `redact::redact`).
+#[wasm_bindgen(js_name = redactCredentials)]
+pub fn redact_credentials(text: &str, credentials: &str) -> String {
+    envelope(parse::<crate::redact::Credentials>(credentials, "credentials").map(|c| crate::redact::redact(text, &c)))
+}
+
 #[wasm_bindgen(js_name = compatibilityToken)]
 pub fn compatibility_token(plan_sha256: &str, data_options: &str) -> String {
     envelope(parse::<serde_json::Value>(data_options, "data options").map(|o| run_state::compatibility_token(plan_sha256, &o)))

@@ -11,6 +11,7 @@ pub mod mv_rewrite;
 pub mod options;
 pub mod plan;
 pub mod plan_file;
+pub mod redact;
 pub mod run_state;
 pub mod sql;
 pub mod sql_tokens;

@@ -7,7 +7,7 @@ import type { Plan } from '../engine/plan_file.js';
 import { deduplicates, replicated, targetTable, type TargetTable } from '../server/schema_info.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from './command.js';
 import type { ClickHouse } from '../server/clickhouse.js';
-import { usageError } from '../core/errors.js';
+import { fsError, runtimeError, usageError } from '../core/errors.js';
 import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../engine/lock.js';
 import { drive, sqlExecutor } from '../engine/driver.js';
 import { loadRun, runPayload, summaryLines } from '../engine/runs.js';
@@ -210,6 +210,13 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     const progress = createProgress({ jsonMode: cx.jsonMode });
     const atStart = machine.summary();
     const startedAtMs = Date.now();
+    const stopped = (err: unknown): never => {
+      progress.done();
+      const io = fsError(err);
+      if (!io) throw err;
+      // The log and snapshot hold everything up to the failed write: resume checks what was in flight.
+      throw runtimeError(io.code, `${io.message}; the run stopped: fix that, then \`${cliName(cx)} resume --plan-id ${plan.planId}\` continues it`, io);
+    };
     const status = await drive({
       machine,
       log,
@@ -233,7 +240,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
           rowsAtStart: atStart.rowsWritten,
         });
       },
-    });
+    }).catch(stopped);
     progress.done();
     const summary = machine.summary();
     const head =
@@ -254,10 +261,18 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
       text: [...(implicit ? [`Planned ${plan.planId} (implicit plan)`] : []), head, ...summaryLines(plan, summary), ...notes.flatMap((n) => wrap(n, 80, '  note: '))],
     };
   } finally {
-    removeIfExists(cancelPath(cx.paths, plan.planId));
-    log?.close();
-    await ch?.close();
-    run?.machine.close();
+    // Each step on its own: a state directory that refuses writes must not keep the lock held.
+    const quietly = (f: () => unknown) => {
+      try {
+        f();
+      } catch {
+        // The failure that matters is already propagating, or the run's result is on disk.
+      }
+    };
+    quietly(() => removeIfExists(cancelPath(cx.paths, plan.planId)));
+    quietly(() => log?.close());
+    await ch?.close().catch(() => undefined);
+    quietly(() => run?.machine.close());
     lock.release();
     acquired = undefined;
   }

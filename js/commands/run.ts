@@ -15,6 +15,7 @@ import { cancelPath, eventPath, EventLog, readPlan, removeIfExists, runPath } fr
 import { cliName, wrap } from '../output.js';
 import { createProgress } from '../progress.js';
 import { makePlan, planFlags, planInputFromFlags } from './plan.js';
+import { verifyPlan } from '../plan_check.js';
 
 export type RunMode = 'run' | 'resume';
 
@@ -36,7 +37,14 @@ export function dataOptions(cx: Cx): Record<string, unknown> {
 
 const PLAN_FLAG_NAMES = planFlags.map((f) => f.name);
 
+/** The plan to run, every chunk line checked against its header before anything executes. */
 async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: Plan; implicit: boolean }> {
+  const resolved = await findPlan(cx, mode);
+  verifyPlan(resolved.plan, cx.ctx.config.clickhouse?.database || 'default');
+  return resolved;
+}
+
+async function findPlan(cx: Cx, mode: RunMode): Promise<{ plan: Plan; implicit: boolean }> {
   const given = PLAN_FLAG_NAMES.filter((n) => cx.ctx.flags[n] !== undefined && cx.ctx.flags[n] !== false);
   const planId = cx.string('--plan-id');
   if (mode === 'resume' || given.length === 0) {

@@ -50,7 +50,7 @@ test('same parameters → same plan; changed plan file → error; --force → ne
   );
   const c = p.cli(args);
   assert.equal(c.code, 2, c.stdout);
-  assert.match(c.json.error, /already exists with different options/);
+  assert.match(c.json.error, /already exists with different chunks, options/);
   const d = p.cli([...args, '--force']);
   assert.equal(d.code, 0, d.stdout);
   assert.equal(d.json.existed, false);

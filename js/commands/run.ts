@@ -37,14 +37,7 @@ export function dataOptions(cx: Cx): Record<string, unknown> {
 
 const PLAN_FLAG_NAMES = planFlags.map((f) => f.name);
 
-/** The plan to run, every chunk line checked against its header before anything executes. */
 async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: Plan; implicit: boolean }> {
-  const resolved = await findPlan(cx, mode);
-  verifyPlan(resolved.plan, cx.ctx.config.clickhouse?.database || 'default');
-  return resolved;
-}
-
-async function findPlan(cx: Cx, mode: RunMode): Promise<{ plan: Plan; implicit: boolean }> {
   const given = PLAN_FLAG_NAMES.filter((n) => cx.ctx.flags[n] !== undefined && cx.ctx.flags[n] !== false);
   const planId = cx.string('--plan-id');
   if (mode === 'resume' || given.length === 0) {
@@ -125,7 +118,9 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
   const replayFailed = cx.bool('--replay-failed');
   const forced = (['--force-overlap', '--force-compatibility', '--force-environment'] as const).filter((f) => cx.bool(f));
 
-  if (cx.bool('--dry-run')) return dryRun(cx, mode, (await resolvePlan(cx, mode)).plan, replayDone, replayFailed);
+  // Every chunk line is checked against the plan's header before anything executes (or is shown as what would).
+  const checked = (plan: Plan) => (verifyPlan(plan, cx.ctx.config.clickhouse?.database || 'default'), plan);
+  if (cx.bool('--dry-run')) return dryRun(cx, mode, checked((await resolvePlan(cx, mode)).plan), replayDone, replayFailed);
 
   // No connection configured: exit 2 before anything is read or written.
   const env = cx.environment();
@@ -140,6 +135,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
         `but the configured environment is ${env!.origin} (database ${env!.database}); pass --force-environment to run it here`,
     );
   }
+  checked(plan);
 
   let acquired: Acquired | undefined = acquirePlanLock(cx.paths, plan.planId, plan.target, env!.origin);
   const { lock } = acquired;

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod mv_rewrite;
 pub mod options;
 pub mod plan;
+pub mod plan_check;
 pub mod plan_file;
 pub mod redact;
 pub mod run_state;

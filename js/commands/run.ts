@@ -15,6 +15,7 @@ import { cancelPath, eventPath, EventLog, readPlan, removeIfExists, runPath } fr
 import { cliName, wrap } from '../cli/output.js';
 import { createProgress } from '../cli/progress.js';
 import { makePlan, planFlags, planInputFromFlags } from './plan.js';
+import { verifyPlan } from '../engine/plan_check.js';
 
 export type RunMode = 'run' | 'resume';
 
@@ -117,7 +118,9 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
   const replayFailed = cx.bool('--replay-failed');
   const forced = (['--force-overlap', '--force-compatibility', '--force-environment'] as const).filter((f) => cx.bool(f));
 
-  if (cx.bool('--dry-run')) return dryRun(cx, mode, (await resolvePlan(cx, mode)).plan, replayDone, replayFailed);
+  // Every chunk line is checked against the plan's header before anything executes (or is shown as what would).
+  const checked = (plan: Plan) => (verifyPlan(plan, cx.ctx.config.clickhouse?.database || 'default'), plan);
+  if (cx.bool('--dry-run')) return dryRun(cx, mode, checked((await resolvePlan(cx, mode)).plan), replayDone, replayFailed);
 
   // No connection configured: exit 2 before anything is read or written.
   const env = cx.environment();
@@ -132,6 +135,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
         `but the configured environment is ${env!.origin} (database ${env!.database}); pass --force-environment to run it here`,
     );
   }
+  checked(plan);
 
   let acquired: Acquired | undefined = acquirePlanLock(cx.paths, plan.planId, plan.target, env!.origin);
   const { lock } = acquired;

@@ -81,6 +81,19 @@ export function removeIfExists(file: string): void {
   fs.rmSync(file, { force: true });
 }
 
+/**
+ * Keep a state file under a new name instead of deleting it (`<file>.replaced-<stamp>`,
+ * which no command reads as a plan, run or log). → the new name, or undefined when
+ * there was no such file.
+ */
+export function keepAside(file: string, stamp: string): string | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  let to = `${file}.replaced-${stamp}`;
+  for (let k = 2; fs.existsSync(to); k++) to = `${file}.replaced-${stamp}-${k}`;
+  fs.renameSync(file, to);
+  return to;
+}
+
 const PLAN_ID = /^[0-9a-f]{16}$/;
 
 /** `--plan-id` must be a plan id, not a path: it becomes a file name. */

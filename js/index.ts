@@ -1,5 +1,5 @@
 // Public entry of @chkit/plugin-backfill.
-import { createBackfillPlugin, type BackfillPlugin } from './plugin.js';
+import { createBackfillPlugin, type BackfillPlugin } from './commands/plugin.js';
 
 // `type`, not `interface`: chkit's defineConfig takes plugin options as Record<string, unknown>,
 // which an interface (no implicit index signature) is not assignable to (TS2769).

@@ -4,10 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CommandContext, FlagDef, FlagValue, PluginCommand } from '../commands/command.js';
-import { resolveConfig, type PluginRegistration, type ResolvedConfig, type UserConfig } from './config.js';
-import { importUserModule } from './loader.js';
-import type { BackfillPlugin } from '../plugin.js';
-import { wrap } from './output.js';
+import { resolveConfig, type PluginRegistration, type ResolvedConfig, type UserConfig } from '../sdk/config.js';
+import { importUserModule } from '../server/loader.js';
+import type { BackfillPlugin } from '../commands/plugin.js';
+import { wrap } from '../commands/output.js';
 import { debugStack, oneLine } from '../core/errors.js';
 import { classify } from '../commands/command.js';
 

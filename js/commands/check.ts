@@ -2,11 +2,11 @@
 // by the core (src/check.rs); this module gathers the digests and prints.
 import { callCore } from '../core/core.js';
 import { Cx, defineCommand, type CommandContext } from './command.js';
-import type { ResolvedConfig } from '../cli/config.js';
+import type { ResolvedConfig } from '../sdk/config.js';
 import { planHolder } from '../engine/lock.js';
 import { readRunSummary } from '../engine/runs.js';
 import { listPlanIds, readPlan } from '../engine/store.js';
-import { wrap } from '../cli/output.js';
+import { wrap } from './output.js';
 
 export interface CheckFinding {
   code: string;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { resolveOptions, type ResolvedOptions } from '../core/core.js';
 import { BackfillError, debugStack, fsError, oneLine, usageError, type ExitCode } from '../core/errors.js';
 import { ClickHouseFailure, connect, describeFailure, environmentOf, type ClickHouse, type ConnectOptions, type EnvironmentIdentity } from '../server/clickhouse.js';
-import type { ResolvedConfig } from '../cli/config.js';
+import type { ResolvedConfig } from '../sdk/config.js';
 import { statePaths, type StatePaths } from '../engine/store.js';
 
 export type FlagValue = string | string[] | boolean | undefined;

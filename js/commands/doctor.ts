@@ -8,7 +8,7 @@ import { embeddedEngineHolder, describeHolder, planLockState } from '../engine/l
 import { readRunSummary } from '../engine/runs.js';
 import { targetTable } from '../server/schema_info.js';
 import { checkPlanId, readPlan } from '../engine/store.js';
-import { clip, cliName, wrap } from '../cli/output.js';
+import { clip, cliName, wrap } from './output.js';
 import { dataOptions } from './run.js';
 import { makePlan } from './plan.js';
 import type { Plan } from '../engine/plan_file.js';

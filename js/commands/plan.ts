@@ -8,10 +8,10 @@ import type { ClickHouse } from '../server/clickhouse.js';
 import { insertableColumns, requireTable } from '../server/schema_info.js';
 import { loadSchema } from '../server/schema.js';
 import { gatherPlanInputs } from '../server/plan_inputs.js';
-import { canPrompt, choose, confirm } from '../cli/prompt.js';
+import { canPrompt, choose, confirm } from './prompt.js';
 import { eventPath, keepAside, planPath, readTextIfExists, runPath, writeFileAtomic } from '../engine/store.js';
 import { readRunSummary } from '../engine/runs.js';
-import { cliName, wrap } from '../cli/output.js';
+import { cliName, wrap } from './output.js';
 import { describeHolder, embeddedEngineHolder, planHolder } from '../engine/lock.js';
 
 export interface PlanInput {

@@ -12,8 +12,8 @@ import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overl
 import { drive, sqlExecutor } from '../engine/driver.js';
 import { loadRun, runPayload, summaryLines } from '../engine/runs.js';
 import { cancelPath, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../engine/store.js';
-import { cliName, wrap } from '../cli/output.js';
-import { createProgress } from '../cli/progress.js';
+import { cliName, wrap } from './output.js';
+import { createProgress } from './progress.js';
 import { makePlan, planFlags, planInputFromFlags } from './plan.js';
 import { verifyPlan } from '../engine/plan_check.js';
 

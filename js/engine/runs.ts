@@ -4,7 +4,7 @@ import { planFacts, RunMachine, type RunSummary } from '../core/core.js';
 import type { Plan } from './plan_file.js';
 import type { Cx } from '../commands/command.js';
 import { eventLogReader, eventPath, readTextIfExists, runPath, type StatePaths } from './store.js';
-import { clip, wrap } from '../cli/output.js';
+import { clip, wrap } from '../commands/output.js';
 
 export interface LoadedRun {
   machine: RunMachine;

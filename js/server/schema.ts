@@ -5,9 +5,9 @@
 // names it: a view missed here would silently turn an mv_replay into a table copy.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ResolvedConfig } from '../cli/config.js';
+import type { ResolvedConfig } from '../sdk/config.js';
 import { oneLine, usageError } from '../core/errors.js';
-import { importUserModule } from '../cli/loader.js';
+import { importUserModule } from './loader.js';
 
 export interface SchemaColumn {
   name: string;

@@ -1,5 +1,5 @@
 // Small helpers for human output.
-import type { Cx } from '../commands/command.js';
+import type { Cx } from './command.js';
 
 /** How the user invoked us, for "Next:" hints: the standalone bin or chkit. */
 export function cliName(cx: Cx): string {

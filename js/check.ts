@@ -7,6 +7,7 @@ import { planHolder } from './lock.js';
 import { readRunSummary } from './runs.js';
 import { listPlanIds, readPlan } from './store.js';
 import { wrap } from './output.js';
+import { readVerification } from './commands/verify.js';
 
 export interface CheckFinding {
   code: string;
@@ -63,7 +64,8 @@ export function evaluateCheck(cx: Cx): CheckResult {
             failedChunks: summary.chunkCounts.failed,
             orphaned: summary.status === 'running' && !planHolder(cx.paths, planId),
           };
-    return { planId, target: plan.target, run };
+    const verification = readVerification(cx, planId);
+    return { planId, target: plan.target, run, verificationFailed: verification ? !verification.ok : false };
   });
   return callCore<CheckResult>('evaluateCheck', {
     failOnPending: policy.failCheckOnRequiredPendingBackfill,

@@ -45,23 +45,23 @@ impl std::fmt::Display for Checksum {
     }
 }
 
-/// `h1, h2` select items: the two row-hash sums over `exprs` (`*` when None).
+/// `__chkit_h1, __chkit_h2` select items (aliases no column name is likely to take): the two row-hash sums over `exprs` (`*` when None).
 pub fn checksum_items(exprs: Option<&[String]>) -> String {
     let row = match exprs {
         Some(e) if !e.is_empty() => e.join(", "),
         _ => "*".to_string(),
     };
     format!(
-        "toString(sum(toUInt128(cityHash64(tuple({row}))))) AS h1, toString(sum(toUInt128(sipHash64(tuple({row}))))) AS h2"
+        "toString(sum(toUInt128(cityHash64(tuple({row}))))) AS __chkit_h1, toString(sum(toUInt128(sipHash64(tuple({row}))))) AS __chkit_h2"
     )
 }
 
-/// `SELECT count() AS c, h1, h2 FROM table WHERE window`: the count a run measures
+/// `SELECT count(), h1, h2 FROM table WHERE window`: the count a run measures
 /// before the first attempt, with the window's checksum for `verify` to compare against.
 pub fn measure_sql(table: &TableRef, columns: Option<&[String]>, time_column: &str, w: Window) -> String {
     let cols = columns.map(|c| c.iter().map(|c| quote_ident(c)).collect::<Vec<_>>());
     format!(
-        "SELECT count() AS c, {} FROM {} WHERE {} {}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
+        "SELECT count() AS __chkit_c, {} FROM {} WHERE {} {}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
         checksum_items(cols.as_deref()),
         table.quoted(),
         sql::window_predicate(time_column, w),
@@ -203,7 +203,7 @@ fn replicated(engine: &str) -> bool {
 /// over the selected windows (consecutive, of one length, so a row's chunk is a division).
 fn side_sql(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &Plan, chunks: &[usize], replicated_table: bool) -> String {
     format!(
-        "SELECT intDiv(toUnixTimestamp64Milli(toDateTime64({tc}, 3, 'UTC')) - {from}, {step}) AS chunk, count() AS c, {h}\nFROM {t}\nWHERE {w}\nGROUP BY chunk ORDER BY chunk\n{s}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
+        "SELECT intDiv(toUnixTimestamp64Milli(toDateTime64({tc}, 3, 'UTC')) - {from}, {step}) AS __chkit_chunk, count() AS __chkit_c, {h}\nFROM {t}\nWHERE {w}\nGROUP BY __chkit_chunk ORDER BY __chkit_chunk\n{s}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
         tc = quote_ident(time_column),
         from = p.whole.from,
         step = p.step,
@@ -265,7 +265,7 @@ pub fn queries(req: &VerifyRequest) -> CoreResult<Queries> {
                     Ok(s) => s,
                     Err(why) => return Ok(Queries { queries: vec![], not_verifiable: Some(why), per_chunk: false }),
                 };
-                let sql = format!("SELECT uniqExact({}) AS k FROM (\n{whole}\n)\n{}", shape.key_tuple(), exact_read_settings(rep));
+                let sql = format!("SELECT uniqExact({}) AS __chkit_k FROM (\n{whole}\n)\n{}", shape.key_tuple(), exact_read_settings(rep));
                 Ok(Queries { queries: vec![Query { side: "whole", sql }], not_verifiable: None, per_chunk: true })
             }
         },
@@ -453,7 +453,7 @@ impl MvShape {
         let compared: Vec<String> = self.keys.iter().cloned().chain(self.merged.iter().map(|(c, _)| c.clone())).collect();
         let h = checksum_items(Some(&compared));
         match self.merge {
-            Merge::Plain | Merge::Replacing => format!("SELECT count() AS c, {h} FROM ({rows})"),
+            Merge::Plain | Merge::Replacing => format!("SELECT count() AS __chkit_c, {h} FROM ({rows})"),
             Merge::Summing | Merge::Aggregating => {
                 let items = self.keys.iter().cloned().chain(self.merged.iter().map(|(c, e)| format!("{e} AS {c}"))).collect::<Vec<_>>().join(", ");
                 let having = if self.merge == Merge::Summing && !self.summed.is_empty() {
@@ -461,7 +461,7 @@ impl MvShape {
                 } else {
                     String::new()
                 };
-                format!("SELECT count() AS c, {h} FROM (SELECT {items} FROM ({rows}) GROUP BY {}{having})", self.keys.join(", "))
+                format!("SELECT count() AS __chkit_c, {h} FROM (SELECT {items} FROM ({rows}) GROUP BY {}{having})", self.keys.join(", "))
             }
         }
     }
@@ -512,7 +512,7 @@ pub fn mv_chunk_sql(req: &VerifyRequest, statements: &[String]) -> CoreResult<St
     let fin = if shape.merge == Merge::Replacing { " FINAL" } else { "" };
     let target_rows = format!("SELECT {cols} FROM {}{fin} WHERE {kt} IN (SELECT {kt} FROM ({view}))", target.quoted());
     Ok(format!(
-        "SELECT v.c AS vc, v.h1 AS vh1, v.h2 AS vh2, k.k AS vk, k.n AS vn, t.c AS tc, t.h1 AS th1, t.h2 AS th2 FROM\n({}) AS v\nCROSS JOIN (SELECT uniqExact({kt}) AS k, count() AS n FROM ({view})) AS k\nCROSS JOIN ({}) AS t\n{}",
+        "SELECT v.__chkit_c AS vc, v.__chkit_h1 AS vh1, v.__chkit_h2 AS vh2, k.__chkit_k AS vk, k.__chkit_n AS vn, t.__chkit_c AS tc, t.__chkit_h1 AS th1, t.__chkit_h2 AS th2 FROM\n({}) AS v\nCROSS JOIN (SELECT uniqExact({kt}) AS __chkit_k, count() AS __chkit_n FROM ({view})) AS k\nCROSS JOIN ({}) AS t\n{}",
         shape.merged_summary(&view),
         shape.merged_summary(&target_rows),
         exact_read_settings(replicated(&req.target.engine))
@@ -759,4 +759,167 @@ pub fn judge(req: &VerifyRequest, answers: &Answers) -> CoreResult<Report> {
     }
     let ok = summary.missing + summary.extra + summary.differs == 0;
     Ok(Report { ok, summary, chunks: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn facts(strategy: &str) -> PlanFacts {
+        serde_json::from_value(json!({
+            "planId": "p1", "strategy": strategy, "target": "app.t", "source": if strategy == "copy" { json!("app.s") } else { json!(null) },
+            "timeColumn": "ts", "columns": ["ts", "v"], "from": "2025-01-01T00:00:00Z", "to": "2025-01-01T05:00:00Z",
+            "chunkHours": 2, "chunkCount": 3, "firstChunk": null, "lastChunk": null
+        }))
+        .unwrap()
+    }
+
+    fn table(engine: &str, key: &str, cols: &[(&str, &str)]) -> TableFacts {
+        TableFacts {
+            engine: engine.into(),
+            engine_full: format!("{engine} ORDER BY {key}"),
+            sorting_key: key.into(),
+            columns: cols.iter().map(|(n, t)| Column { name: n.to_string(), ty: t.to_string(), default_kind: String::new() }).collect(),
+        }
+    }
+
+    fn request(strategy: &str, chunks: Vec<ChunkRecord>) -> VerifyRequest {
+        VerifyRequest { facts: facts(strategy), target: table("MergeTree", "ts", &[("ts", "DateTime"), ("v", "UInt8")]), views: vec![], chunks, first_statements: vec![] }
+    }
+
+    fn rec(chunk: usize, before: Option<u64>, checksum: Option<&str>) -> ChunkRecord {
+        ChunkRecord { chunk, status: ChunkStatus::Done, before, expected: before, checksum: checksum.map(str::to_string) }
+    }
+
+    fn row(chunk: i64, c: u64, h: &str) -> SideRow {
+        let (a, b) = h.split_once(':').unwrap();
+        SideRow { chunk, c, h1: a.into(), h2: b.into() }
+    }
+
+    #[test]
+    fn selection() {
+        let f = facts("table");
+        assert_eq!(select_chunks(&f, &[], None).unwrap(), [0, 1, 2]);
+        assert_eq!(select_chunks(&f, &["3".into(), "1".into(), "3".into()], None).unwrap(), [0, 2]);
+        let id = ids::chunk_id("p1", "2025-01-01T02:00:00.000Z", "2025-01-01T04:00:00.000Z");
+        assert_eq!(select_chunks(&f, &[id], None).unwrap(), [1]);
+        assert_eq!(select_chunks(&f, &[], Some(1)).unwrap(), [1], "the middle of the window");
+        assert_eq!(select_chunks(&f, &[], Some(9)).unwrap(), [0, 1, 2]);
+        for (picks, sample) in [(vec!["0".to_string()], None), (vec!["4".into()], None), (vec!["zz".into()], None), (vec![], Some(0)), (vec!["1".into()], Some(1))] {
+            assert_eq!(select_chunks(&f, &picks, sample).unwrap_err().kind, crate::error::ErrorKind::Usage, "{picks:?} {sample:?}");
+        }
+    }
+
+    #[test]
+    fn checksums_add_up() {
+        let a = Checksum::parse("340282366920938463463374607431768211455:1").unwrap();
+        assert_eq!(a.plus(Checksum::parse("1:2").unwrap()).to_string(), "0:3", "wraps like the server never needs to");
+        assert_eq!(Checksum::parse("x:1"), None);
+        assert_eq!(Checksum::from_parts("", "\\N").unwrap(), Checksum::EMPTY);
+    }
+
+    #[test]
+    fn table_and_copy_sql() {
+        let q = queries(&request("copy", vec![rec(0, None, None), rec(2, None, None)])).unwrap();
+        assert_eq!(q.queries.len(), 2);
+        let t = &q.queries[0].sql;
+        assert!(t.starts_with("SELECT intDiv(toUnixTimestamp64Milli(toDateTime64(`ts`, 3, 'UTC')) - 1735689600000, 7200000) AS __chkit_chunk"), "{t}");
+        assert!(t.contains("FROM `app`.`t`\nWHERE (`ts` >= toDateTime64('2025-01-01 00:00:00.000', 3, 'UTC') AND `ts` < toDateTime64('2025-01-01 02:00:00.000', 3, 'UTC')) OR (`ts` >= toDateTime64('2025-01-01 04:00:00.000'"), "{t}");
+        assert!(t.contains("SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1, asterisk"), "{t}");
+        let s = &q.queries[1].sql;
+        assert!(s.contains("cityHash64(tuple(CAST(`ts`, 'DateTime'), CAST(`v`, 'UInt8')))") && s.contains("FROM `app`.`s`"), "{s}");
+        let all = queries(&request("table", (0..3).map(|i| rec(i, Some(1), None)).collect())).unwrap();
+        assert_eq!(all.queries.len(), 1);
+        assert!(all.queries[0].sql.contains("WHERE `ts` >= toDateTime64('2025-01-01 00:00:00.000', 3, 'UTC') AND `ts` < toDateTime64('2025-01-01 05:00:00.000', 3, 'UTC')"));
+        let mut rep = request("table", vec![]);
+        rep.target.engine = "ReplicatedMergeTree".into();
+        assert!(queries(&rep).unwrap().queries[0].sql.contains("select_sequential_consistency=1"));
+    }
+
+    #[test]
+    fn copy_verdicts() {
+        let req = request("copy", vec![rec(0, Some(0), None), rec(1, Some(0), None), rec(2, Some(5), None)]);
+        let answers = Answers {
+            source: vec![row(0, 10, "7:9"), row(1, 10, "7:9"), row(2, 10, "7:9")],
+            target: vec![row(0, 10, "7:9"), row(1, 20, "14:18"), row(2, 15, "9:9")],
+            ..Default::default()
+        };
+        let r = judge(&req, &answers).unwrap();
+        let v: Vec<_> = r.chunks.iter().map(|c| (c.verdict, c.content_checked)).collect();
+        assert_eq!(v, [(Verdict::Ok, true), (Verdict::Extra, false), (Verdict::NotVerifiable, false)]);
+        assert!(r.chunks[1].reason.as_deref().unwrap().contains("twice"));
+        assert!(r.chunks[2].reason.as_deref().unwrap().contains("held 5 rows"), "{:?}", r.chunks[2].reason);
+        assert!(!r.ok);
+        assert_eq!(r.summary, Summary { chunks: 3, compared: 2, ok: 1, missing: 0, extra: 1, differs: 0, not_verifiable: 1 });
+        // With the earlier rows' checksum recorded, the content is compared too.
+        let req = request("copy", vec![rec(2, Some(5), Some("2:0"))]);
+        let r = judge(&req, &answers).unwrap();
+        assert_eq!((r.chunks[0].verdict, r.ok), (Verdict::Ok, true));
+    }
+
+    #[test]
+    fn table_verdicts() {
+        let mut pending = rec(2, None, None);
+        pending.status = ChunkStatus::Failed;
+        let req = request("table", vec![rec(0, Some(4), Some("3:5")), rec(1, Some(4), Some("3:5")), pending]);
+        let answers = Answers { target: vec![row(0, 8, "6:10"), row(1, 8, "6:11"), row(2, 1, "1:1")], ..Default::default() };
+        let r = judge(&req, &answers).unwrap();
+        let v: Vec<_> = r.chunks.iter().map(|c| c.verdict).collect();
+        assert_eq!(v, [Verdict::Ok, Verdict::Differs, Verdict::NotVerifiable]);
+        assert_eq!(r.chunks[2].reason.as_deref(), Some("the chunk is failed, not done"));
+        let r = judge(&request("table", vec![rec(0, Some(4), None)]), &Answers { target: vec![row(0, 7, "0:0")], ..Default::default() }).unwrap();
+        assert_eq!((r.chunks[0].verdict, r.chunks[0].expected, r.chunks[0].actual), (Verdict::Missing, Some(8), Some(7)));
+    }
+
+    #[test]
+    fn merges_that_can_and_cannot_be_reproduced() {
+        assert_eq!(aggregate_merge("AggregateFunction(quantileExact(0.5), UInt64)", "`m`").unwrap(), "quantileExactMerge(0.5)(`m`)");
+        assert_eq!(aggregate_merge("AggregateFunction(1, uniqExact, UInt64)", "`u`").unwrap(), "uniqExactMerge(`u`)");
+        assert!(aggregate_merge("AggregateFunction(groupArray, UInt64)", "`g`").unwrap_err().contains("order rows meet"));
+        assert!(aggregate_merge("AggregateFunction(sum, Float64)", "`s`").unwrap_err().contains("float"));
+        assert!(aggregate_merge("AggregateFunction(quantileExact(x), UInt64)", "`q`").is_err());
+        assert_eq!(split_top("a, (b, c), 'x,y'"), ["a", "(b, c)", "'x,y'"]);
+
+        let mv = |engine: &str, key: &str, cols: &[(&str, &str)]| {
+            let mut r = request("mv_replay", vec![]);
+            r.target = table(engine, key, cols);
+            r.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), columns: cols.iter().map(|(n, _)| n.to_string()).collect() }];
+            MvShape::of(&r).map(|s| (s.merge, s.keys, s.merged))
+        };
+        let summing = mv("SummingMergeTree", "h, k", &[("h", "DateTime"), ("k", "String"), ("n", "UInt64"), ("label", "String")]).unwrap();
+        assert_eq!(summing.2, [("`n`".to_string(), "sum(`n`)".to_string())], "a non-numeric column keeps any value: not compared");
+        assert!(mv("SummingMergeTree", "h", &[("h", "DateTime"), ("x", "Float64")]).unwrap_err().contains("float sum"));
+        assert!(mv("CollapsingMergeTree", "h", &[("h", "DateTime")]).unwrap_err().contains("CollapsingMergeTree"));
+        assert!(mv("MergeTree", "toStartOfHour(h)", &[("h", "DateTime")]).unwrap_err().contains("expression"));
+        assert!(mv("MergeTree", "", &[("h", "DateTime")]).unwrap_err().contains("no sorting key"));
+        assert!(mv("ReplicatedAggregatingMergeTree", "d", &[("d", "Date"), ("a", "SimpleAggregateFunction(anyLast, UInt64)")]).unwrap_err().contains("order rows meet"));
+        let agg = mv("AggregatingMergeTree", "d", &[("d", "Date"), ("a", "SimpleAggregateFunction(max, UInt64)"), ("u", "AggregateFunction(uniqExact, UInt64)")]).unwrap();
+        assert_eq!(agg.2.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(), ["max(`a`)", "uniqExactMerge(`u`)"]);
+        let mut params = request("mv_replay", vec![]);
+        params.target = table("SummingMergeTree", "h", &[("h", "DateTime"), ("n", "UInt64")]);
+        params.target.engine_full = "SummingMergeTree((n)) ORDER BY h".into();
+        params.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), columns: vec!["h".into(), "n".into()] }];
+        assert!(MvShape::of(&params).is_err());
+    }
+
+    #[test]
+    fn mv_statement_layout() {
+        let st = "/* chkit-backfill plan=p chunk=c token=t */\nINSERT INTO `a`.`t` (`x`)\nSELECT `x`\nFROM (\nSELECT 1 AS x\n)\nSETTINGS async_insert=0";
+        assert_eq!(view_select(st).unwrap(), "SELECT `x`\nFROM (\nSELECT 1 AS x\n)");
+        assert!(view_select("INSERT INTO t SELECT 1").is_err());
+    }
+
+    #[test]
+    fn shared_keys_are_not_verifiable() {
+        let mut r = request("mv_replay", (0..3).map(|i| rec(i, None, None)).collect());
+        r.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), columns: vec!["ts".into(), "v".into()] }];
+        let mv = |chunk, vk| MvRow { chunk, vc: vk, vh1: "1".into(), vh2: "1".into(), vk, vn: vk, tc: vk, th1: "1".into(), th2: "1".into() };
+        let answers = Answers { whole_keys: Some(3), mv: vec![mv(0, 1), mv(1, 2), mv(2, 1)], ..Default::default() };
+        let r2 = judge(&r, &answers).unwrap();
+        assert!(r2.chunks.iter().all(|c| c.verdict == Verdict::NotVerifiable && c.reason.as_deref().unwrap().contains("more than one chunk")));
+        assert!(r2.ok, "nothing compared, nothing failed");
+        let answers = Answers { whole_keys: Some(4), ..answers };
+        assert!(judge(&r, &answers).unwrap().chunks.iter().all(|c| c.verdict == Verdict::Ok));
+    }
 }

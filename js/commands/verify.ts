@@ -161,8 +161,8 @@ export const verifyCommand = defineCommand(
       const answers: Record<string, unknown> = {};
       for (const { side, sql } of q.queries) {
         const rows = await ch.query<Record<string, unknown>>(sql);
-        if (side === 'whole') answers.wholeKeys = Number(rows[0]?.k ?? 0);
-        else answers[side] = rows.map((r) => ({ chunk: Number(r.chunk), c: Number(r.c), h1: String(r.h1 ?? ''), h2: String(r.h2 ?? '') }));
+        if (side === 'whole') answers.wholeKeys = Number(rows[0]?.__chkit_k ?? 0);
+        else answers[side] = rows.map((r) => ({ chunk: Number(r.__chkit_chunk), c: Number(r.__chkit_c), h1: String(r.__chkit_h1 ?? ''), h2: String(r.__chkit_h2 ?? '') }));
       }
       if (q.perChunk) {
         // Every chunk's view, even when only some are reported: that no key comes from two chunks is a fact about all of them.

@@ -288,6 +288,40 @@ pub fn compatibility_token(plan_sha256: &str, data_options: &str) -> String {
     envelope(parse::<serde_json::Value>(data_options, "data options").map(|o| run_state::compatibility_token(plan_sha256, &o)))
 }
 
+/// `verify`: the chunks `--chunk`/`--sample` select (0-based indexes).
+#[wasm_bindgen(js_name = verifySelect)]
+pub fn verify_select(facts: &str, picks: &str, sample: &str) -> String {
+    envelope(parse::<PlanFacts>(facts, "plan facts").and_then(|f| {
+        let picks: Vec<String> = parse(picks, "chunks")?;
+        let sample: Option<u64> = parse(sample, "sample")?;
+        crate::verify::select_chunks(&f, &picks, sample)
+    }))
+}
+
+/// `verify`: the queries that do not depend on a chunk's statements (see `verify::queries`).
+#[wasm_bindgen(js_name = verifyQueries)]
+pub fn verify_queries(request: &str) -> String {
+    envelope(parse::<crate::verify::VerifyRequest>(request, "verify request").and_then(|r| crate::verify::queries(&r)))
+}
+
+/// `verify` of an mv_replay chunk: its one comparing query, from its statements.
+#[wasm_bindgen(js_name = verifyMvChunkSql)]
+pub fn verify_mv_chunk_sql(request: &str, statements: &str) -> String {
+    envelope(parse::<crate::verify::VerifyRequest>(request, "verify request").and_then(|r| {
+        let statements: Vec<String> = parse(statements, "statements")?;
+        crate::verify::mv_chunk_sql(&r, &statements)
+    }))
+}
+
+/// `verify`: the verdicts from the queries' answers.
+#[wasm_bindgen(js_name = verifyJudge)]
+pub fn verify_judge(request: &str, answers: &str) -> String {
+    envelope(parse::<crate::verify::VerifyRequest>(request, "verify request").and_then(|r| {
+        let answers: crate::verify::Answers = parse(answers, "verify answers")?;
+        crate::verify::judge(&r, &answers)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

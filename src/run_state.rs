@@ -305,7 +305,15 @@ pub enum Event {
     ChunkStarted { chunk: usize, chunk_id: String, attempt: u32, query_id: String },
     /// Row counts before the first attempt; durable before the insert starts.
     #[serde(rename_all = "camelCase")]
-    ChunkMeasured { chunk: usize, before: u64, expected: u64 },
+    ChunkMeasured {
+        chunk: usize,
+        before: u64,
+        expected: u64,
+        /// Checksum of the target's window before the first attempt (`verify::Checksum`),
+        /// for `verify` to compare with; absent in logs of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checksum: Option<String>,
+    },
     #[serde(rename_all = "camelCase")]
     StatementSucceeded { chunk: usize, statement: u32, rows: u64 },
     #[serde(rename_all = "camelCase")]
@@ -381,6 +389,10 @@ pub enum Action {
         /// Rows one execution inserts (copy: the source window; table: the target window).
         #[serde(skip_serializing_if = "Option::is_none")]
         count_expected_sql: Option<String>,
+        /// The first measurement of the target's window: its count (`c`) with its checksum
+        /// (`h1`, `h2`), recorded in `chunk_measured` for `verify`; absent once measured.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        measure_target_sql: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     WaitUntil { at: i64 },
@@ -628,7 +640,7 @@ impl RunState {
                 self.snap.attempts += 1;
                 self.advance_cursor();
             }
-            Event::ChunkMeasured { chunk, before, expected } => {
+            Event::ChunkMeasured { chunk, before, expected, .. } => {
                 self.expect_status(*chunk, ChunkStatus::Running, "chunk_measured")?;
                 self.snap.chunks[*chunk].baseline = Some(Baseline { before: *before, expected: *expected });
             }
@@ -754,6 +766,9 @@ impl RunState {
             uncertain: ch.uncertain,
             count_target_sql: countable.then(|| self.count_sql(&self.target, i)),
             count_expected_sql: countable.then(|| self.count_sql(self.source.as_ref().unwrap_or(&self.target), i)),
+            measure_target_sql: (countable && ch.baseline.is_none()).then(|| {
+                crate::verify::measure_sql(&self.target, self.facts.columns.as_deref(), &self.facts.time_column, self.windows[i])
+            }),
         }
     }
 
@@ -1222,7 +1237,7 @@ mod tests {
         let mut m = M::new(3, settings(1, 1, 100));
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]);
-        m.ev(Event::ChunkMeasured { chunk: 0, before: 5, expected: 5 });
+        m.ev(Event::ChunkMeasured { chunk: 0, before: 5, expected: 5, checksum: None });
         m.fail(0, 202); // budget 1: failed
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]); // chunk 1 running, then "crash"

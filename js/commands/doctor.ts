@@ -12,6 +12,7 @@ import { clip, cliName, wrap } from '../cli/output.js';
 import { dataOptions } from './run.js';
 import { makePlan } from './plan.js';
 import type { Plan } from '../engine/plan_file.js';
+import { readVerification, verificationLine } from './verify.js';
 
 interface Issue {
   code: string;
@@ -117,6 +118,10 @@ export const doctorCommand = defineCommand(
     const server = env ? await serverFacts(cx, plan) : undefined;
     const notes: string[] = [];
     if (server && 'skipped' in server) notes.push(`server checks skipped: ${server.skipped}`);
+    const verification = readVerification(cx, plan.planId);
+    if (verification) {
+      notes.push(verificationLine(verification) + (verification.ok ? '' : `; \`verify --plan-id ${plan.planId} --chunks\` names the chunks`));
+    }
     if (lock && !lock.liveness.live) notes.push(`stale lock of ${describeHolder(lock.info)}: ${lock.liveness.reason}; the next run or resume takes it over`);
 
     const report = callCore<DoctorReport>('diagnose', {

@@ -5,6 +5,7 @@ import { planHolder, describeHolder } from '../engine/lock.js';
 import { loadRun, runPayload, summaryLines } from '../engine/runs.js';
 import { chunkRows, chunkTableLines, type ChunkRow } from './chunk_table.js';
 import { checkPlanId, eventLogReader, eventPath, readPlan } from '../engine/store.js';
+import { readVerification, verificationLine } from './verify.js';
 
 export const statusCommand = defineCommand(
   'status',
@@ -30,12 +31,15 @@ export const statusCommand = defineCommand(
   if (report.tornTail) extra.tornTail = true;
   if (report.snapshotRebuilt) extra.snapshotRebuilt = true;
   if (chunks) extra.chunks = chunks;
+  const verification = readVerification(cx, plan.planId);
+  if (verification) extra.lastVerification = verification;
   const state = summary.status ?? 'planned';
   return {
     json: runPayload(cx, plan, summary, extra),
     text: [
       `Plan ${plan.planId}: ${state}${crashed ? ' (interrupted: no live process; resume continues it)' : ''}${holder ? ` by ${describeHolder(holder)}` : ''}`,
       ...summaryLines(plan, summary),
+      ...(verification ? [`  ${verificationLine(verification)}`] : []),
       ...(chunks ? ['', ...chunkTableLines(chunks)] : []),
     ],
   };

@@ -191,7 +191,7 @@ export type RunEvent =
   | { event: 'run_started'; mode: 'run' | 'resume'; compatibility: string; pid: number; host: string; replayDone: boolean; replayFailed: boolean; settings: RunSettings; forced: string[] }
   | { event: 'lock_taken_over'; previousPid: number; previousHost: string; reason: string }
   | { event: 'chunk_started'; chunk: number; chunkId: string; attempt: number; queryId: string }
-  | { event: 'chunk_measured'; chunk: number; before: number; expected: number }
+  | { event: 'chunk_measured'; chunk: number; before: number; expected: number; checksum?: string }
   | { event: 'statement_succeeded'; chunk: number; statement: number; rows: number }
   | { event: 'chunk_succeeded'; chunk: number; rows: number; recovered?: boolean; unverified?: boolean }
   | { event: 'chunk_skipped'; chunk: number; reason: string }
@@ -222,6 +222,8 @@ export type RunAction =
       uncertain: boolean;
       countTargetSql?: string;
       countExpectedSql?: string;
+      /** The first count of the target's window, with its checksum (`c`, `h1`, `h2`). */
+      measureTargetSql?: string;
     }
   | { action: 'wait_until'; at: number }
   | { action: 'finish'; status: RunStatus };

@@ -385,10 +385,15 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           );
         }
         if (a.verify === undefined && a.countTargetSql) {
-          const before = await count(ch, a.countTargetSql);
+          // The first count also takes the window's checksum, for `verify` to compare with later.
+          const m = a.measureTargetSql
+            ? (await ch.query<{ __chkit_c: string | number; __chkit_h1: string; __chkit_h2: string }>(a.measureTargetSql))[0]
+            : { __chkit_c: await count(ch, a.countTargetSql) };
+          const before = Number(m?.__chkit_c ?? 0);
+          const checksum = m && '__chkit_h1' in m ? `${m.__chkit_h1 || 0}:${m.__chkit_h2 || 0}` : undefined;
           const expected = a.countExpectedSql === a.countTargetSql ? before : await count(ch, a.countExpectedSql!);
           if (expected === 0) return { kind: 'skipped', reason: 'no rows in the window' };
-          io.record({ event: 'chunk_measured', chunk: a.chunk, before, expected });
+          io.record({ event: 'chunk_measured', chunk: a.chunk, before, expected, checksum });
           baseline = { b: before, e: expected };
         }
         // A killed INSERT can leave its token in a non-replicated MergeTree's deduplication log

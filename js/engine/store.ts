@@ -127,6 +127,8 @@ export function listPlanIds(p: StatePaths): string[] {
     .sort();
 }
 
+/** The last `verify` of a plan (written atomically; no credentials). */
+export const verifyPath = (p: StatePaths, planId: string) => path.join(p.runs, `${planId}.verify.json`);
 export const cancelPath = (p: StatePaths, planId: string) => path.join(p.runs, `${planId}.cancel`);
 export const lockPath = (p: StatePaths, planId: string) => path.join(p.locks, `${planId}.lock`);
 

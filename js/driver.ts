@@ -17,10 +17,12 @@ export type Outcome =
   | { kind: 'interrupted' };
 
 export interface AttemptIO {
-  /** Log an intermediate event (`chunk_measured`, `statement_succeeded`). */
-  record(e: RunEvent): void;
+  /** Log an intermediate event (`chunk_measured`, `statement_succeeded`); false when the run lost its lock. */
+  record(e: RunEvent): boolean;
   /** Make everything logged so far durable; call before any write to the server. */
   durable(): void;
+  /** Throws when the run lost its lock: call right before sending each statement, which must then not be sent. */
+  beforeStatement(): void;
   signal: AbortSignal;
 }
 
@@ -39,6 +41,7 @@ export interface DriveInput {
   snapshotFile: string;
   /** runs/<planId>.cancel: written by `cancel` from another process. */
   cancelFile?: string;
+  /** Checked before every log line, snapshot and statement (fencing); losing it ends the run with exit 1. */
   lock?: PlanLock;
   /** Listen to SIGINT/SIGTERM (pause). Off for in-process benches. */
   signals?: boolean;
@@ -59,21 +62,52 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     w?.();
   };
 
+  // Set once the lock is found lost or taken: from then on nothing is written, to the
+  // server or to the state files; the run waits for its attempts to settle and fails.
+  let fenced: Error | undefined;
+  const fenceOut = (err: unknown) => {
+    if (fenced) return;
+    fenced = err instanceof Error ? err : new Error(String(err));
+    for (const f of inFlight.values()) f.abort.abort();
+    wake();
+  };
+  /** False (and fenced) when the lock is no longer ours. */
+  const holding = (): boolean => {
+    if (fenced) return false;
+    try {
+      d.lock?.verify();
+      return true;
+    } catch (err) {
+      fenceOut(err);
+      return false;
+    }
+  };
+
   let lastSnapshot = 0;
   let snapshotCost = 0;
   const writeSnapshot = () => {
     const t0 = Date.now();
+    if (!holding()) return;
     // A snapshot never covers log bytes a power loss could take back: a snapshot ahead of
     // its log means the log lost events, which loading refuses.
     d.log.sync();
+    try {
+      d.log.assertSoleWriter();
+    } catch (err) {
+      fenceOut(err);
+      return;
+    }
     writeFileAtomic(d.snapshotFile, d.machine.snapshot(d.log.bytes) + '\n');
     lastSnapshot = Date.now();
     snapshotCost = lastSnapshot - t0;
   };
-  const record = (e: RunEvent) => {
+  /** Log an event; false when the run no longer holds its lock (nothing was logged). */
+  const record = (e: RunEvent): boolean => {
+    if (!holding()) return false;
     d.log.append(d.machine.apply(e, now()));
     // About once a second, and never more than ~10% of the time on big runs.
     if (Date.now() - lastSnapshot >= Math.max(1000, 10 * snapshotCost)) writeSnapshot();
+    return true;
   };
 
   let stopping: 'cancel' | 'pause' | undefined;
@@ -134,18 +168,13 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
         stop('cancel', { event: 'cancel_requested', by });
       }
       d.onTick?.([...inFlight.keys()]);
-      if (d.lock && Date.now() - lastBeat >= 1000) {
+      if (d.lock && !fenced && Date.now() - lastBeat >= 1000) {
         lastBeat = Date.now();
         d.lock.heartbeat();
       }
     } catch (err) {
-      // Lost the lock (presumed dead by another process): stop writing at once.
-      if (!stopping) {
-        stopping = 'cancel';
-        record({ event: 'note', message: `stopping: ${(err as Error).message}` });
-        killAll();
-        wake();
-      }
+      // Lost the lock (taken over, or its file removed): stop writing at once.
+      fenceOut(err);
     }
   }, POLL_MS);
   if (d.signals) {
@@ -154,9 +183,16 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   }
 
   const launch = (a: StartAction) => {
-    record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] });
+    if (!record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] })) return;
     const abort = new AbortController();
-    const io: AttemptIO = { record, durable: () => d.log.sync(), signal: abort.signal };
+    const io: AttemptIO = {
+      record,
+      durable: () => d.log.sync(),
+      beforeStatement: () => {
+        if (!holding()) throw fenced;
+      },
+      signal: abort.signal,
+    };
     const settled = d.executor
       .run(a, io)
       .catch((err): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }));
@@ -175,6 +211,11 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   try {
     writeSnapshot();
     next: for (;;) {
+      if (fenced) {
+        // Their statements were aborted here; on the server they are the new owner's to check.
+        await Promise.all([...inFlight.values()].map((f) => f.settled));
+        throw fenced;
+      }
       const actions = d.machine.nextActions(now(), inFlight.size);
       let waitAt: number | undefined;
       let started = false;
@@ -188,7 +229,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
             await Promise.all(kills.splice(0));
             continue next; // the kills logged notes meanwhile: ask again
           }
-          record({ event: 'run_finished', status: a.status });
+          if (!record({ event: 'run_finished', status: a.status })) continue next;
           d.log.sync();
           writeSnapshot();
           return a.status;
@@ -360,7 +401,10 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         for (let k = a.statementsDone; k < statements.length; k++) {
           if (io.signal.aborted) return { kind: 'interrupted' };
           const sql = retrySql ?? statements[k].sql;
-          const exec = () => ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+          const exec = () => {
+            io.beforeStatement();
+            return ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+          };
           // The embedded engine reports no written rows: count the parts the insert made instead.
           const r = ch.embedded && !a.countTargetSql ? await insertedRows(ch, target, exec) : await exec();
           if (statements.length > 1) {

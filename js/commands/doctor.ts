@@ -4,7 +4,7 @@
 import { callCore, chunkStatements, compatibilityToken, envFingerprint, parseTable } from '../core.js';
 import { defineCommand, planIdFlag, type Cx } from '../command.js';
 import { describeFailure, ClickHouseFailure } from '../clickhouse.js';
-import { embeddedEngineHolder, describeHolder, planLockState } from '../lock.js';
+import { embeddedEngineHolder, describeHolder, describeLiveHolder, planLockState } from '../lock.js';
 import { readRunSummary } from '../runs.js';
 import { targetTable } from '../schema_info.js';
 import { checkPlanId, readPlan } from '../store.js';
@@ -118,6 +118,7 @@ export const doctorCommand = defineCommand(
     const notes: string[] = [];
     if (server && 'skipped' in server) notes.push(`server checks skipped: ${server.skipped}`);
     if (lock && !lock.liveness.live) notes.push(`stale lock of ${describeHolder(lock.info)}: ${lock.liveness.reason}; the next run or resume takes it over`);
+    else if (lock?.liveness.live && (lock.liveness.quiet || lock.liveness.stopped)) notes.push(`the lock is held by ${describeLiveHolder(lock.info, lock.liveness)}`);
 
     const report = callCore<DoctorReport>('diagnose', {
       planId: plan.planId,

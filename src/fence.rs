@@ -79,7 +79,7 @@ pub fn judge_holder(f: &HolderFacts) -> Holder {
         }
         let advice = (quiet || p.stopped).then(|| {
             format!(
-                "it may be stopped (SIGSTOP, Ctrl-Z){}: `kill -CONT {pid}` lets it continue, or `kill -9 {pid}` ends it and `resume` checks its chunks",
+                "it may be stopped (SIGSTOP, Ctrl-Z){}: `kill -CONT {pid}` (SIGCONT) lets it continue, or `kill -9 {pid}` ends it and `resume` checks its chunks",
                 if p.stopped { ", and its process is stopped" } else { "" },
                 pid = f.pid
             )

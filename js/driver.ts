@@ -87,6 +87,9 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   let snapshotCost = 0;
   const writeSnapshot = () => {
     const t0 = Date.now();
+    // Checked first: should this process be stopped between the check and the rename and lose
+    // the lock meanwhile, its snapshot covers only lines written before, which the new owner's
+    // log holds too (it copied them), so loading from it stays right.
     if (!holding()) return;
     // A snapshot never covers log bytes a power loss could take back: a snapshot ahead of
     // its log means the log lost events, which loading refuses.

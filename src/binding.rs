@@ -193,11 +193,24 @@ pub fn run_apply(handle: &str, event: &str) -> String {
         let mut v: serde_json::Value = parse(event, "event")?;
         if let Some(o) = v.as_object_mut() {
             o.insert("seq".into(), (run.snap.seq + 1).into());
+            o.insert("gen".into(), run.snap.generation.into());
         }
         let line: EventLine = serde_json::from_value(v)
             .map_err(|e| CoreError::runtime("invalid_event", format!("event: {e}")))?;
         run.apply(line)
     }))
+}
+
+/// Become the log's next writer (see `fence`): → the generation every later line carries.
+#[wasm_bindgen(js_name = runBeginWriter)]
+pub fn run_begin_writer(handle: &str) -> String {
+    envelope(with_run(handle, |run| Ok(run.begin_writer())))
+}
+
+/// Whether a lock's holder can still write (see `fence::judge_holder`).
+#[wasm_bindgen(js_name = judgeLockHolder)]
+pub fn judge_lock_holder(facts: &str) -> String {
+    envelope(parse::<crate::fence::HolderFacts>(facts, "lock holder").map(|f| crate::fence::judge_holder(&f)))
 }
 
 #[wasm_bindgen(js_name = runNextActions)]
@@ -348,6 +361,9 @@ mod tests {
         let started = run_apply(&h, r#"{"at":1,"event":"run_started","mode":"run","compatibility":"x","pid":1,"host":"h",
             "settings":{"maxParallelChunks":1,"maxRetriesPerChunk":3,"retryDelayMs":10}}"#);
         assert!(started.starts_with(r#"{"ok":true,"value":{"seq":1,"#), "{started}");
+        assert!(!started.contains("\"gen\""), "generation 0 is not written: {started}");
+        assert!(run_begin_writer(&h).contains(r#""value":1"#));
+        assert!(run_apply(&h, r#"{"at":1,"event":"note","message":"m"}"#).contains(r#""gen":1"#));
         let snap = run_snapshot(&h, "10");
         let snap: serde_json::Value = serde_json::from_str(&snap).unwrap();
         assert_eq!(snap["value"]["eventOffset"], 10);

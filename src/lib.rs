@@ -6,6 +6,7 @@ pub mod check;
 pub mod chunks;
 pub mod doctor;
 pub mod error;
+pub mod fence;
 pub mod ids;
 pub mod mv_rewrite;
 pub mod options;

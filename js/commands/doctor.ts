@@ -4,7 +4,7 @@
 import { callCore, chunkStatements, compatibilityToken, envFingerprint, parseTable } from '../core/core.js';
 import { defineCommand, planIdFlag, type Cx } from './command.js';
 import { describeFailure, ClickHouseFailure } from '../server/clickhouse.js';
-import { embeddedEngineHolder, describeHolder, planLockState } from '../engine/lock.js';
+import { embeddedEngineHolder, describeHolder, describeLiveHolder, planLockState } from '../engine/lock.js';
 import { readRunSummary } from '../engine/runs.js';
 import { targetTable } from '../server/schema_info.js';
 import { checkPlanId, readPlan } from '../engine/store.js';
@@ -123,6 +123,7 @@ export const doctorCommand = defineCommand(
       notes.push(verificationLine(verification) + (verification.ok ? '' : `; \`verify --plan-id ${plan.planId} --chunks\` names the chunks`));
     }
     if (lock && !lock.liveness.live) notes.push(`stale lock of ${describeHolder(lock.info)}: ${lock.liveness.reason}; the next run or resume takes it over`);
+    else if (lock?.liveness.live && (lock.liveness.quiet || lock.liveness.stopped)) notes.push(`the lock is held by ${describeLiveHolder(lock.info, lock.liveness)}`);
 
     const report = callCore<DoctorReport>('diagnose', {
       planId: plan.planId,

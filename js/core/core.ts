@@ -249,6 +249,8 @@ export interface LoadReport {
   snapshotRebuilt: boolean;
   logBytes: number;
   eventsReplayed: number;
+  /** Lines skipped as those of a writer that had lost the lock (src/fence.rs). */
+  fencedLines: number;
 }
 
 /**
@@ -308,6 +310,11 @@ export class RunMachine {
   /** Fold an event in; returns the NDJSON line (without newline) to append. */
   apply(event: RunEvent, at: number = Date.now()): string {
     return callCoreJson('runApply', String(this.handle), { at, ...event });
+  }
+
+  /** Become the log's next writer, after taking the plan's lock and loading: → the generation every later line carries. */
+  beginWriter(): number {
+    return callCore('runBeginWriter', String(this.handle));
   }
 
   nextActions(now: number, inFlight: number): RunAction[] {

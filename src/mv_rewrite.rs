@@ -10,9 +10,17 @@
 //! over the inserted block in place of the source table, while every other
 //! table it names is read in full.
 //!
+//! Every read of the source on the view's trigger path is replaced: in a
+//! `WITH name AS (SELECT …)` subquery the FROM reads, and in each branch of a
+//! UNION ALL in a FROM subquery (each branch sees the inserted block there).
+//! Column qualifiers naming the source (`db.src.col`, `src.col` under an alias)
+//! become the alias, as a subquery answers only to that.
+//!
 //! Anything the rewriter cannot prove it filters correctly is refused with the
-//! construct named: the source read twice, UNION, table functions, PREWHERE,
-//! FINAL/SAMPLE on the source, comma joins, columns qualified by database.
+//! construct named: the source (or a WITH subquery reading it) read twice, a
+//! top-level UNION ALL (a live view runs only its first SELECT), branches that
+//! read another table or none, UNION DISTINCT, INTERSECT/EXCEPT, table
+//! functions, PREWHERE, FINAL/SAMPLE on the source, comma joins.
 
 use crate::error::{CoreError, CoreResult};
 use crate::sql::{quote_ident, window_predicate, TableRef};
@@ -88,6 +96,8 @@ struct FromClause {
 /// `WITH name AS (SELECT …)`.
 struct Cte {
     name: String,
+    /// The SELECT whose WITH defines it: the name means this subquery there and in its subqueries.
+    scope: usize,
     /// The frame its parenthesis opens.
     frame: usize,
 }
@@ -95,8 +105,8 @@ struct Cte {
 /// The parts of the query found by one walk over its tokens.
 struct Structure {
     froms: Vec<FromClause>,
-    /// Tables named after `IN` (`x IN db.t`), and whether they were qualified.
-    in_tables: Vec<(TableRef, bool)>,
+    /// Tables named after `IN` (`x IN db.t`), whether they were qualified, and the scope.
+    in_tables: Vec<(TableRef, bool, usize)>,
     ctes: Vec<Cte>,
     /// Frame id of every significant token (0 = the outermost query): every
     /// parenthesis opens one.
@@ -106,6 +116,8 @@ struct Structure {
     scope_of: Vec<usize>,
     /// Frame of each scope, by scope id.
     scope_frame: Vec<usize>,
+    /// The scope each scope is nested in (None for the branches of the outermost query).
+    scope_parent: Vec<Option<usize>>,
     /// Index of the `)` that closes each frame, by frame id (0 = none).
     close_of: Vec<usize>,
     /// Clauses whose result depends on how rows are split into blocks
@@ -117,6 +129,24 @@ impl Structure {
     /// The UNION ALL branches of a frame, in order.
     fn branches(&self, frame: usize) -> Vec<usize> {
         (0..self.scope_frame.len()).filter(|&s| self.scope_frame[s] == frame).collect()
+    }
+
+    /// What an unqualified table name in `scope` means: the WITH subquery of that
+    /// name defined in the scope or one enclosing it (the innermost), else a table.
+    /// A name that matches a WITH subquery only elsewhere is refused: in a later
+    /// UNION ALL branch its meaning depends on `enable_global_with_statement`.
+    fn cte_named(&self, view: &str, scope: usize, name: &str) -> CoreResult<Option<usize>> {
+        let mut at = Some(scope);
+        while let Some(s) = at {
+            if let Some(c) = self.ctes.iter().rposition(|c| c.scope == s && c.name == name) {
+                return Ok(Some(c));
+            }
+            at = self.scope_parent[s];
+        }
+        if self.ctes.iter().any(|c| c.name == name) {
+            return Err(unsupported(view, format!("FROM {name}: {name} names a WITH subquery defined elsewhere in the query")));
+        }
+        Ok(None)
     }
 }
 
@@ -188,6 +218,7 @@ impl<'a> Walker<'a> {
             frame_of: Vec::new(),
             scope_of: Vec::new(),
             scope_frame: vec![0],
+            scope_parent: vec![None],
             close_of: vec![0],
             block_dependent: Vec::new(),
         };
@@ -202,6 +233,7 @@ impl<'a> Walker<'a> {
                 let select = self.starts_select(k + 1);
                 let inner = if select {
                     s.scope_frame.push(next_id);
+                    s.scope_parent.push(Some(scope));
                     s.scope_frame.len() - 1
                 } else {
                     scope
@@ -232,6 +264,7 @@ impl<'a> Walker<'a> {
                 }
                 // The next branch is a scope of its own in the same frame.
                 s.scope_frame.push(frame);
+                s.scope_parent.push(s.scope_parent[scope]);
                 stack.last_mut().expect("root frame").2 = s.scope_frame.len() - 1;
             } else if t.is_keyword("INTERSECT") {
                 return Err(unsupported(self.view, "INTERSECT"));
@@ -256,7 +289,7 @@ impl<'a> Walker<'a> {
             } else if t.is_keyword("IN") && !self.at(k + 1).is_some_and(|n| n.is_punct("(")) {
                 if let Some((table, qualified, j)) = self.table_name(k + 1) {
                     if !self.at(j).is_some_and(|n| n.is_punct("(")) {
-                        s.in_tables.push((table, qualified));
+                        s.in_tables.push((table, qualified, scope));
                     }
                 }
             } else if t.is_keyword("AS")
@@ -265,7 +298,7 @@ impl<'a> Walker<'a> {
                 && k > 0
                 && self.sig[k - 1].is_ident()
             {
-                s.ctes.push(Cte { name: self.sig[k - 1].value.clone(), frame: next_id });
+                s.ctes.push(Cte { name: self.sig[k - 1].value.clone(), scope, frame: next_id });
             }
         }
         if stack.len() != 1 {
@@ -302,7 +335,8 @@ impl<'a> Walker<'a> {
 struct Triggers {
     reads: Vec<usize>,
     path: Vec<usize>,
-    ctes: Vec<String>,
+    /// The WITH subqueries on the way, by index.
+    ctes: Vec<usize>,
 }
 
 /// The table a live view is triggered by is the first table of the outermost
@@ -325,7 +359,7 @@ fn find_triggers(view: &str, st: &Structure) -> CoreResult<Triggers> {
 }
 
 /// `within`: what the scope is part of, for messages; `open`: WITH names being followed.
-fn follow(view: &str, st: &Structure, scope: usize, within: &str, open: &mut Vec<String>, out: &mut Triggers) -> CoreResult<()> {
+fn follow(view: &str, st: &Structure, scope: usize, within: &str, open: &mut Vec<usize>, out: &mut Triggers) -> CoreResult<()> {
     if let Some((_, what)) = st.block_dependent.iter().find(|(s, _)| *s == scope) {
         return Err(unsupported(view, format!("{what} over the source rows (a live view applies it to each inserted block)")));
     }
@@ -342,16 +376,21 @@ fn follow(view: &str, st: &Structure, scope: usize, within: &str, open: &mut Vec
         ));
     };
     let frames = |frame: usize| st.branches(frame);
+    let cte = match &st.froms[i].relation {
+        Relation::Table { table, qualified: false, .. } => st.cte_named(view, scope, &table.table)?,
+        _ => None,
+    };
     match &st.froms[i].relation {
-        Relation::Table { table, qualified: false, .. } if st.ctes.iter().any(|c| c.name == table.table) => {
-            let name = &table.table;
-            if open.contains(name) {
+        Relation::Table { .. } if cte.is_some() => {
+            let c = cte.expect("matched");
+            let cte = &st.ctes[c];
+            let name = &cte.name;
+            if open.contains(&c) {
                 return Err(unsupported(view, format!("the WITH subquery {name} refers to itself")));
             }
-            let cte = st.ctes.iter().find(|c| c.name == *name).expect("found above");
             out.path.push(i);
-            out.ctes.push(name.clone());
-            open.push(name.clone());
+            out.ctes.push(c);
+            open.push(c);
             for b in frames(cte.frame) {
                 follow(view, st, b, &format!(" in the WITH subquery {name}"), open, out)?;
             }
@@ -487,19 +526,21 @@ pub fn analyze_view(view: &str, query: &str, default_db: &str) -> CoreResult<Vie
         if trig.reads.contains(&i) || trig.path.contains(&i) {
             continue;
         }
-        if *table == source {
-            return Err(read_twice(view, &source));
-        }
-        if !qualified && trig.ctes.contains(&table.table) {
+        let cte = if *qualified { None } else { st.cte_named(view, f.scope, &table.table)? };
+        if cte.is_some_and(|c| trig.ctes.contains(&c)) {
             return Err(cte_read_twice(view, &table.table, &source));
+        }
+        if cte.is_none() && *table == source {
+            return Err(read_twice(view, &source));
         }
     }
-    for (table, qualified) in &st.in_tables {
-        if *table == source {
-            return Err(read_twice(view, &source));
-        }
-        if !qualified && trig.ctes.contains(&table.table) {
+    for (table, qualified, scope) in &st.in_tables {
+        let cte = if *qualified { None } else { st.cte_named(view, *scope, &table.table)? };
+        if cte.is_some_and(|c| trig.ctes.contains(&c)) {
             return Err(cte_read_twice(view, &table.table, &source));
+        }
+        if cte.is_none() && *table == source {
+            return Err(read_twice(view, &source));
         }
     }
     let mut edits: Vec<Edit> = trig
@@ -563,12 +604,12 @@ fn qualifier_edits(view: &str, w: &Walker, st: &Structure, trig: &Triggers, sour
         if !db_qualified && read.alias == source.table {
             continue; // `src.col` over `FROM src`: the subquery keeps the name.
         }
-        let other_names = st.froms.iter().enumerate().filter(|(i, f)| *i != read_at && f.scope == scope).filter_map(|(_, f)| match &f.relation {
-            Relation::Table { table, alias, .. } => Some(vec![Some(table.table.clone()), alias.clone()]),
-            Relation::Subquery(frame) => Some(vec![w.subquery_alias(st, *frame)]),
+        let other_names = st.froms.iter().enumerate().filter(|(i, f)| *i != read_at && f.scope == scope).flat_map(|(_, f)| match &f.relation {
+            Relation::Table { table, alias, .. } => vec![Some(table.table.clone()), alias.clone()],
+            Relation::Subquery(frame) => vec![w.subquery_alias(st, *frame)],
         });
         let first = sig[k].value.as_str();
-        if other_names.flatten().flatten().any(|n| n == first) || st.ctes.iter().any(|c| c.name == first) {
+        if other_names.flatten().any(|n| n == first) || st.ctes.iter().any(|c| c.name == first) {
             return Err(unsupported(view, format!("column reference {first}.… is ambiguous (another table of that SELECT is called {first})")));
         }
         let last = if db_qualified { &sig[k + 2] } else { &sig[k] };
@@ -806,6 +847,10 @@ mod tests {
             ("WITH ok AS (SELECT u FROM src) SELECT u FROM src", "read more than once"),
             ("WITH src AS (SELECT u FROM app.src) SELECT u FROM src", "WITH subquery named like the source table"),
             ("WITH a AS (SELECT u FROM a) SELECT u FROM a", "refers to itself"),
+            // Outside the SELECT that defines it a name means a table, or (for later UNION ALL
+            // branches) the WITH subquery depending on enable_global_with_statement.
+            ("SELECT u FROM ok WHERE u IN (WITH ok AS (SELECT u FROM src) SELECT u FROM ok)", "ok names a WITH subquery defined elsewhere"),
+            ("SELECT u FROM (WITH ok AS (SELECT u FROM src) SELECT u FROM ok UNION ALL SELECT u FROM ok)", "ok names a WITH subquery defined elsewhere"),
             ("WITH ok AS (SELECT u FROM src FINAL) SELECT u FROM ok", "FINAL on the source"),
             ("WITH ok AS (SELECT u FROM src) SELECT u, row_number() OVER () AS n FROM ok", "window function (OVER)"),
             ("SELECT round(sum(u) OVER (ORDER BY ts)) AS r FROM src", "window function (OVER)"),
@@ -828,6 +873,9 @@ mod tests {
         let v = analyze_view("app.mv", "SELECT u AS v FROM (SELECT u FROM src UNION ALL SELECT u FROM app.src)", "app").unwrap();
         assert_eq!(v.source.display(), "app.src");
         assert_eq!(v.parsed_outputs, Ok(vec!["v".to_string()]));
+        // A WITH subquery in an IN subquery is not in scope of the outer FROM, which names the table.
+        let v = analyze_view("app.mv", "SELECT u FROM ok WHERE u IN (WITH d AS (SELECT u FROM src) SELECT u FROM d)", "app").unwrap();
+        assert_eq!(v.source.display(), "app.ok");
     }
 
     #[test]

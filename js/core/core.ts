@@ -3,7 +3,6 @@
 // kind mapped to an exit code.
 import { createRequire } from 'node:module';
 import { BackfillError } from './errors.js';
-import type { Plan } from '../engine/plan_file.js';
 
 type Envelope<T> = { ok: true; value: T } | { ok: false; error: { kind: 'usage' | 'runtime'; code: string; message: string } };
 
@@ -253,32 +252,6 @@ export interface LoadReport {
   fencedLines: number;
 }
 
-/**
- * What the machine needs of a plan: the header, and the first and last chunk
- * for the core to check its own cut of the window against (src/run_state.rs).
- */
-export function planFacts(plan: Plan, defaultDatabase: string): Record<string, unknown> {
-  const n = plan.chunkCount;
-  const first = n > 0 ? plan.chunk(0) : undefined;
-  const last = n > 1 ? plan.chunk(n - 1) : first;
-  const edge = (c: PlanChunk | undefined) => (c ? { id: c.id, from: c.from, to: c.to } : null);
-  return {
-    planId: plan.planId,
-    strategy: plan.strategy,
-    target: plan.target,
-    source: plan.source,
-    timeColumn: plan.timeColumn,
-    columns: plan.columns,
-    defaultDatabase,
-    from: plan.from,
-    to: plan.to,
-    chunkHours: plan.chunkHours,
-    statementsPerChunk: first?.statements?.length ?? 1,
-    chunkCount: plan.chunkCount,
-    firstChunk: edge(first),
-    lastChunk: edge(last),
-  };
-}
 
 /** The event log, read from a byte offset (store.ts eventLogReader). */
 export interface LogReader {

@@ -17,4 +17,5 @@ pub mod run_state;
 pub mod sql;
 pub mod sql_tokens;
 pub mod time_column;
+pub mod volume;
 pub mod window;

@@ -250,3 +250,9 @@ mod tests {
         assert_eq!(quote_ident("a`b\\c"), "`a\\`b\\\\c`");
     }
 }
+
+/// Settings for reads whose result must be exact (a distribution that decides
+/// chunk boundaries): parallel replicas may sample or split a read.
+pub fn exact_read_settings() -> &'static str {
+    "SETTINGS enable_parallel_replicas = 0, max_parallel_replicas = 1"
+}

@@ -258,6 +258,33 @@ pub struct VolumeHeader {
     pub expected_bytes: Option<Vec<u64>>,
 }
 
+/// The chunk windows a volume header records, checked: boundaries strictly inside the
+/// window, increasing, on its grid, with one expected count per chunk. Err: what is wrong.
+pub fn header_windows(w: Window, v: &VolumeHeader) -> Result<Vec<Window>, String> {
+    let cell_ms = (v.grid_minutes * MINUTE_MS as f64).round() as i64;
+    if !(v.grid_minutes.is_finite() && cell_ms > 0) {
+        return Err(format!("its grid of {} minutes is not one `plan` writes", v.grid_minutes));
+    }
+    let mut edges = Vec::with_capacity(v.boundaries.len() + 2);
+    edges.push(w.from);
+    for b in &v.boundaries {
+        let ms = crate::window::parse_instant(b, "boundary").map_err(|_| format!("its boundary {b} is not an instant"))?;
+        if crate::window::format_instant(ms) != *b || (ms - w.from) % cell_ms != 0 {
+            return Err(format!("its boundary {b} is not on its {}-minute grid", v.grid_minutes));
+        }
+        if ms <= *edges.last().expect("from") || ms >= w.to {
+            return Err(format!("its boundary {b} is out of order or outside the window"));
+        }
+        edges.push(ms);
+    }
+    edges.push(w.to);
+    let n = edges.len() - 1;
+    if v.expected_rows.len() != n || v.expected_bytes.as_ref().is_some_and(|b| b.len() != n) {
+        return Err(format!("its boundaries make {n} chunks but it expects rows for {}", v.expected_rows.len()));
+    }
+    Ok(edges.windows(2).map(|e| Window { from: e[0], to: e[1] }).collect())
+}
+
 /// min / median / max of the expected rows, for the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -273,6 +300,43 @@ pub fn spread(values: &[u64]) -> Spread {
     v.sort_unstable();
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
     Spread { min: at(0), median: at(v.len() / 2), max: at(v.len().saturating_sub(1)), total: v.iter().sum() }
+}
+
+/// `1234567` → `1.23 M` (the histogram's and warnings' numbers).
+pub fn human(n: u64) -> String {
+    let x = n as f64;
+    for (scale, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
+        if x >= scale {
+            let v = x / scale;
+            return if v >= 100.0 { format!("{v:.0} {suffix}") } else if v >= 10.0 { format!("{v:.1} {suffix}") } else { format!("{v:.2} {suffix}") };
+        }
+    }
+    n.to_string()
+}
+
+/// Bars that fit 80 columns.
+const BAR: usize = 50;
+/// At most this many bars: more chunks are grouped, a bar showing the group's largest.
+const BARS: usize = 24;
+
+/// Expected rows per chunk as bars, one per chunk or per group of consecutive chunks,
+/// each line under 80 columns.
+pub fn histogram(rows: &[u64]) -> Vec<String> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let per = rows.len().div_ceil(BARS);
+    let groups: Vec<(usize, usize, u64)> = rows.chunks(per).enumerate().map(|(g, c)| (g * per + 1, g * per + c.len(), *c.iter().max().expect("non-empty"))).collect();
+    let top = groups.iter().map(|g| g.2).max().unwrap_or(0).max(1);
+    let label_width = groups.iter().map(|(a, b, _)| if a == b { a.to_string().len() } else { format!("{a}-{b}").len() }).max().unwrap_or(1);
+    groups
+        .iter()
+        .map(|&(a, b, v)| {
+            let label = if a == b { a.to_string() } else { format!("{a}-{b}") };
+            let len = if v == 0 { 0 } else { ((v as f64 / top as f64) * BAR as f64).round().max(1.0) as usize };
+            format!("  {label:>label_width$} {:<BAR$} {}", "█".repeat(len), human(v))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -390,5 +454,24 @@ mod tests {
         let s = row_size_sql(&t, Some(&["a'b".to_string()]));
         assert!(s.contains("name IN ('a\\'b')") && s.contains("system.parts WHERE active AND database = 'app' AND table = 'events'"), "{s}");
         assert_eq!(spread(&[5, 1, 9, 3]), Spread { min: 1, median: 5, max: 9, total: 18 });
+    }
+
+    #[test]
+    fn histogram_fits_80_columns() {
+        assert_eq!(human(999), "999");
+        assert_eq!(human(1_234_567), "1.23 M");
+        assert_eq!(human(512_000_000), "512 M");
+        let few = histogram(&[10, 0, 5]);
+        assert_eq!(few.len(), 3);
+        assert!(few[0].starts_with("  1 ") && few[0].ends_with(" 10") && few[0].contains(&"█".repeat(50)));
+        assert!(!few[1].contains('█'));
+        let many: Vec<u64> = (0..1000u64).map(|i| i * i).collect();
+        let h = histogram(&many);
+        assert!(h.len() <= 24, "{}", h.len());
+        assert!(h[0].trim_start().starts_with("1-42 "), "{}", h[0]);
+        for line in &h {
+            assert!(line.chars().count() <= 80, "{line}");
+        }
+        assert!(h.last().unwrap().ends_with(&human(999 * 999)));
     }
 }

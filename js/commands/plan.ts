@@ -1,11 +1,11 @@
 // `plan`: learn the tables and views involved, decide the strategy and time
 // column, cut the window into chunks and write the immutable plan file.
-import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, type PlanPreview } from '../core/core.js';
+import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, volumeQueries, volumeReport, type PlanPreview, type VolumeReport } from '../core/core.js';
 import { planFromBytes, readPlanFile, type Plan } from '../engine/plan_file.js';
 import { defineCommand, type Cx, type FlagDef } from './command.js';
 import { usageError } from '../core/errors.js';
 import type { ClickHouse } from '../server/clickhouse.js';
-import { insertableColumns, requireTable } from '../server/schema_info.js';
+import { insertableColumns, replicated, requireTable, targetTable } from '../server/schema_info.js';
 import { loadSchema } from '../server/schema.js';
 import { gatherPlanInputs } from '../server/plan_inputs.js';
 import { canPrompt, choose, confirm } from '../cli/prompt.js';
@@ -19,6 +19,8 @@ export interface PlanInput {
   from?: string;
   to?: string;
   chunkHours?: string;
+  chunkRows?: string;
+  chunkBytes?: string;
   timeColumn?: string;
   source?: string;
   forceLargeWindow?: boolean;
@@ -39,6 +41,35 @@ export interface PlanOutcome {
   upgraded: boolean;
   /** Strategy, views, time-column decisions and warnings, for the report. */
   preview: PlanPreview;
+  /** A plan sized by rows or bytes: spread, histogram, warnings. */
+  volume: VolumeReport | null;
+}
+
+/**
+ * Rows per grid cell of each table the chunks read (one GROUP BY on the time column each),
+ * and for bytes the tables' uncompressed size; plus what the mv_replay block warning needs.
+ */
+async function readDistribution(ch: ClickHouse, request: Record<string, unknown>, target: { database: string; table: string }) {
+  const q = volumeQueries(request);
+  if (!q) return {};
+  const distribution = [];
+  for (const t of q.queries) {
+    const rows = await ch.query<{ cell: string | number; rows: string | number }>(t.counts);
+    const cells = rows.map((r) => [Number(r.cell), Number(r.rows)]);
+    let size: { bytes: number; rows: number } | undefined;
+    if (t.size) {
+      const [r] = await ch.query<{ bytes: string | number | null; rows: string | number | null }>(t.size);
+      size = { bytes: Number(r?.bytes ?? 0), rows: Number(r?.rows ?? 0) };
+    }
+    distribution.push({ table: t.table, cells, ...(size ? { size } : {}) });
+  }
+  const [block] = await ch.query<{ value: string }>(`SELECT value FROM system.settings WHERE name = 'max_insert_block_size'`);
+  const info = await targetTable(ch, target.database, target.table);
+  return {
+    distribution,
+    ...(block ? { maxInsertBlockSize: Number(block.value) } : {}),
+    ...(info ? { targetReplicated: replicated(info) } : {}),
+  };
 }
 
 /** Columns the copy and table strategies name (server only: the schema may lag the table). */
@@ -97,6 +128,8 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
     from: input.from,
     to: input.to,
     chunkHours: input.chunkHours,
+    chunkRows: input.chunkRows,
+    chunkBytes: input.chunkBytes,
     timeColumn: input.timeColumn,
     source,
     defaultDatabase: db,
@@ -124,14 +157,16 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
     if (preview.dataRangeQueries.length > 0 && ch) {
       request = { ...request, dataRange: await dataRange(ch, preview.dataRangeQueries) };
     }
+    if (ch) request = { ...request, ...(await readDistribution(ch, request, t)) };
     const bytes = buildPlanFile(request);
+    const volume = volumeReport(request);
     const plan = planFromBytes(bytes, '(new plan)');
     const file = planPath(cx.paths, plan.planId);
-    if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, kept: [], upgraded: false, preview };
+    if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, kept: [], upgraded: false, preview, volume };
     const rebuild = (createdAt: string) => buildPlanFile({ ...request, now: createdAt });
     const written = writePlan(cx, plan, file, bytes, { force: input.force ?? false, discardApplied: input.discardApplied ?? false, rebuild });
     // The plan as stored: an existing identical plan keeps its file (and createdAt), which a run hashes.
-    return { plan: readPlanFile(file), file, ...written, preview };
+    return { plan: readPlanFile(file), file, ...written, preview, volume };
   } finally {
     await ch?.close();
   }
@@ -222,6 +257,8 @@ export const planFlags: FlagDef[] = [
   { name: '--from', type: 'string', description: 'Window start, inclusive (date or ISO timestamp)', placeholder: '<time>' },
   { name: '--to', type: 'string', description: 'Window end, exclusive (date or ISO timestamp)', placeholder: '<time>' },
   { name: '--chunk-hours', type: 'string', description: 'Chunk length in hours (may be fractional)', placeholder: '<hours>' },
+  { name: '--chunk-rows', type: 'string', description: 'Chunks of about this many rows, cut from the data (instead of --chunk-hours)', placeholder: '<rows>' },
+  { name: '--chunk-bytes', type: 'string', description: 'Chunks of about this many uncompressed bytes (512MB, 2GiB)', placeholder: '<size>' },
   { name: '--time-column', type: 'string', description: 'Column the window filters on', placeholder: '<column>' },
   { name: '--source', type: 'string', description: 'Copy the window from this table instead (strategy copy)', placeholder: '<db.table>' },
   { name: '--force-large-window', type: 'boolean', description: 'Allow a window over limits.maxWindowHours' },
@@ -233,6 +270,8 @@ export function planInputFromFlags(cx: Cx): PlanInput {
     from: cx.string('--from'),
     to: cx.string('--to'),
     chunkHours: cx.string('--chunk-hours'),
+    chunkRows: cx.string('--chunk-rows'),
+    chunkBytes: cx.string('--chunk-bytes'),
     timeColumn: cx.string('--time-column'),
     source: cx.string('--source'),
     forceLargeWindow: cx.bool('--force-large-window'),
@@ -253,7 +292,7 @@ export const planCommand = defineCommand(
     if (cx.bool('--discard-applied') && !cx.bool('--force')) {
       throw usageError('invalid_flag', '--discard-applied only goes with --force (it lets --force replace a plan whose run applied chunks)');
     }
-    const { plan, file, existed, kept, upgraded, preview } = await makePlan(cx, {
+    const { plan, file, existed, kept, upgraded, preview, volume } = await makePlan(cx, {
       ...planInputFromFlags(cx),
       force: cx.bool('--force'),
       discardApplied: cx.bool('--discard-applied'),
@@ -273,13 +312,14 @@ export const planCommand = defineCommand(
         from: plan.from,
         to: plan.to,
         chunkCount: plan.chunkCount,
-        chunkHours: plan.chunkHours,
+        ...(plan.chunkHours !== undefined ? { chunkHours: plan.chunkHours } : {}),
+        ...(volume ? { sizing: volume.sizing, distribution: volumeJson(plan, volume), expectedRows: plan.volume?.expectedRows ?? [] } : {}),
         timeColumn: plan.timeColumn,
         strategy: plan.strategy,
         timeColumns: preview.timeColumns.map((c) => ({ table: c.table, column: c.column, origin: c.origin })),
         ...(plan.views ? { views: plan.views } : {}),
         statementsPerChunk: plan.chunk(0).statements?.length ?? 1,
-        warnings: preview.warnings,
+        warnings: [...preview.warnings, ...(volume?.warnings ?? [])],
         planPath: file,
         existed,
         ...(kept.length ? { keptFiles: kept } : {}),
@@ -290,7 +330,10 @@ export const planCommand = defineCommand(
         `${dryRun ? 'Dry run (nothing written):' : existed ? 'Plan already exists' : 'Planned'} ${plan.planId}`,
         `  target    ${plan.target} (strategy ${plan.strategy}${plan.source ? ` from ${plan.source}` : ''})`,
         `  window    ${plan.from} → ${plan.to} (${hours} h)`,
-        `  chunks    ${plan.chunkCount} × ${plan.chunkHours} h on ${plan.timeColumn}`,
+        volume
+          ? `  chunks    ${plan.chunkCount} of about ${sizingText(volume)} on ${plan.timeColumn} (grid ${volume.gridMinutes} min)`
+          : `  chunks    ${plan.chunkCount} × ${plan.chunkHours} h on ${plan.timeColumn}`,
+        ...(volume ? volumeLines(volume) : []),
         ...viewLines,
         ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
         `  plan      ${file}${dryRun ? ' (not written)' : ''}`,
@@ -298,7 +341,7 @@ export const planCommand = defineCommand(
         ...(upgraded
           ? [`  upgraded  added the SQL digests a run checks its chunks against (chunks unchanged; a run already started continues with \`resume --plan-id ${plan.planId} --force-compatibility\`)`]
           : []),
-        ...preview.warnings.map((w) => `warning: ${w}`),
+        ...[...preview.warnings, ...(volume?.warnings ?? [])].map((w) => `warning: ${w}`),
         ...(dryRun
           ? dryRunLines(plan, `${cliName(cx)} plan${flagsAgain(cx)}`)
           : [`Next: ${cliName(cx)} run --plan-id ${plan.planId}`]),
@@ -306,6 +349,24 @@ export const planCommand = defineCommand(
     };
   },
 );
+
+const sizingText = (v: VolumeReport) => ('rows' in v.sizing ? `${v.sizing.rows} rows` : `${v.sizing.bytes} bytes`);
+
+/** The expected rows per chunk as a histogram that fits 80 columns, with min/median/max. */
+function volumeLines(v: VolumeReport): string[] {
+  const s = v.expectedRows;
+  return [`  expected  rows per chunk: min ${s.min}, median ${s.median}, max ${s.max} (${s.total} in all)`, ...v.histogram];
+}
+
+function volumeJson(plan: Plan, v: VolumeReport): Record<string, unknown> {
+  return {
+    gridMinutes: v.gridMinutes,
+    expectedRows: v.expectedRows,
+    ...(v.expectedBytes ? { expectedBytes: v.expectedBytes } : {}),
+    oversized: v.oversized,
+    boundaries: plan.volume?.boundaries ?? [],
+  };
+}
 
 /** The SQL a chunk executes, statement by statement. */
 const chunkSql = (plan: Plan, i: number) => chunkStatements(plan.chunk(i), plan.target).map((st) => st.sql);
@@ -315,7 +376,8 @@ function dryRunPayload(plan: Plan): Record<string, unknown> {
     dryRun: true,
     chunks: Array.from({ length: plan.chunkCount }, (_, i) => {
       const c = plan.chunk(i);
-      return { id: c.id, from: c.from, to: c.to };
+      const expected = plan.volume ? { expectedRows: plan.volume.expectedRows[i], ...(plan.volume.expectedBytes ? { expectedBytes: plan.volume.expectedBytes[i] } : {}) } : {};
+      return { id: c.id, from: c.from, to: c.to, ...expected };
     }),
     firstChunkSql: chunkSql(plan, 0),
     lastChunkSql: chunkSql(plan, plan.chunkCount - 1),

@@ -2,7 +2,7 @@
 // (plan, environment, locks, compatibility), then the connection, then the
 // driver. A refused run never opens the database another run may hold.
 import os from 'node:os';
-import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type RunEvent } from '../core/core.js';
+import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type RunEvent, type RunMachine } from '../core/core.js';
 import type { Plan } from '../engine/plan_file.js';
 import { deduplicates, replicated, targetTable, type TargetTable } from '../server/schema_info.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from './command.js';
@@ -214,6 +214,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     const progress = createProgress({ jsonMode: cx.jsonMode });
     const atStart = machine.summary();
     const startedAtMs = Date.now();
+    const weigh = plan.volume ? expectedWeights(plan.volume.expectedRows, machine) : undefined;
     const stopped = (err: unknown): never => {
       progress.done();
       const io = fsError(err);
@@ -242,6 +243,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
           nowMs: Date.now(),
           doneAtStart: atStart.chunkCounts.done + atStart.chunkCounts.skipped,
           rowsAtStart: atStart.rowsWritten,
+          ...(weigh ? { expected: weigh() } : {}),
         });
       },
     }).catch(stopped);
@@ -303,4 +305,32 @@ function dryRun(cx: Cx, mode: RunMode, plan: Plan, replayDone: boolean, replayFa
   } finally {
     machine.close();
   }
+}
+
+/**
+ * Expected rows of the chunks done (or skipped) and failed so far, for a plan sized by
+ * rows or bytes. Chunks found done stay done, so each tick looks only at the others.
+ */
+function expectedWeights(expected: number[], machine: RunMachine) {
+  const total = expected.reduce((a, b) => a + b, 0);
+  const settled = new Set<number>();
+  let done = 0;
+  const scan = () => {
+    let failed = 0;
+    for (let i = 0; i < expected.length; i++) {
+      if (settled.has(i)) continue;
+      const st = machine.chunk(i).s;
+      if (st === 'done' || st === 'skipped') {
+        settled.add(i);
+        done += expected[i];
+      } else if (st === 'failed') failed += expected[i];
+    }
+    return failed;
+  };
+  scan();
+  const doneAtStart = done;
+  return () => {
+    const failed = scan();
+    return { total, done, failed, doneAtStart };
+  };
 }

@@ -925,16 +925,18 @@ pub fn volume_report(req: &PlanRequest) -> CoreResult<Option<VolumeReport>> {
                 rows: cut.header.expected_rows[k],
                 bytes: cut.header.expected_bytes.as_ref().map(|b| b[k]),
             };
-            warnings.push(format!(
-                "chunk {} ({} → {}) is one grid cell of {} {unit}, above the target of {}: it stays one chunk (a smaller limits.minChunkMinutes splits it)",
-                o.chunk,
-                o.from,
-                o.to,
-                volume::human(o.bytes.unwrap_or(o.rows)),
-                volume::human(target)
-            ));
             oversized.push(o);
         }
+    }
+    // One line per chunk when few; otherwise one line naming the largest (JSON lists them all).
+    let line = |o: &OversizedChunk| {
+        format!("chunk {} ({} → {}) is one grid cell of {} {unit}", o.chunk, o.from, o.to, volume::human(o.bytes.unwrap_or(o.rows)))
+    };
+    let advice = format!("above the target of {}: it stays one chunk (a smaller limits.minChunkMinutes splits it)", volume::human(target));
+    if oversized.len() <= 3 {
+        warnings.extend(oversized.iter().map(|o| format!("{}, {advice}", line(o))));
+    } else if let Some(big) = oversized.iter().max_by_key(|o| (o.bytes.unwrap_or(o.rows), std::cmp::Reverse(o.chunk))) {
+        warnings.push(format!("{} chunks are each one grid cell {advice}; the largest: {}", oversized.len(), line(big)));
     }
     if let (Strategy::MvReplay, Some(block), Some(false)) = (strategy, req.max_insert_block_size, req.target_replicated) {
         warnings.extend(block_warnings(&replays, &choices, &cut, block, flags.opts.limits.max_chunk_hours, flags.opts.limits.min_chunk_minutes));

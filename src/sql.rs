@@ -145,6 +145,18 @@ pub fn insert_settings(token: Option<&str>) -> String {
     }
 }
 
+/// Settings that make a read count every committed row exactly once: no parallel
+/// replicas (which can sample or split a read across replicas that lag), and on a
+/// replicated table only replicas holding every quorum insert. The one list every
+/// counting/verifying query pins (`verify`; others may adopt it).
+pub fn exact_read_settings(replicated: bool) -> String {
+    let mut s = String::from("SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1");
+    if replicated {
+        s.push_str(", select_sequential_consistency=1");
+    }
+    s
+}
+
 /// A generated INSERT with its token's deduplication turned off: for a retry that has
 /// counted the window and found none of the chunk's rows, where the token could only
 /// make the target drop them (an INSERT killed mid-commit can leave its token in a
@@ -249,10 +261,4 @@ mod tests {
         assert_eq!(quote_string("it's \\ ok"), "'it\\'s \\\\ ok'");
         assert_eq!(quote_ident("a`b\\c"), "`a\\`b\\\\c`");
     }
-}
-
-/// Settings for reads whose result must be exact (a distribution that decides
-/// chunk boundaries): parallel replicas may sample or split a read.
-pub fn exact_read_settings() -> &'static str {
-    "SETTINGS enable_parallel_replicas = 0, max_parallel_replicas = 1"
 }

@@ -220,7 +220,8 @@ pub fn distribution_sql(table: &TableRef, time_column: &str, grid: &Grid) -> Str
         step = grid.cell_ms,
         t = table.quoted(),
         pred = sql::window_predicate(time_column, grid.window),
-        settings = sql::exact_read_settings(),
+        // The read tables' replication is not known here: no sequential-consistency demand.
+        settings = sql::exact_read_settings(false),
     )
 }
 
@@ -449,7 +450,7 @@ mod tests {
             q,
             "SELECT intDiv(toUnixTimestamp64Milli(toDateTime64(`ts`, 3, 'UTC')) - 0, 900000) AS cell, count() AS rows\nFROM `app`.`events`\n\
              WHERE `ts` >= toDateTime64('1970-01-01 00:00:00.000', 3, 'UTC') AND `ts` < toDateTime64('1970-01-01 01:00:00.000', 3, 'UTC')\n\
-             GROUP BY cell\nORDER BY cell\nSETTINGS enable_parallel_replicas = 0, max_parallel_replicas = 1"
+             GROUP BY cell\nORDER BY cell\nSETTINGS enable_parallel_replicas=0, max_parallel_replicas=1"
         );
         let s = row_size_sql(&t, Some(&["a'b".to_string()]));
         assert!(s.contains("name IN ('a\\'b')") && s.contains("system.parts WHERE active AND database = 'app' AND table = 'events'"), "{s}");

@@ -11,7 +11,10 @@ function seconds(ms: number | null): string {
 /** The table for humans, each line within `width` columns. */
 export function chunkTableLines(rows: ChunkRow[], width = 80): string[] {
   const n = String(Math.max(1, ...rows.map((r) => r.index))).length;
-  const head = `  ${'#'.padStart(n)}  ${'window (UTC)'.padEnd(25)} ${'status'.padEnd(8)} ${'try'.padStart(3)} ${'rows'.padStart(10)} ${'time'.padStart(6)}  error`;
+  // Expected rows beside the rows written, when the plan was sized by volume.
+  const withExpected = rows.some((r) => r.expectedRows !== undefined);
+  const expected = (r?: ChunkRow) => (withExpected ? ` ${(r ? String(r.expectedRows ?? '-') : 'expected').padStart(10)}` : '');
+  const head = `  ${'#'.padStart(n)}  ${'window (UTC)'.padEnd(25)} ${'status'.padEnd(8)} ${'try'.padStart(3)}${expected()} ${'rows'.padStart(10)} ${'time'.padStart(6)}  error`;
   const lines = [head];
   for (const r of rows) {
     const err = r.lastError
@@ -19,7 +22,7 @@ export function chunkTableLines(rows: ChunkRow[], width = 80): string[] {
       : r.unverified
         ? '[unverified] re-sent after a crash, wrote no rows'
         : '';
-    let line = `  ${String(r.index).padStart(n)}  ${`${short(r.from)} → ${short(r.to)}`.padEnd(25)} ${r.status.padEnd(8)} ${String(r.attempts).padStart(3)} ${String(r.rowsWritten).padStart(10)} ${seconds(r.durationMs).padStart(6)}  ${err}`.trimEnd();
+    let line = `  ${String(r.index).padStart(n)}  ${`${short(r.from)} → ${short(r.to)}`.padEnd(25)} ${r.status.padEnd(8)} ${String(r.attempts).padStart(3)}${expected(r)} ${String(r.rowsWritten).padStart(10)} ${seconds(r.durationMs).padStart(6)}  ${err}`.trimEnd();
     if ([...line].length > width) line = [...line].slice(0, width - 1).join('') + '…';
     lines.push(line);
   }

@@ -12,6 +12,8 @@ export const planFlags: FlagDef[] = [
   { name: '--from', type: 'string', description: 'Window start, inclusive (date or ISO timestamp)', placeholder: '<time>' },
   { name: '--to', type: 'string', description: 'Window end, exclusive (date or ISO timestamp)', placeholder: '<time>' },
   { name: '--chunk-hours', type: 'string', description: 'Chunk length in hours (may be fractional)', placeholder: '<hours>' },
+  { name: '--chunk-rows', type: 'string', description: 'Chunks of about this many rows, cut from the data (instead of --chunk-hours)', placeholder: '<rows>' },
+  { name: '--chunk-bytes', type: 'string', description: 'Chunks of about this many uncompressed bytes (512MB, 2GiB)', placeholder: '<size>' },
   { name: '--time-column', type: 'string', description: 'Column the window filters on', placeholder: '<column>' },
   { name: '--source', type: 'string', description: 'Copy the window from this table instead (strategy copy)', placeholder: '<db.table>' },
   { name: '--force-large-window', type: 'boolean', description: 'Allow a window over limits.maxWindowHours' },
@@ -24,6 +26,8 @@ export function planInputFromFlags(cx: Cx): PlanInput {
     from: cx.string('--from'),
     to: cx.string('--to'),
     chunkHours: cx.string('--chunk-hours'),
+    chunkRows: cx.string('--chunk-rows'),
+    chunkBytes: cx.string('--chunk-bytes'),
     timeColumn: cx.string('--time-column'),
     source: cx.string('--source'),
     forceLargeWindow: cx.bool('--force-large-window'),
@@ -83,7 +87,15 @@ function planLines(r: PlanResult, cx: Cx): string[] {
     `${r.dryRun ? 'Dry run (nothing written):' : r.existed ? 'Plan already exists' : 'Planned'} ${r.planId}`,
     `  target    ${r.target} (strategy ${r.strategy}${r.source ? ` from ${r.source}` : ''})`,
     `  window    ${r.from} → ${r.to} (${hours} h)`,
-    `  chunks    ${r.chunkCount} × ${r.chunkHours} h on ${r.timeColumn}`,
+    r.sizing && r.distribution
+      ? `  chunks    ${r.chunkCount} of about ${'rows' in r.sizing ? `${r.sizing.rows} rows` : `${r.sizing.bytes} bytes`} on ${r.timeColumn} (grid ${r.distribution.gridMinutes} min)`
+      : `  chunks    ${r.chunkCount} × ${r.chunkHours} h on ${r.timeColumn}`,
+    ...(r.distribution
+      ? [
+          `  expected  rows per chunk: min ${r.distribution.expectedRows.min}, median ${r.distribution.expectedRows.median}, max ${r.distribution.expectedRows.max} (${r.distribution.expectedRows.total} in all)`,
+          ...(r.histogram ?? []),
+        ]
+      : []),
     ...viewLines,
     ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
     `  plan      ${r.planPath}${r.dryRun ? ' (not written)' : ''}`,

@@ -13,6 +13,9 @@ export interface ProgressSnapshot {
   /** Chunks already done when this process started: they do not count toward the rate. */
   doneAtStart?: number;
   rowsAtStart?: number;
+  /** A plan sized by rows or bytes: the expected rows of all, done, failed and
+   * done-at-start chunks, so the bar and ETA weigh a chunk by its rows, not 1. */
+  expected?: { total: number; done: number; failed: number; doneAtStart: number };
 }
 
 function duration(ms: number): string {
@@ -38,9 +41,15 @@ export function formatProgress(s: ProgressSnapshot, width = 80): string {
   const doneHere = s.done - (s.doneAtStart ?? 0);
   const rowsHere = s.rowsWritten - (s.rowsAtStart ?? 0);
   const remaining = s.total - s.done - s.failed;
-  const eta = doneHere > 0 ? (elapsed / doneHere) * remaining : NaN;
+  const w = s.expected;
+  // Weighed by expected rows when the plan knows them.
+  const eta = w && w.total > 0
+    ? w.done - w.doneAtStart > 0 ? (elapsed / (w.done - w.doneAtStart)) * (w.total - w.done - w.failed) : NaN
+    : doneHere > 0 ? (elapsed / doneHere) * remaining : NaN;
   const rate = elapsed > 0 ? (rowsHere * 1000) / elapsed : 0;
-  const pct = s.total > 0 ? Math.floor(((s.done + s.failed) / s.total) * 100) : 100;
+  const pct = w && w.total > 0
+    ? Math.floor(((w.done + w.failed) / w.total) * 100)
+    : s.total > 0 ? Math.floor(((s.done + s.failed) / s.total) * 100) : 100;
   const parts = [
     `${s.done}/${s.total}`,
     s.failed ? `${s.failed} failed` : '',

@@ -12,6 +12,8 @@ export interface ChunkRow {
   status: ChunkStatus;
   attempts: number;
   rowsWritten: number;
+  /** A plan sized by rows or bytes: the rows the chunk was expected to read. */
+  expectedRows?: number;
   durationMs: number | null;
   lastError: ChunkError | null;
   needsOperator: boolean;
@@ -63,6 +65,7 @@ export function chunkRows(plan: Plan, run: LoadedRun, log: LogReader): ChunkRow[
       status: s.s,
       attempts: s.a,
       rowsWritten: s.r ?? 0,
+      ...(plan.volume ? { expectedRows: plan.volume.expectedRows[i] } : {}),
       durationMs: took.get(i) ?? null,
       lastError: s.e ?? null,
       needsOperator: !!s.op,

@@ -59,6 +59,7 @@ export function planFacts(plan: Plan, defaultDatabase: string): Record<string, u
     from: plan.from,
     to: plan.to,
     chunkHours: plan.chunkHours,
+    volume: plan.volume,
     statementsPerChunk: first?.statements?.length ?? 1,
     chunkCount: plan.chunkCount,
     firstChunk: edge(first),

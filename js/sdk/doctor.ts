@@ -92,7 +92,11 @@ async function viewDrift(cx: Session, plan: Plan, gone: string[]): Promise<{ cha
       target: plan.target,
       from: plan.from,
       to: plan.to,
-      chunkHours: String(plan.chunkHours),
+      ...(plan.volume
+        ? 'rows' in plan.volume.sizing
+          ? { chunkRows: String(plan.volume.sizing.rows) }
+          : { chunkBytes: String(plan.volume.sizing.bytes) }
+        : { chunkHours: String(plan.chunkHours) }),
       timeColumn: plan.timeColumn,
       forceLargeWindow: true,
       dryRun: true,

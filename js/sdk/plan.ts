@@ -1,10 +1,10 @@
 // Learn the tables and views involved, decide the strategy and time column,
 // cut the window into chunks and write the immutable plan file.
-import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, type PlanPreview } from '../core/core.js';
+import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, volumeQueries, volumeReport, type PlanPreview, type VolumeReport } from '../core/core.js';
 import { planFromBytes, readPlanFile, type Plan } from '../engine/plan_file.js';
 import { usageError } from '../core/errors.js';
 import type { ClickHouse } from '../server/clickhouse.js';
-import { insertableColumns, requireTable } from '../server/schema_info.js';
+import { insertableColumns, replicated, requireTable, targetTable } from '../server/schema_info.js';
 import { loadSchema } from '../server/schema.js';
 import { gatherPlanInputs } from '../server/plan_inputs.js';
 import { eventPath, keepAside, planPath, readTextIfExists, runPath, writeFileAtomic } from '../engine/store.js';
@@ -18,6 +18,10 @@ export interface PlanInput {
   from?: string;
   to?: string;
   chunkHours?: string;
+  /** Chunks of about this many rows, cut from the data (instead of chunkHours). */
+  chunkRows?: string;
+  /** Chunks of about this many uncompressed bytes (`512MB`, `2GiB`). */
+  chunkBytes?: string;
   timeColumn?: string;
   source?: string;
   forceLargeWindow?: boolean;
@@ -44,6 +48,35 @@ export interface PlanOutcome {
   upgraded: boolean;
   /** Strategy, views, time-column decisions and warnings, for the report. */
   preview: PlanPreview;
+  /** A plan sized by rows or bytes: spread, histogram, warnings. */
+  volume: VolumeReport | null;
+}
+
+/**
+ * Rows per grid cell of each table the chunks read (one GROUP BY on the time column each),
+ * and for bytes the tables' uncompressed size; plus what the mv_replay block warning needs.
+ */
+async function readDistribution(ch: ClickHouse, request: Record<string, unknown>, target: { database: string; table: string }) {
+  const q = volumeQueries(request);
+  if (!q) return {};
+  const distribution = [];
+  for (const t of q.queries) {
+    const rows = await ch.query<{ cell: string | number; rows: string | number }>(t.counts);
+    const cells = rows.map((r) => [Number(r.cell), Number(r.rows)]);
+    let size: { bytes: number; rows: number } | undefined;
+    if (t.size) {
+      const [r] = await ch.query<{ bytes: string | number | null; rows: string | number | null }>(t.size);
+      size = { bytes: Number(r?.bytes ?? 0), rows: Number(r?.rows ?? 0) };
+    }
+    distribution.push({ table: t.table, cells, ...(size ? { size } : {}) });
+  }
+  const [block] = await ch.query<{ value: string }>(`SELECT value FROM system.settings WHERE name = 'max_insert_block_size'`);
+  const info = await targetTable(ch, target.database, target.table);
+  return {
+    distribution,
+    ...(block ? { maxInsertBlockSize: Number(block.value) } : {}),
+    ...(info ? { targetReplicated: replicated(info) } : {}),
+  };
 }
 
 /** Columns the copy and table strategies name (server only: the schema may lag the table). */
@@ -80,6 +113,8 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
     from: input.from,
     to: input.to,
     chunkHours: input.chunkHours,
+    chunkRows: input.chunkRows,
+    chunkBytes: input.chunkBytes,
     timeColumn: input.timeColumn,
     source,
     defaultDatabase: db,
@@ -107,14 +142,16 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
     if (preview.dataRangeQueries.length > 0 && ch) {
       request = { ...request, dataRange: await dataRange(ch, preview.dataRangeQueries) };
     }
+    if (ch) request = { ...request, ...(await readDistribution(ch, request, t)) };
     const bytes = buildPlanFile(request);
+    const volume = volumeReport(request);
     const plan = planFromBytes(bytes, '(new plan)');
     const file = planPath(cx.paths, plan.planId);
-    if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, kept: [], upgraded: false, preview };
+    if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, kept: [], upgraded: false, preview, volume };
     const rebuild = (createdAt: string) => buildPlanFile({ ...request, now: createdAt });
     const written = writePlan(cx, plan, file, bytes, { force: input.force ?? false, discardApplied: input.discardApplied ?? false, rebuild });
     // The plan as stored: an existing identical plan keeps its file (and createdAt), which a run hashes.
-    return { plan: readPlanFile(file), file, ...written, preview };
+    return { plan: readPlanFile(file), file, ...written, preview, volume };
   } finally {
     await ch?.close();
   }
@@ -210,7 +247,20 @@ export interface PlanResult {
   from: string;
   to: string;
   chunkCount: number;
-  chunkHours: number;
+  /** Sized by hours; absent when `sizing` (rows or bytes) cut the chunks. */
+  chunkHours?: number;
+  sizing?: VolumeReport['sizing'];
+  distribution?: {
+    gridMinutes: number;
+    expectedRows: VolumeReport['expectedRows'];
+    expectedBytes?: VolumeReport['expectedBytes'];
+    oversized: VolumeReport['oversized'];
+    boundaries: string[];
+  };
+  /** Sized by rows or bytes: the rows each chunk is expected to read. */
+  expectedRows?: number[];
+  /** Sized by rows or bytes: the histogram of expected rows per chunk (80 columns). */
+  histogram?: string[];
   timeColumn: string;
   strategy: Plan['strategy'];
   timeColumns: { table: string; column: string | null; origin: PlanPreview['timeColumns'][number]['origin'] }[];
@@ -224,7 +274,7 @@ export interface PlanResult {
   upgraded?: true;
   /** With `dryRun`: nothing was written. */
   dryRun?: true;
-  chunks?: { id: string; from: string; to: string }[];
+  chunks?: { id: string; from: string; to: string; expectedRows?: number; expectedBytes?: number }[];
   firstChunkSql?: string[];
   lastChunkSql?: string[];
 }
@@ -235,7 +285,7 @@ export function planBackfill(config: BackfillConfig | Session, input: PlanInput)
     if (input.discardApplied && !input.force) {
       throw usageError('invalid_flag', '--discard-applied only goes with --force (it lets --force replace a plan whose run applied chunks)');
     }
-    const { plan, file, existed, kept, upgraded, preview } = await makePlan(s, input);
+    const { plan, file, existed, kept, upgraded, preview, volume } = await makePlan(s, input);
     return {
       ok: true,
       command: 'plan',
@@ -245,13 +295,27 @@ export function planBackfill(config: BackfillConfig | Session, input: PlanInput)
       from: plan.from,
       to: plan.to,
       chunkCount: plan.chunkCount,
-      chunkHours: plan.chunkHours,
+      ...(plan.chunkHours !== undefined ? { chunkHours: plan.chunkHours } : {}),
+      ...(volume
+        ? {
+            sizing: volume.sizing,
+            distribution: {
+              gridMinutes: volume.gridMinutes,
+              expectedRows: volume.expectedRows,
+              ...(volume.expectedBytes ? { expectedBytes: volume.expectedBytes } : {}),
+              oversized: volume.oversized,
+              boundaries: plan.volume?.boundaries ?? [],
+            },
+            expectedRows: plan.volume?.expectedRows ?? [],
+            histogram: volume.histogram,
+          }
+        : {}),
       timeColumn: plan.timeColumn,
       strategy: plan.strategy,
       timeColumns: preview.timeColumns.map((c) => ({ table: c.table, column: c.column, origin: c.origin })),
       ...(plan.views ? { views: plan.views } : {}),
       statementsPerChunk: plan.chunk(0).statements?.length ?? 1,
-      warnings: preview.warnings,
+      warnings: [...preview.warnings, ...(volume?.warnings ?? [])],
       planPath: file,
       existed,
       ...(kept.length ? { keptFiles: kept } : {}),
@@ -269,7 +333,8 @@ function dryRunPayload(plan: Plan): Pick<PlanResult, 'dryRun' | 'chunks' | 'firs
     dryRun: true as const,
     chunks: Array.from({ length: plan.chunkCount }, (_, i) => {
       const c = plan.chunk(i);
-      return { id: c.id, from: c.from, to: c.to };
+      const expected = plan.volume ? { expectedRows: plan.volume.expectedRows[i], ...(plan.volume.expectedBytes ? { expectedBytes: plan.volume.expectedBytes[i] } : {}) } : {};
+      return { id: c.id, from: c.from, to: c.to, ...expected };
     }),
     firstChunkSql: chunkSql(plan, 0),
     lastChunkSql: chunkSql(plan, plan.chunkCount - 1),

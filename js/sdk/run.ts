@@ -2,7 +2,7 @@
 // locks, compatibility), then the connection, then the driver. A refused run
 // never opens the database another run may hold.
 import os from 'node:os';
-import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type ResolvedOptions, type RunEvent } from '../core/core.js';
+import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type ResolvedOptions, type RunEvent, type RunMachine } from '../core/core.js';
 import type { Plan } from '../engine/plan_file.js';
 import { deduplicates, replicated, targetTable, type TargetTable } from '../server/schema_info.js';
 import type { ClickHouse } from '../server/clickhouse.js';
@@ -137,6 +137,8 @@ export interface RunProgress {
   nowMs: number;
   doneAtStart: number;
   rowsAtStart: number;
+  /** A plan sized by rows or bytes: expected rows of all, done, failed and done-at-start chunks (weights for the bar and ETA). */
+  expected?: { total: number; done: number; failed: number; doneAtStart: number };
 }
 
 export interface RunHooks {
@@ -285,6 +287,7 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
 
     const atStart = machine.summary();
     const startedAtMs = Date.now();
+    const weigh = plan.volume && hooks.onProgress ? expectedWeights(plan.volume.expectedRows, machine) : undefined;
     const stopped = (err: unknown): never => {
       const io = fsError(err);
       if (!io) throw err;
@@ -313,6 +316,7 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
           nowMs: Date.now(),
           doneAtStart: atStart.chunkCounts.done + atStart.chunkCounts.skipped,
           rowsAtStart: atStart.rowsWritten,
+          ...(weigh ? { expected: weigh() } : {}),
         });
       },
     }).catch(stopped);
@@ -352,4 +356,32 @@ function dryRun(cx: Session, mode: RunMode, plan: Plan, replayDone: boolean, rep
   } finally {
     machine.close();
   }
+}
+
+/**
+ * Expected rows of the chunks done (or skipped) and failed so far, for a plan sized by
+ * rows or bytes. Chunks found done stay done, so each tick looks only at the others.
+ */
+function expectedWeights(expected: number[], machine: RunMachine) {
+  const total = expected.reduce((a, b) => a + b, 0);
+  const settled = new Set<number>();
+  let done = 0;
+  const scan = () => {
+    let failed = 0;
+    for (let i = 0; i < expected.length; i++) {
+      if (settled.has(i)) continue;
+      const st = machine.chunk(i).s;
+      if (st === 'done' || st === 'skipped') {
+        settled.add(i);
+        done += expected[i];
+      } else if (st === 'failed') failed += expected[i];
+    }
+    return failed;
+  };
+  scan();
+  const doneAtStart = done;
+  return () => {
+    const failed = scan();
+    return { total, done, failed, doneAtStart };
+  };
 }

@@ -5,7 +5,7 @@ import { BackfillError, backfillStatus, listBackfills, loadBackfillConfig, planB
 
 const config = await loadBackfillConfig(new URL('./quickstart/clickhouse.config.ts', import.meta.url).pathname);
 try {
-  const plan = await planBackfill(config, { target: 'app.events', from: '2025-01-10', to: '2025-01-11', chunkHours: '6' });
+  const plan = await planBackfill(config, { target: 'app.events', from: '2025-01-10', to: '2025-01-11', chunkHours: 6 });
   console.log(`plan ${plan.planId}: ${plan.chunkCount} chunks (${plan.existed ? 'existed' : 'new'})`);
 
   const stop = new AbortController();

@@ -17,11 +17,12 @@ export interface PlanInput {
   target?: string;
   from?: string;
   to?: string;
-  chunkHours?: string;
+  /** Chunk length in hours (a flag's text or a number). */
+  chunkHours?: string | number;
   /** Chunks of about this many rows, cut from the data (instead of chunkHours). */
-  chunkRows?: string;
-  /** Chunks of about this many uncompressed bytes (`512MB`, `2GiB`). */
-  chunkBytes?: string;
+  chunkRows?: string | number;
+  /** Chunks of about this many uncompressed bytes (`512MB`, `2GiB`, or a number). */
+  chunkBytes?: string | number;
   timeColumn?: string;
   source?: string;
   forceLargeWindow?: boolean;
@@ -88,6 +89,8 @@ async function copyColumns(ch: ClickHouse, target: string, source: string | unde
   return { targetColumns, sourceColumns };
 }
 
+const text = (v: string | number | undefined) => (v === undefined ? undefined : String(v));
+
 /** min/max over every table the window is cut on. */
 async function dataRange(ch: ClickHouse, queries: string[]) {
   let min: string | null = null;
@@ -112,9 +115,10 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
     target,
     from: input.from,
     to: input.to,
-    chunkHours: input.chunkHours,
-    chunkRows: input.chunkRows,
-    chunkBytes: input.chunkBytes,
+    // The core validates them as the flags' text: `1.5` rows is refused however it came.
+    chunkHours: text(input.chunkHours),
+    chunkRows: text(input.chunkRows),
+    chunkBytes: text(input.chunkBytes),
     timeColumn: input.timeColumn,
     source,
     defaultDatabase: db,

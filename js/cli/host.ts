@@ -8,7 +8,7 @@ import { loadConfig, type PluginRegistration, type ResolvedConfig } from '../sdk
 import { importUserModule } from '../server/loader.js';
 import type { BackfillPlugin } from '../commands/plugin.js';
 import { wrap } from '../commands/output.js';
-import { debugStack, oneLine } from '../core/errors.js';
+import { BackfillError, debugStack, oneLine } from '../core/errors.js';
 import { classify } from '../sdk/errors.js';
 
 export const HOST_NAME = 'chkit-backfill';
@@ -26,16 +26,9 @@ const defaultIO: HostIO = {
   cwd: process.cwd(),
 };
 
-class HostError extends Error {
-  constructor(
-    readonly exitCode: 1 | 2,
-    readonly code: string,
-    message: string,
-    cause?: unknown,
-  ) {
-    super(message, cause === undefined ? undefined : { cause });
-  }
-}
+// Host refusals are the same typed error the plugin throws: one code and exit code each.
+const HostError = BackfillError;
+type HostError = BackfillError;
 
 interface GlobalFlags {
   json: boolean;

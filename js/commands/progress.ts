@@ -1,22 +1,11 @@
 // Live progress for run/resume on stderr: a redrawn line on a terminal, a
 // plain line every few seconds otherwise, nothing at all in --json mode.
 
-export interface ProgressSnapshot {
-  total: number;
-  done: number;
-  failed: number;
-  rowsWritten: number;
-  /** Chunk ids (or short labels) executing now. */
-  inFlight: string[];
-  startedAtMs: number;
-  nowMs: number;
-  /** Chunks already done when this process started: they do not count toward the rate. */
-  doneAtStart?: number;
-  rowsAtStart?: number;
-  /** A plan sized by rows or bytes: the expected rows of all, done, failed and
-   * done-at-start chunks, so the bar and ETA weigh a chunk by its rows, not 1. */
-  expected?: { total: number; done: number; failed: number; doneAtStart: number };
-}
+import type { RunProgress } from '../sdk/run.js';
+
+/** What the display shows: the SDK's progress report (the start-of-run counts and weights optional). */
+export type ProgressSnapshot = Pick<RunProgress, 'total' | 'done' | 'failed' | 'rowsWritten' | 'inFlight' | 'startedAtMs' | 'nowMs'> &
+  Partial<Pick<RunProgress, 'doneAtStart' | 'rowsAtStart' | 'expected'>>;
 
 function duration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '--';

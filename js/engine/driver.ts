@@ -424,7 +424,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           a.verify === undefined &&
           !a.countTargetSql &&
           a.statementsDone < statements.length &&
-          // A single mv_replay statement is sent again with its token (README, Exactly once).
+          // A single mv_replay statement is sent again with its token (docs/exactly-once.md).
           (statements.length > 1 || plan.strategy !== 'mv_replay')
         ) {
           return unknownOutcome(

@@ -4,6 +4,7 @@
 pub mod binding;
 pub mod check;
 pub mod chunks;
+pub mod distributed;
 pub mod doctor;
 pub mod error;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod options;
 pub mod plan;
 pub mod plan_file;
 pub mod run_state;
+pub mod settings;
 pub mod sql;
 pub mod sql_tokens;
 pub mod time_column;

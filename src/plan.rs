@@ -58,6 +58,15 @@ pub struct PlanRequest {
     pub data_range: Option<DataRange>,
     /// ISO instant; the clock is read by the shim.
     pub now: String,
+    /// `--setting name=value` flags as typed, over `options.insertSettings`.
+    #[serde(default)]
+    pub settings: Vec<String>,
+    /// The connected server's `system.settings` (name, type), to check the user's settings against.
+    #[serde(default)]
+    pub server_settings: Option<Vec<crate::settings::ServerSetting>>,
+    /// The target is a `Distributed` table: what it routes to.
+    #[serde(default)]
+    pub distributed: Option<crate::distributed::DistributedInput>,
 }
 
 fn default_database() -> String {
@@ -189,6 +198,12 @@ pub struct PlanState {
     pub options: Defaults,
     pub policy: Policy,
     pub limits: Limits,
+    /// The user's settings on every chunk INSERT (part of what a chunk does, so recorded here).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
+    pub insert_settings: sql::InsertSettings,
+    /// The target is a `Distributed` table over these shards.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub distributed: Option<crate::distributed::DistributedTarget>,
     /// Last, so the plan file can put one chunk per line after the header (see `plan_file`).
     pub chunks: Vec<PlanChunk>,
 }
@@ -215,6 +230,7 @@ struct Flags {
     chunk_hours: f64,
     /// Both ends given; otherwise the window comes from the data.
     window: Option<Window>,
+    insert_settings: sql::InsertSettings,
 }
 
 /// How many chunks the request asks for when its window is explicit (0 when unknown or invalid).
@@ -261,7 +277,8 @@ fn check_flags(req: &PlanRequest) -> CoreResult<Flags> {
     if let Some(c) = &req.time_column {
         sql::parse_column(c)?;
     }
-    Ok(Flags { opts, target, source, chunk_hours, window })
+    let insert_settings = crate::settings::resolve(&opts.insert_settings, &req.settings, req.server_settings.as_deref())?;
+    Ok(Flags { opts, target, source, chunk_hours, window, insert_settings })
 }
 
 /// Validate what needs no server (names, numbers, window), so bad input never connects.
@@ -449,8 +466,9 @@ pub fn plan_preview(req: &PlanRequest) -> CoreResult<PlanPreview> {
 pub fn data_range_sql(table: &TableRef, time_column: &str) -> String {
     let c = sql::quote_ident(time_column);
     format!(
-        "SELECT toString(toDateTime64(min({c}), 3, 'UTC')) AS min, toString(toDateTime64(max({c}), 3, 'UTC')) AS max, count() AS rows FROM {}",
-        table.quoted()
+        "SELECT toString(toDateTime64(min({c}), 3, 'UTC')) AS min, toString(toDateTime64(max({c}), 3, 'UTC')) AS max, count() AS rows FROM {} {}",
+        table.quoted(),
+        sql::exact_read_clause()
     )
 }
 
@@ -478,13 +496,14 @@ fn window_from_data(req: &PlanRequest, flags: &Flags, tables: &[Choice]) -> Core
 /// `INSERT … SELECT <cols> FROM (<the view's query over the window>)`: the
 /// outer select names the view's output columns, so they land in the target
 /// columns of the same name, as a live view would put them.
-fn replay_sql(header: &str, target: &TableRef, r: &Replay, source_columns: Option<&[String]>, time_column: &str, w: Window, token: Option<&str>) -> String {
+#[allow(clippy::too_many_arguments)]
+fn replay_sql(header: &str, target: &TableRef, r: &Replay, source_columns: Option<&[String]>, time_column: &str, w: Window, token: Option<&str>, settings: &sql::InsertSettings) -> String {
     let cols = r.columns.iter().map(|c| sql::quote_ident(c)).collect::<Vec<_>>().join(", ");
     format!(
         "{header}\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{}\n)\n{}",
         target.quoted(),
         mv_rewrite::replay_select(&r.query, source_columns, time_column, w),
-        sql::insert_settings(token)
+        sql::insert_settings(settings, token)
     )
 }
 
@@ -522,7 +541,8 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         Some(w) => w,
         None => window_from_data(req, &flags, &choices)?,
     };
-    let Flags { opts, target, source, chunk_hours, .. } = flags;
+    let Flags { opts, target, source, chunk_hours, insert_settings, .. } = flags;
+    let distributed = req.distributed.as_ref().map(|d| crate::distributed::check_target(&target.display(), strategy, d)).transpose()?;
     if strategy != Strategy::MvReplay {
         // The run counts each chunk's rows in the target's window: its column must hold the boundaries.
         if let Some(info) = table_info(req, &target) {
@@ -620,6 +640,8 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         options: defaults,
         policy: opts.policy,
         limits: opts.limits,
+        insert_settings,
+        distributed,
         chunks: Vec::new(),
     };
     sink.header(&header)?;
@@ -628,7 +650,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     let source_columns: Vec<Option<Vec<String>>> =
         replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
     let read_from = source.as_ref().unwrap_or(&target);
-    let copy_sql = sql::CopyWindowSql::new(&target, read_from, header.columns.as_deref(), &header.time_column);
+    let copy_sql = sql::CopyWindowSql::new(&target, read_from, header.columns.as_deref(), &header.time_column, &header.insert_settings);
     for cw in build_chunks(w, chunk_hours)? {
         let (cf, ct) = (format_instant(cw.from), format_instant(cw.to));
         let (id, chunk_token) = ids::chunk_ids(plan_id, &cf, &ct);
@@ -640,7 +662,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
                 .map(|((r, v), src_cols)| {
                     let token = ids::view_token(plan_id, &id, &v.name);
                     let comment = sql::header_comment(plan_id, &id, &token);
-                    let sql = replay_sql(&comment, &target, r, src_cols.as_deref(), &v.time_column, cw, Some(&token));
+                    let sql = replay_sql(&comment, &target, r, src_cols.as_deref(), &v.time_column, cw, Some(&token), &header.insert_settings);
                     PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
                 })
                 .collect();
@@ -892,7 +914,7 @@ mod tests {
         assert_eq!(p.strategy, Strategy::MvReplay);
         assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
         assert!(p.warnings[0].contains("app.v1: the query in the schema files differs"));
-        assert_eq!(p.data_range_queries, ["SELECT toString(toDateTime64(min(`ts`), 3, 'UTC')) AS min, toString(toDateTime64(max(`ts`), 3, 'UTC')) AS max, count() AS rows FROM `app`.`events`"]);
+        assert_eq!(p.data_range_queries, ["SELECT toString(toDateTime64(min(`ts`), 3, 'UTC')) AS min, toString(toDateTime64(max(`ts`), 3, 'UTC')) AS max, count() AS rows FROM `app`.`events` SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1"]);
         assert_eq!(build_plan(&r).unwrap_err().code, "missing_window");
         r.data_range = Some(DataRange { min: Some("2025-01-01 07:10:00.000".into()), max: Some("2025-01-01 13:00:00.000".into()) });
         let plan = build_plan(&r).unwrap();

@@ -1,10 +1,12 @@
 // The only module that knows how to reach ClickHouse: HTTP(S) through
 // @clickhouse/client, or the embedded engine (chdb) for `chdb:<path>` URLs.
 // Everything else asks for exec/query and gets ClickHouseFailure back.
+import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { usageError } from '../core/errors.js';
+import { createConfiguredChdbConnection } from './chdb_session.js';
 
 export interface ClickHouseSettings {
   url: string;
@@ -70,9 +72,29 @@ export function isEmbeddedUrl(url: string): boolean {
 }
 
 function embeddedPath(url: string, configDir: string): string {
-  const p = url.slice(CHDB_PREFIX.length).replace(/^\/\/(?=\/)/, '');
+  return embeddedTarget(url, configDir).dir;
+}
+
+/**
+ * `chdb:<dir>[?config=<file>]`, both relative to the config file's directory. The engine
+ * config (a ClickHouse server config: clusters, profiles, ports) is not part of the
+ * environment's identity: the data directory is.
+ */
+export function embeddedTarget(url: string, configDir: string): { dir: string; configFile?: string } {
+  const rest = url.slice(CHDB_PREFIX.length);
+  const q = rest.indexOf('?');
+  const p = (q < 0 ? rest : rest.slice(0, q)).replace(/^\/\/(?=\/)/, '');
   if (!p) throw usageError('invalid_clickhouse_url', `clickhouse.url '${url}' names no directory (chdb:<path>)`);
-  return path.resolve(configDir, p);
+  const dir = path.resolve(configDir, p);
+  if (q < 0) return { dir };
+  const params = new URLSearchParams(rest.slice(q + 1));
+  const unknown = [...params.keys()].filter((k) => k !== 'config');
+  if (unknown.length) throw usageError('invalid_clickhouse_url', `clickhouse.url '${url}': unknown parameter ${unknown.join(', ')} (only config=<engine config file>)`);
+  const config = params.get('config');
+  if (!config) throw usageError('invalid_clickhouse_url', `clickhouse.url '${url}': config= names no file`);
+  const configFile = path.resolve(configDir, config);
+  if (!fs.existsSync(configFile)) throw usageError('invalid_clickhouse_url', `clickhouse.url '${url}': engine config file ${configFile} does not exist`);
+  return { dir, configFile };
 }
 
 /** The identity of the configured environment, computed without connecting. */
@@ -161,7 +183,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
   let client: ClickHouseClient;
   let pool: Pool;
   if (embedded) {
-    const dir = embeddedPath(settings.url, configDir);
+    const { dir, configFile } = embeddedTarget(settings.url, configDir);
     let createChdbConnection: (o: { path: string }) => unknown;
     try {
       // chdb is an optional peer dependency: only embedded URLs need it.
@@ -172,7 +194,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
     }
     const open = () =>
       createClient({
-        connection: createChdbConnection({ path: dir }) as never,
+        connection: (configFile ? createConfiguredChdbConnection(dir, configFile) : createChdbConnection({ path: dir })) as never,
         database: environment.database,
         log: { level: ClickHouseLogLevel.OFF },
       } as never);

@@ -116,6 +116,43 @@ pub fn merges_rows(engine: &str) -> bool {
     ["Replacing", "Collapsing", "Summing", "Aggregating", "Graphite", "Coalescing"].iter().any(|k| engine.contains(k))
 }
 
+/// What the run learned about the table rows land in (for a `Distributed` target: its remote table).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EngineFacts {
+    pub engine: String,
+    /// Materialized views that read from the target.
+    #[serde(default)]
+    pub dependent_views: Vec<String>,
+}
+
+/// What a run may do at a target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Guarantees {
+    /// A window's row count grows by exactly what an INSERT adds (no merges that fold rows).
+    pub exact_counts: bool,
+    /// A retry that counted the window empty may go in without deduplication.
+    pub resend_without_deduplication: bool,
+    /// Replicated (or Shared) engine: a count may be answered by a replica that lags.
+    pub replicated: bool,
+}
+
+pub fn is_replicated(engine: &str) -> bool {
+    engine.starts_with("Replicated") || engine.starts_with("Shared")
+}
+
+/// Exact counts unless merges fold rows. A retry without deduplication only where the count
+/// is exact, no view reads from the target (a killed attempt may have fed it, and only the
+/// retry's token lets the view's target drop the repeat), and the target is not Replicated:
+/// there a count may come from a replica that has not fetched the attempt's part yet, while
+/// the token is checked across all replicas in Keeper.
+pub fn guarantees(f: &EngineFacts) -> Guarantees {
+    let exact_counts = !merges_rows(&f.engine);
+    let replicated = is_replicated(&f.engine);
+    Guarantees { exact_counts, resend_without_deduplication: exact_counts && f.dependent_views.is_empty() && !replicated, replicated }
+}
+
 pub fn diagnose(d: &DoctorInput) -> DoctorReport {
     let id = &d.plan_id;
     let mut issues = Vec::new();

@@ -52,6 +52,7 @@ export interface ResolvedOptions {
     failCheckOnRequiredPendingBackfill: boolean;
   };
   limits: { maxWindowHours: number; minChunkMinutes: number };
+  insertSettings?: Record<string, string | number | boolean>;
 }
 
 /** One INSERT of a chunk. A chunk has several when several views replay into one target. */
@@ -98,6 +99,19 @@ export interface PlanState {
   options: ResolvedOptions['defaults'];
   policy: ResolvedOptions['policy'];
   limits: ResolvedOptions['limits'];
+  /** The user's settings on every chunk INSERT. */
+  insertSettings?: Record<string, string | number | boolean>;
+  /** The target is a Distributed table. */
+  distributed?: DistributedTarget;
+}
+
+export interface DistributedTarget {
+  cluster: string;
+  remoteDatabase: string;
+  remoteTable: string;
+  shardingKey?: string;
+  shards: number;
+  remoteEngine?: string;
 }
 
 export const resolveOptions = (raw: unknown): ResolvedOptions => callCore('resolveOptions', raw);
@@ -330,3 +344,16 @@ export class RunMachine {
     callCore('runClose', String(this.handle));
   }
 }
+
+/** `SETTINGS …` that make a read exact (no parallel replicas): the core's one list. */
+export const exactReadClause = (): string => callCore('exactReadClause');
+export const partsMaxBlockSql = (t: TableRef): string => callCore('partsMaxBlockSql', t);
+export const partsRowsAfterSql = (t: TableRef, before: number): string => callCore('partsRowsAfterSql', t, before);
+
+export interface Guarantees {
+  exactCounts: boolean;
+  resendWithoutDeduplication: boolean;
+  replicated: boolean;
+}
+/** What a run may rely on at a target whose rows land in a table of `engine`. */
+export const targetGuarantees = (facts: { engine: string; dependentViews: string[] }): Guarantees => callCore('targetGuarantees', facts);

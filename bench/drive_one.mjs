@@ -7,6 +7,7 @@ import { buildPlanFile, chunkStatements } from '../dist/core/core.js';
 import { drive } from '../dist/engine/driver.js';
 import { planFromBytes } from '../dist/engine/plan_file.js';
 import { openRun } from '../dist/engine/runs.js';
+import { verifyPlan } from '../dist/engine/plan_check.js';
 import { eventPath, EventLog, readPlan, runPath, statePaths } from '../dist/engine/store.js';
 
 const n = Number(process.argv[2]);
@@ -43,6 +44,8 @@ fs.rmSync(paths.events, { recursive: true, force: true });
 {
   let t0 = performance.now();
   const plan = readPlan(paths, planId);
+  // As `run` does: every chunk line checked against the header before anything executes.
+  verifyPlan(plan, 'default');
   const { machine } = openRun(paths, plan, 'default');
   const log = new EventLog(eventPath(paths, planId), machine.report.logBytes);
   log.append(

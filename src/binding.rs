@@ -95,6 +95,16 @@ pub fn plan_differences(existing: &str, fresh: &str) -> String {
     }))
 }
 
+/// Check chunk lines of a plan file against its header (see `plan_check`): `lines` holds
+/// chunk lines from chunk `first` (0-based) on. → how many were checked.
+#[wasm_bindgen(js_name = checkPlanChunks)]
+pub fn check_plan_chunks(header: &str, chunk_count: &str, default_database: &str, first: &str, lines: &str) -> String {
+    envelope(parse::<PlanState>(header, "plan header").and_then(|h| {
+        let check = crate::plan_check::PlanCheck::open(&h, parse(chunk_count, "chunk count")?, default_database)?;
+        check.lines(parse(first, "first chunk")?, lines)
+    }))
+}
+
 #[wasm_bindgen(js_name = evaluateCheck)]
 pub fn evaluate_check(input: &str) -> String {
     envelope(parse(input, "check input").map(|i| crate::check::evaluate(&i)))
@@ -288,6 +298,12 @@ pub fn engine_merges_rows(engine: &str) -> String {
 #[wasm_bindgen(js_name = envFingerprint)]
 pub fn env_fingerprint(origin: &str, database: &str) -> String {
     envelope(Ok(crate::ids::env_fingerprint(origin, database)))
+}
+
+/// `text` without the configured user names and passwords (see `redact::redact`).
+#[wasm_bindgen(js_name = redactCredentials)]
+pub fn redact_credentials(text: &str, credentials: &str) -> String {
+    envelope(parse::<crate::redact::Credentials>(credentials, "credentials").map(|c| crate::redact::redact(text, &c)))
 }
 
 #[wasm_bindgen(js_name = compatibilityToken)]

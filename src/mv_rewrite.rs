@@ -373,17 +373,20 @@ pub fn analyze_view(view: &str, query: &str, default_db: &str) -> CoreResult<Vie
 /// every readable column of the source (MATERIALIZED and ALIAS ones too, as
 /// the live view can read them); unknown → `*`.
 pub fn replay_select(v: &ViewQuery, source_columns: Option<&[String]>, time_column: &str, w: Window) -> String {
+    let (before, after) = replay_select_parts(v, source_columns);
+    format!("{before}{}{after}", window_predicate(time_column, w))
+}
+
+/// `replay_select` without its window predicate: the text before and after it,
+/// the same for every chunk.
+pub fn replay_select_parts(v: &ViewQuery, source_columns: Option<&[String]>) -> (String, String) {
     let cols = match source_columns {
         Some(c) if !c.is_empty() => c.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
         _ => "*".to_string(),
     };
-    format!(
-        "{}(SELECT {cols} FROM {} WHERE {}) AS {}{}",
-        &v.text[..v.span.0],
-        v.source.quoted(),
-        window_predicate(time_column, w),
-        quote_ident(&v.alias),
-        &v.text[v.span.1..]
+    (
+        format!("{}(SELECT {cols} FROM {} WHERE ", &v.text[..v.span.0], v.source.quoted()),
+        format!(") AS {}{}", quote_ident(&v.alias), &v.text[v.span.1..]),
     )
 }
 

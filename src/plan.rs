@@ -10,6 +10,7 @@ use crate::chunks::{build_chunks, widen_to_chunks};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{self, PlanIdentity};
 use crate::mv_rewrite::{self, ViewQuery};
+use crate::plan_check::{sql_digest, SqlDigest, StatementText};
 use crate::options::{check_chunk_hours, resolve_options, Defaults, Limits, Options, Policy};
 use crate::sql::{self, TableRef};
 use crate::time_column::{self, Choice, TableInfo};
@@ -198,6 +199,10 @@ pub struct PlanState {
     pub options: Defaults,
     pub policy: Policy,
     pub limits: Limits,
+    /// One per statement of a chunk: what every chunk's SQL must be around its
+    /// window (see `plan_check`). Absent in plans of earlier versions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sql_digests: Option<Vec<SqlDigest>>,
     /// The user's settings on every chunk INSERT (part of what a chunk does, so recorded here).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
     pub insert_settings: sql::InsertSettings,
@@ -205,6 +210,8 @@ pub struct PlanState {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub distributed: Option<crate::distributed::DistributedTarget>,
     /// Last, so the plan file can put one chunk per line after the header (see `plan_file`).
+    /// (Absent when only the header is read.)
+    #[serde(default)]
     pub chunks: Vec<PlanChunk>,
 }
 
@@ -495,16 +502,33 @@ fn window_from_data(req: &PlanRequest, flags: &Flags, tables: &[Choice]) -> Core
 
 /// `INSERT … SELECT <cols> FROM (<the view's query over the window>)`: the
 /// outer select names the view's output columns, so they land in the target
-/// columns of the same name, as a live view would put them.
-#[allow(clippy::too_many_arguments)]
-fn replay_sql(header: &str, target: &TableRef, r: &Replay, source_columns: Option<&[String]>, time_column: &str, w: Window, token: Option<&str>, settings: &sql::InsertSettings) -> String {
+/// columns of the same name, as a live view would put them. → the text around
+/// the window, the same in every chunk.
+fn replay_text(target: &TableRef, r: &Replay, source_columns: Option<&[String]>) -> StatementText {
     let cols = r.columns.iter().map(|c| sql::quote_ident(c)).collect::<Vec<_>>().join(", ");
-    format!(
-        "{header}\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{}\n)\n{}",
-        target.quoted(),
-        mv_rewrite::replay_select(&r.query, source_columns, time_column, w),
-        sql::insert_settings(settings, token)
-    )
+    let (before, after) = mv_rewrite::replay_select_parts(&r.query, source_columns);
+    StatementText {
+        before: format!("\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{before}", target.quoted()),
+        after: format!("{after}\n)\n"),
+    }
+}
+
+/// The plan id as its header's identity gives it (`ids::plan_id`): planning
+/// uses it, and a run checks a plan file's id against it.
+pub fn plan_id_of(p: &PlanState) -> String {
+    let mv_identity = p.views.as_ref().map(|vs| {
+        let parts: Vec<String> = vs.iter().map(|v| format!("{}:{}:{}", v.name, v.source, v.time_column)).collect();
+        format!("mv_replay:{}", parts.join(","))
+    });
+    ids::plan_id(&PlanIdentity {
+        target: &p.target,
+        from: &p.from,
+        to: &p.to,
+        chunk_hours: p.chunk_hours,
+        time_column: &p.time_column,
+        source: p.source.as_deref().or(mv_identity.as_deref()),
+        env_fingerprint: p.environment.as_ref().map(|e| e.fingerprint.as_str()),
+    })
 }
 
 /// Where a plan goes as it is built: the header (the plan without chunks) first, then
@@ -596,43 +620,36 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
             })
             .collect()
     });
-    let mv_identity = views.as_ref().map(|vs| {
-        let parts: Vec<String> = vs.iter().map(|v| format!("{}:{}:{}", v.name, v.source, v.time_column)).collect();
-        format!("mv_replay:{}", parts.join(","))
-    });
-
     let environment = req.environment.as_ref().map(|e| Environment {
         fingerprint: ids::env_fingerprint(&e.origin, &e.database),
         url: e.origin.clone(),
         database: e.database.clone(),
     });
-    let from = format_instant(w.from);
-    let to = format_instant(w.to);
-    let target_display = target.display();
-    let source_display = source.as_ref().map(|s| s.display());
-    let plan_id = ids::plan_id(&PlanIdentity {
-        target: &target_display,
-        from: &from,
-        to: &to,
-        chunk_hours,
-        time_column: &time_column,
-        source: source_display.as_deref().or(mv_identity.as_deref()),
-        env_fingerprint: environment.as_ref().map(|e| e.fingerprint.as_str()),
-    });
+    let source_columns: Vec<Option<Vec<String>>> =
+        replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
+    let read_from = source.as_ref().unwrap_or(&target);
+    let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column, &insert_settings);
+    // The text of each statement around its window, the same in every chunk.
+    let texts: Vec<StatementText> = if strategy == Strategy::MvReplay {
+        replays.iter().zip(&source_columns).map(|(r, cols)| replay_text(&target, r, cols.as_deref())).collect()
+    } else {
+        let (before, after) = copy_sql.window_parts();
+        vec![StatementText { before: before.into(), after: after.into() }]
+    };
 
     let mut defaults = opts.defaults.clone();
     defaults.chunk_hours = chunk_hours;
     defaults.time_column = Some(time_column.clone());
-    let header = PlanState {
-        plan_id,
-        target: target_display,
+    let mut header = PlanState {
+        plan_id: String::new(),
+        target: target.display(),
         created_at: req.now.clone(),
         status: PlanStatus::Planned,
         strategy,
-        source: source_display,
+        source: source.as_ref().map(|s| s.display()),
         environment,
-        from,
-        to,
+        from: format_instant(w.from),
+        to: format_instant(w.to),
         chunk_hours,
         time_column,
         columns,
@@ -640,29 +657,26 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         options: defaults,
         policy: opts.policy,
         limits: opts.limits,
+        sql_digests: Some(texts.iter().map(|t| sql_digest(&t.before, &t.after)).collect()),
         insert_settings,
         distributed,
         chunks: Vec::new(),
     };
+    header.plan_id = plan_id_of(&header);
     sink.header(&header)?;
 
     let plan_id = &header.plan_id;
-    let source_columns: Vec<Option<Vec<String>>> =
-        replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
-    let read_from = source.as_ref().unwrap_or(&target);
-    let copy_sql = sql::CopyWindowSql::new(&target, read_from, header.columns.as_deref(), &header.time_column, &header.insert_settings);
     for cw in build_chunks(w, chunk_hours)? {
         let (cf, ct) = (format_instant(cw.from), format_instant(cw.to));
         let (id, chunk_token) = ids::chunk_ids(plan_id, &cf, &ct);
         let chunk = if let Some(views) = &header.views {
-            let statements: Vec<PlanStatement> = replays
+            let statements: Vec<PlanStatement> = views
                 .iter()
-                .zip(views)
-                .zip(&source_columns)
-                .map(|((r, v), src_cols)| {
+                .zip(&texts)
+                .map(|(v, text)| {
                     let token = ids::view_token(plan_id, &id, &v.name);
                     let comment = sql::header_comment(plan_id, &id, &token);
-                    let sql = replay_sql(&comment, &target, r, src_cols.as_deref(), &v.time_column, cw, Some(&token), &header.insert_settings);
+                    let sql = text.render(&comment, &sql::window_predicate(&v.time_column, cw), &sql::insert_settings(&header.insert_settings, Some(&token)));
                     PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
                 })
                 .collect();
@@ -687,14 +701,33 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     Ok(header)
 }
 
-/// Top-level fields where an existing plan differs from a fresh one
-/// (`createdAt` aside). Empty: re-planning is a no-op.
+/// Options recorded in a plan that do not change the rows it writes: how a run
+/// goes (parallelism, retries, backoff), the policies and the limits `plan`
+/// checked. A plan differing only in them is the same plan.
+const RUN_ONLY_OPTIONS: [&str; 3] = ["maxParallelChunks", "maxRetriesPerChunk", "retryDelayMs"];
+const RUN_ONLY_FIELDS: [&str; 3] = ["createdAt", "policy", "limits"];
+
+/// Top-level fields where an existing plan differs from a fresh one in what
+/// decides the rows written. Empty: re-planning is a no-op.
 pub fn plan_differences(existing: &Value, fresh: &PlanState) -> Vec<String> {
     let fresh = serde_json::to_value(fresh).expect("plan serialises");
     let (Some(a), Some(b)) = (existing.as_object(), fresh.as_object()) else {
         return vec!["(whole plan)".into()];
     };
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).filter(|k| *k != "createdAt").collect();
+    let rows_only = |o: &serde_json::Map<String, Value>| {
+        let mut o = o.clone();
+        for k in RUN_ONLY_FIELDS {
+            o.remove(k);
+        }
+        if let Some(Value::Object(opts)) = o.get_mut("options") {
+            for k in RUN_ONLY_OPTIONS {
+                opts.remove(k);
+            }
+        }
+        o
+    };
+    let (a, b) = (rows_only(a), rows_only(b));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter().filter(|k| !json_eq(a.get(*k), b.get(*k))).cloned().collect()
@@ -754,6 +787,22 @@ mod tests {
         let js_text = serde_json::to_string(&p).unwrap().replace("\"chunkHours\":6.0", "\"chunkHours\":6");
         assert!(js_text.contains("\"chunkHours\":6,"));
         assert!(plan_differences(&serde_json::from_str(&js_text).unwrap(), &again).is_empty());
+    }
+
+    #[test]
+    fn run_only_options_do_not_make_a_plan_different() {
+        let a = build_plan(&req()).unwrap();
+        let mut r = req();
+        r.options = json!({
+            "defaults": { "timeColumn": "event_time", "retryDelayMs": 5, "maxRetriesPerChunk": 9, "maxParallelChunks": 4 },
+            "policy": { "requireDryRunBeforeRun": false, "blockOverlappingRuns": false },
+            "limits": { "maxWindowHours": 1000 },
+        });
+        let b = build_plan(&r).unwrap();
+        assert_eq!(a.plan_id, b.plan_id);
+        assert!(plan_differences(&serde_json::to_value(&a).unwrap(), &b).is_empty());
+        r.options = json!({ "defaults": { "timeColumn": "event_time", "requireIdempotencyToken": false } });
+        assert_eq!(plan_differences(&serde_json::to_value(&a).unwrap(), &build_plan(&r).unwrap()), ["chunks", "options"]);
     }
 
     #[test]

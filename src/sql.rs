@@ -298,6 +298,12 @@ impl CopyWindowSql {
         s.push_str(&insert_settings(&self.settings, token));
         s
     }
+
+    /// The text around the window predicate, the same in every chunk:
+    /// a statement is `header + before + window_predicate + after + insert_settings`.
+    pub fn window_parts(&self) -> (&str, &str) {
+        (&self.body, "\n")
+    }
 }
 
 #[cfg(test)]

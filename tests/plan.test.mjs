@@ -46,15 +46,15 @@ test('same parameters → same plan; changed plan file → error; --force → ne
   // Options that change the plan's content under the same id (requireIdempotencyToken) conflict.
   fs.writeFileSync(
     path.join(p.dir, 'clickhouse.config.ts'),
-    fs.readFileSync(path.join(p.dir, 'clickhouse.config.ts'), 'utf8').replace('"timeColumn":"event_time"', '"timeColumn":"event_time","maxRetriesPerChunk":5'),
+    fs.readFileSync(path.join(p.dir, 'clickhouse.config.ts'), 'utf8').replace('"timeColumn":"event_time"', '"timeColumn":"event_time","requireIdempotencyToken":false'),
   );
   const c = p.cli(args);
   assert.equal(c.code, 2, c.stdout);
-  assert.match(c.json.error, /already exists with different options/);
+  assert.match(c.json.error, /already exists with different chunks, options/);
   const d = p.cli([...args, '--force']);
   assert.equal(d.code, 0, d.stdout);
   assert.equal(d.json.existed, false);
-  assert.equal(JSON.parse(fs.readFileSync(d.json.planPath, 'utf8')).options.maxRetriesPerChunk, 5);
+  assert.equal(JSON.parse(fs.readFileSync(d.json.planPath, 'utf8')).options.requireIdempotencyToken, false);
 });
 
 test('bad input exits 2 with a message and writes nothing', async (t) => {

@@ -8,7 +8,8 @@ runHost(process.argv.slice(2)).then(
     process.stdout.write('', () => process.exit(code));
   },
   (err) => {
-    process.stderr.write(`chkit-backfill: ${err?.stack ?? err}\n`);
+    // runHost answers every failure itself; this is the last resort, still one line.
+    process.stderr.write(`chkit-backfill: ${process.env.CHKIT_DEBUG === '1' ? err?.stack ?? err : err?.message ?? err}\n`);
     process.exit(1);
   },
 );

@@ -8,6 +8,8 @@ import { resolveConfig, type PluginRegistration, type ResolvedConfig, type UserC
 import { importUserModule } from './loader.js';
 import type { BackfillPlugin } from '../plugin.js';
 import { wrap } from './output.js';
+import { debugStack, oneLine } from '../core/errors.js';
+import { classify } from '../commands/command.js';
 
 export const HOST_NAME = 'chkit-backfill';
 const CONFIG_NAMES = ['clickhouse.config.ts', 'clickhouse.config.mts', 'clickhouse.config.js', 'clickhouse.config.mjs'];
@@ -25,8 +27,13 @@ const defaultIO: HostIO = {
 };
 
 class HostError extends Error {
-  constructor(readonly exitCode: 1 | 2, message: string) {
-    super(message);
+  constructor(
+    readonly exitCode: 1 | 2,
+    readonly code: string,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
   }
 }
 
@@ -46,7 +53,7 @@ function parseGlobals(argv: string[]): GlobalFlags {
     else if (a === '-h' || a === '--help') g.help = true;
     else if (a === '--config' || a === '--table') {
       const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) throw new HostError(1, `Missing value for ${a}`);
+      if (v === undefined || v.startsWith('--')) throw new HostError(1, 'invalid_flag', `Missing value for ${a}`);
       if (a === '--config') g.config = v;
       else g.table = v;
       i++;
@@ -74,13 +81,13 @@ export function parseFlags(tokens: string[], defs: FlagDef[]): { flags: Record<s
         continue;
       }
     }
-    if (!def) throw new HostError(1, `Unknown flag: ${t}`);
+    if (!def) throw new HostError(1, 'invalid_flag', `Unknown flag: ${t}`);
     if (def.type === 'boolean') {
       flags[def.name] = true;
       continue;
     }
     const v = tokens[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new HostError(1, `Missing value for ${t}`);
+    if (v === undefined || v.startsWith('--')) throw new HostError(1, 'invalid_flag', `Missing value for ${t}`);
     i++;
     if (def.type === 'string') flags[def.name] = v;
     else {
@@ -94,27 +101,28 @@ export function parseFlags(tokens: string[], defs: FlagDef[]): { flags: Record<s
 function findConfig(cwd: string, explicit?: string): string {
   if (explicit) {
     const p = path.resolve(cwd, explicit);
-    if (!fs.existsSync(p)) throw new HostError(2, `Config file not found: ${p}`);
+    if (!fs.existsSync(p)) throw new HostError(2, 'config_not_found', `Config file not found: ${p}`);
     return p;
   }
   for (const name of CONFIG_NAMES) {
     const p = path.join(cwd, name);
     if (fs.existsSync(p)) return p;
   }
-  throw new HostError(2, `No clickhouse.config.ts in ${cwd} (pass --config <path>)`);
+  throw new HostError(2, 'config_not_found', `No clickhouse.config.ts in ${cwd} (pass --config <path>)`);
 }
 
 export async function loadConfig(configPath: string): Promise<ResolvedConfig> {
-  let mod: Record<string, unknown>;
+  let exported: unknown;
   try {
-    mod = await importUserModule(configPath);
+    const mod = await importUserModule(configPath);
+    exported = mod.default ?? mod.config;
+    // The function form runs the user's code too: what it throws is the config's failure.
+    if (typeof exported === 'function') exported = await (exported as (env: unknown) => unknown)({ ...process.env });
   } catch (err) {
-    throw new HostError(2, `Failed to load ${configPath}: ${(err as Error).message}`);
+    throw new HostError(2, 'config_failed', `Failed to load ${configPath}: ${oneLine(String((err as Error)?.message ?? err))}`, err);
   }
-  let exported = mod.default ?? mod.config;
-  if (typeof exported === 'function') exported = await (exported as (env: unknown) => unknown)({ ...process.env });
   if (!exported || typeof exported !== 'object') {
-    throw new HostError(2, `${configPath} must export a config (export default defineConfig({...}))`);
+    throw new HostError(2, 'config_invalid', `${configPath} must export a config (export default defineConfig({...}))`);
   }
   return resolveConfig(exported as UserConfig, configPath);
 }
@@ -145,7 +153,7 @@ export async function loadPlugins(config: ResolvedConfig, configPath: string): P
       try {
         mod = await importUserModule(spec, dir);
       } catch (err) {
-        throw new HostError(2, `Failed to load plugin ${spec}: ${(err as Error).message.split('\n')[0]}`);
+        throw new HostError(2, 'plugin_load_failed', `Failed to load plugin ${spec}: ${oneLine(String((err as Error)?.message ?? err))}`, err);
       }
       plugin = mod.default ?? mod.plugin;
     } else if (reg && typeof reg === 'object' && 'plugin' in reg) {
@@ -154,16 +162,16 @@ export async function loadPlugins(config: ResolvedConfig, configPath: string): P
       enabled = reg.enabled ?? true;
       options = reg.options ?? {};
     } else {
-      throw new HostError(2, 'Invalid plugin registration in config.plugins');
+      throw new HostError(2, 'plugin_invalid', 'Invalid plugin registration in config.plugins');
     }
     if (!enabled) continue;
     const p = plugin as BackfillPlugin;
-    if (!p?.manifest || p.manifest.apiVersion !== 1) throw new HostError(2, `Plugin ${name ?? '?'} has an unsupported apiVersion`);
-    if (!p.manifest.name) throw new HostError(2, 'Plugin manifest has an empty name');
+    if (!p?.manifest || p.manifest.apiVersion !== 1) throw new HostError(2, 'plugin_invalid', `Plugin ${name ?? '?'} has an unsupported apiVersion`);
+    if (!p.manifest.name) throw new HostError(2, 'plugin_invalid', 'Plugin manifest has an empty name');
     if (name !== undefined && name !== p.manifest.name) {
-      throw new HostError(2, `Plugin registered as "${name}" but its manifest says "${p.manifest.name}"`);
+      throw new HostError(2, 'plugin_invalid', `Plugin registered as "${name}" but its manifest says "${p.manifest.name}"`);
     }
-    if (loaded.some((l) => l.name === p.manifest.name)) throw new HostError(2, `Plugin "${p.manifest.name}" is registered twice`);
+    if (loaded.some((l) => l.name === p.manifest.name)) throw new HostError(2, 'plugin_invalid', `Plugin "${p.manifest.name}" is registered twice`);
     loaded.push({ plugin: p, name: p.manifest.name, options });
   }
   return loaded;
@@ -186,12 +194,18 @@ function commandHelp(cmd: PluginCommand): string[] {
 
 /** Run one command line; returns the exit code. */
 export async function runHost(argv: string[], io: HostIO = defaultIO): Promise<number> {
+  // Every failure below is one answer: a line on stderr, or with --json one document on stdout.
+  const fail = (command: string | null, exitCode: 1 | 2, code: string, message: string, json: boolean): number => {
+    if (json) io.out(JSON.stringify({ ok: false, command, error: message, code }, null, 2));
+    else io.err(message);
+    return exitCode;
+  };
   let g: GlobalFlags;
   try {
     g = parseGlobals(argv);
   } catch (err) {
-    io.err((err as Error).message);
-    return (err as HostError).exitCode ?? 1;
+    const e = err as HostError;
+    return fail(argv.find((a) => !a.startsWith('-')) ?? null, e.exitCode, e.code, e.message, argv.includes('--json'));
   }
   const [commandName, ...tokens] = g.rest;
   try {
@@ -199,7 +213,7 @@ export async function runHost(argv: string[], io: HostIO = defaultIO): Promise<n
     const config = await loadConfig(configPath);
     const plugins = await loadPlugins(config, configPath);
     const entry = plugins.find((p) => p.name === 'backfill');
-    if (!entry) throw new HostError(2, `The backfill plugin is not registered in ${configPath} (plugins: [backfill({...})])`);
+    if (!entry) throw new HostError(2, 'plugin_not_registered', `The backfill plugin is not registered in ${configPath} (plugins: [backfill({...})])`);
     const commands = entry.plugin.commands;
     if (!commandName || (g.help && !commandName)) {
       for (const l of usage(commands)) io.out(l);
@@ -235,15 +249,13 @@ export async function runHost(argv: string[], io: HostIO = defaultIO): Promise<n
       const code = await cmd.run(ctx);
       return code ?? 0;
     } catch (err) {
-      io.err(`Plugin "${entry.name}" failed in command:${cmd.name}: ${(err as Error)?.message ?? err}`);
-      return 1;
+      debugStack(err);
+      return fail(cmd.name, 1, 'plugin_failed', `Plugin "${entry.name}" failed in command:${cmd.name}: ${oneLine(String((err as Error)?.message ?? err))}`, g.json);
     }
   } catch (err) {
-    if (err instanceof HostError) {
-      if (g.json) io.out(JSON.stringify({ ok: false, command: commandName ?? null, error: err.message }, null, 2));
-      else io.err(err.message);
-      return err.exitCode;
-    }
-    throw err;
+    debugStack(err);
+    if (err instanceof HostError) return fail(commandName ?? null, err.exitCode, err.code, err.message, g.json);
+    const e = classify(err);
+    return fail(commandName ?? null, e.exitCode, e.code, e.message, g.json);
   }
 }

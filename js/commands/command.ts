@@ -3,7 +3,7 @@
 // errors into output and exit codes.
 import path from 'node:path';
 import { resolveOptions, type ResolvedOptions } from '../core/core.js';
-import { BackfillError, usageError, type ExitCode } from '../core/errors.js';
+import { BackfillError, debugStack, fsError, oneLine, usageError, type ExitCode } from '../core/errors.js';
 import { ClickHouseFailure, connect, describeFailure, environmentOf, type ClickHouse, type ConnectOptions, type EnvironmentIdentity } from '../server/clickhouse.js';
 import type { ResolvedConfig } from '../cli/config.js';
 import { statePaths, type StatePaths } from '../engine/store.js';
@@ -119,15 +119,13 @@ export function defineCommand(
     flags: [...flags, jsonFlag],
     async run(ctx) {
       let result: CommandResult;
+      let cx: Cx | undefined;
       try {
-        result = await body(new Cx(ctx, name));
+        cx = new Cx(ctx, name);
+        result = await body(cx);
       } catch (err) {
-        const e =
-          err instanceof BackfillError
-            ? err
-            : err instanceof ClickHouseFailure
-              ? new BackfillError(1, 'clickhouse_error', describeFailure(err))
-              : new BackfillError(1, 'internal', (err as Error)?.message ?? String(err));
+        debugStack(err);
+        const e = classify(err, cx?.paths.root);
         result = {
           exitCode: e.exitCode,
           json: { ok: false, command: name, error: e.message, code: e.code },
@@ -139,6 +137,16 @@ export function defineCommand(
       return result.exitCode ?? 0;
     },
   };
+}
+
+/** Any error as the failure users see: one code, one message (exit 1 unless it says otherwise). */
+export function classify(err: unknown, stateRoot?: string): BackfillError {
+  if (err instanceof BackfillError) return err;
+  if (err instanceof ClickHouseFailure) return new BackfillError(1, 'clickhouse_error', describeFailure(err), err);
+  // A write through a descriptor names no file: say at least which state directory.
+  const io = fsError(err, (err as NodeJS.ErrnoException)?.path ? undefined : stateRoot);
+  if (io) return io;
+  return new BackfillError(1, 'internal', oneLine(String((err as Error)?.message ?? err)), err);
 }
 
 export const planIdFlag: FlagDef = { name: '--plan-id', type: 'string', description: 'Plan id (see list)', placeholder: '<id>' };

@@ -9,7 +9,8 @@ import { insertableColumns, requireTable } from '../server/schema_info.js';
 import { loadSchema } from '../server/schema.js';
 import { gatherPlanInputs } from '../server/plan_inputs.js';
 import { canPrompt, choose, confirm } from '../cli/prompt.js';
-import { eventPath, planPath, readTextIfExists, removeIfExists, runPath, writeFileAtomic } from '../engine/store.js';
+import { eventPath, keepAside, planPath, readTextIfExists, runPath, writeFileAtomic } from '../engine/store.js';
+import { readRunSummary } from '../engine/runs.js';
 import { cliName, wrap } from '../cli/output.js';
 import { describeHolder, embeddedEngineHolder, planHolder } from '../engine/lock.js';
 
@@ -22,6 +23,8 @@ export interface PlanInput {
   source?: string;
   forceLargeWindow?: boolean;
   force?: boolean;
+  /** With `force`: replace the plan even though its run applied chunks (they will be applied again). */
+  discardApplied?: boolean;
   /** Compute the plan but write nothing. */
   dryRun?: boolean;
 }
@@ -30,6 +33,10 @@ export interface PlanOutcome {
   plan: Plan;
   file: string;
   existed: boolean;
+  /** Files of the replaced plan and its run, kept under new names. */
+  kept: string[];
+  /** An existing plan of an earlier version got the SQL digests it lacked (its chunks unchanged). */
+  upgraded: boolean;
   /** Strategy, views, time-column decisions and warnings, for the report. */
   preview: PlanPreview;
 }
@@ -120,36 +127,94 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
     const bytes = buildPlanFile(request);
     const plan = planFromBytes(bytes, '(new plan)');
     const file = planPath(cx.paths, plan.planId);
-    if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, preview };
-    const existed = writePlan(cx, plan.planId, file, bytes, input.force ?? false);
+    if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, kept: [], upgraded: false, preview };
+    const rebuild = (createdAt: string) => buildPlanFile({ ...request, now: createdAt });
+    const written = writePlan(cx, plan, file, bytes, { force: input.force ?? false, discardApplied: input.discardApplied ?? false, rebuild });
     // The plan as stored: an existing identical plan keeps its file (and createdAt), which a run hashes.
-    return { plan: readPlanFile(file), file, existed, preview };
+    return { plan: readPlanFile(file), file, ...written, preview };
   } finally {
     await ch?.close();
   }
 }
 
-/** `bytes`: the plan file as the core laid it out (`jq .` shows it indented). → whether it existed. */
-function writePlan(cx: Cx, planId: string, file: string, bytes: Uint8Array, force: boolean): boolean {
+interface WriteOptions {
+  force: boolean;
+  discardApplied: boolean;
+  /** The same plan with another createdAt (to upgrade an existing plan in place). */
+  rebuild: (createdAt: string) => Uint8Array;
+}
+
+/** `bytes`: the plan file as the core laid it out (`jq .` shows it indented). */
+function writePlan(cx: Cx, plan: Plan, file: string, bytes: Uint8Array, o: WriteOptions): { existed: boolean; kept: string[]; upgraded: boolean } {
+  const planId = plan.planId;
   const existing = readTextIfExists(file);
-  let existed = false;
-  if (existing !== undefined && force) {
-    // Deleting the state of a live run would leave it writing into nothing.
-    const holder = planHolder(cx.paths, planId);
-    if (holder) throw usageError('run_active', `plan ${planId} is being run by ${describeHolder(holder)}; cancel it before --force`);
-    for (const f of [runPath(cx.paths, planId), eventPath(cx.paths, planId), file]) removeIfExists(f);
-  } else if (existing !== undefined) {
-    const diff = planDifferences(existing, new TextDecoder().decode(bytes));
-    if (diff.length > 0) {
-      throw usageError(
-        'plan_conflict',
-        `plan ${planId} already exists with different ${diff.join(', ')}; pass --force to replace it (its run and events are deleted)`,
-      );
-    }
-    existed = true;
+  if (existing === undefined) {
+    writeFileAtomic(file, bytes);
+    return { existed: false, kept: [], upgraded: false };
   }
-  if (!existed) writeFileAtomic(file, bytes);
-  return existed;
+  if (!o.force) {
+    const fresh = new TextDecoder().decode(bytes);
+    const diff = planDifferences(existing, fresh);
+    if (diff.length === 0) return { existed: true, kept: [], upgraded: false };
+    // A plan of an earlier version lacks only the SQL digests: table and copy plans are checked
+    // without them; an mv_replay plan whose chunk lines are byte for byte the fresh ones gets them.
+    if (diff.length === 1 && diff[0] === 'sqlDigests' && !('sqlDigests' in readPlanFile(file))) {
+      if (plan.strategy !== 'mv_replay') return { existed: true, kept: [], upgraded: false };
+      if (existing.slice(existing.indexOf('\n')) === fresh.slice(fresh.indexOf('\n'))) {
+        writeFileAtomic(file, o.rebuild(readPlanFile(file).createdAt));
+        return { existed: true, kept: [], upgraded: true };
+      }
+    }
+    throw usageError(
+      'plan_conflict',
+      `plan ${planId} already exists with different ${diff.join(', ')}; pass --force to replace it ` +
+        '(the old plan, its run and events are kept under new names; a run that applied chunks also needs --discard-applied)',
+    );
+  }
+  // Replacing the state of a live run would leave it writing into nothing.
+  const holder = planHolder(cx.paths, planId);
+  if (holder) throw usageError('run_active', `plan ${planId} is being run by ${describeHolder(holder)}; cancel it before --force`);
+  const applied = appliedWork(cx, file, planId);
+  if (applied && !o.discardApplied) throw usageError('applied_chunks', appliedRefusal(cx, plan, applied));
+  const stamp = cx.now().replace(/[-:.]/g, '');
+  // The log last but one and the plan last: a crash in between leaves a run that still loads.
+  const kept = [runPath(cx.paths, planId), eventPath(cx.paths, planId), file].map((f) => keepAside(f, stamp)).filter((f): f is string => !!f);
+  writeFileAtomic(file, bytes);
+  return { existed: false, kept, upgraded: false };
+}
+
+type Applied = { done: number; total: number; rows: number; partial: number } | { unreadable: string };
+
+/** What the stored run of the existing plan applied; undefined when it applied nothing. */
+function appliedWork(cx: Cx, file: string, planId: string): Applied | undefined {
+  if (readTextIfExists(runPath(cx.paths, planId)) === undefined && readTextIfExists(eventPath(cx.paths, planId)) === undefined) return undefined;
+  try {
+    const { summary: s } = readRunSummary(cx, readPlanFile(file));
+    // Running (interrupted) and operator-stopped chunks may have written part of their rows.
+    const partial = s.chunkCounts.running + s.needsOperator;
+    return s.chunkCounts.done > 0 || partial > 0 ? { done: s.chunkCounts.done, total: s.chunkCounts.total, rows: s.rowsWritten, partial } : undefined;
+  } catch (err) {
+    return { unreadable: (err as Error).message };
+  }
+}
+
+function appliedRefusal(cx: Cx, plan: Plan, a: Applied): string {
+  const what =
+    'unreadable' in a
+      ? `its run's state cannot be read (${a.unreadable}), so what it applied is unknown`
+      : `its run applied ${a.done} of ${a.total} chunks (${a.rows} rows)` + (a.partial > 0 ? ` and ${a.partial} more may have written part of their rows` : '');
+  const again =
+    plan.strategy === 'table'
+      ? 'a table plan re-inserts each window into itself, so the rows of those chunks are doubled again'
+      : plan.strategy === 'copy'
+        ? `a copy plan inserts each window of ${plan.source} again, so the rows of those chunks are in ${plan.target} twice (duplicates)`
+        : 'an mv_replay plan replays the views over those windows again: the target drops the repeats only if it deduplicates inserts and its ' +
+          'deduplication window still holds those chunks\' tokens (the same plan id gives the same tokens); otherwise their rows are added again';
+  return (
+    `plan ${plan.planId}: ${what}. Replacing the plan starts a new run that executes them again: ${again}. ` +
+    `To keep that work, keep the plan (\`${cliName(cx)} resume --plan-id ${plan.planId}\` continues its run). ` +
+    'To replace it anyway, add --discard-applied: the old plan, run and events are kept under new names, not deleted'
+  );
 }
 
 export const planFlags: FlagDef[] = [
@@ -179,12 +244,21 @@ export const planCommand = defineCommand(
   'Cut a time window of a table into chunks and write an immutable backfill plan',
   [
     ...planFlags,
-    { name: '--force', type: 'boolean', description: 'Replace an existing plan with these parameters, deleting its run and events' },
+    { name: '--force', type: 'boolean', description: 'Replace an existing plan with these parameters (its run and events are kept under new names); refused when its run applied chunks' },
+    { name: '--discard-applied', type: 'boolean', description: 'With --force: replace the plan although its run applied chunks, which the new run applies again' },
     { name: '--dry-run', type: 'boolean', description: 'Show the chunks and the SQL of the first and last chunk; write nothing' },
   ],
   async (cx) => {
     const dryRun = cx.bool('--dry-run');
-    const { plan, file, existed, preview } = await makePlan(cx, { ...planInputFromFlags(cx), force: cx.bool('--force'), dryRun });
+    if (cx.bool('--discard-applied') && !cx.bool('--force')) {
+      throw usageError('invalid_flag', '--discard-applied only goes with --force (it lets --force replace a plan whose run applied chunks)');
+    }
+    const { plan, file, existed, kept, upgraded, preview } = await makePlan(cx, {
+      ...planInputFromFlags(cx),
+      force: cx.bool('--force'),
+      discardApplied: cx.bool('--discard-applied'),
+      dryRun,
+    });
     const hours = (Date.parse(plan.to) - Date.parse(plan.from)) / 3_600_000;
     const detected = preview.timeColumns.filter((c) => c.origin === 'detected');
     const viewLines = (plan.views ?? []).flatMap((v) =>
@@ -208,6 +282,8 @@ export const planCommand = defineCommand(
         warnings: preview.warnings,
         planPath: file,
         existed,
+        ...(kept.length ? { keptFiles: kept } : {}),
+        ...(upgraded ? { upgraded } : {}),
         ...(dryRun ? dryRunPayload(plan) : {}),
       },
       text: [
@@ -218,6 +294,10 @@ export const planCommand = defineCommand(
         ...viewLines,
         ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
         `  plan      ${file}${dryRun ? ' (not written)' : ''}`,
+        ...kept.map((f) => `  kept      ${f}`),
+        ...(upgraded
+          ? [`  upgraded  added the SQL digests a run checks its chunks against (chunks unchanged; a run already started continues with \`resume --plan-id ${plan.planId} --force-compatibility\`)`]
+          : []),
         ...preview.warnings.map((w) => `warning: ${w}`),
         ...(dryRun
           ? dryRunLines(plan, `${cliName(cx)} plan${flagsAgain(cx)}`)

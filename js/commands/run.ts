@@ -7,7 +7,7 @@ import type { Plan } from '../engine/plan_file.js';
 import { deduplicates, replicated, targetTable, type TargetTable } from '../server/schema_info.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from './command.js';
 import type { ClickHouse } from '../server/clickhouse.js';
-import { usageError } from '../core/errors.js';
+import { fsError, runtimeError, usageError } from '../core/errors.js';
 import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../engine/lock.js';
 import { drive, sqlExecutor } from '../engine/driver.js';
 import { loadRun, runPayload, summaryLines } from '../engine/runs.js';
@@ -15,6 +15,7 @@ import { cancelPath, eventPath, EventLog, readPlan, removeIfExists, runPath } fr
 import { cliName, wrap } from '../cli/output.js';
 import { createProgress } from '../cli/progress.js';
 import { makePlan, planFlags, planInputFromFlags } from './plan.js';
+import { verifyPlan } from '../engine/plan_check.js';
 
 export type RunMode = 'run' | 'resume';
 
@@ -117,7 +118,9 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
   const replayFailed = cx.bool('--replay-failed');
   const forced = (['--force-overlap', '--force-compatibility', '--force-environment'] as const).filter((f) => cx.bool(f));
 
-  if (cx.bool('--dry-run')) return dryRun(cx, mode, (await resolvePlan(cx, mode)).plan, replayDone, replayFailed);
+  // Every chunk line is checked against the plan's header before anything executes (or is shown as what would).
+  const checked = (plan: Plan) => (verifyPlan(plan, cx.ctx.config.clickhouse?.database || 'default'), plan);
+  if (cx.bool('--dry-run')) return dryRun(cx, mode, checked((await resolvePlan(cx, mode)).plan), replayDone, replayFailed);
 
   // No connection configured: exit 2 before anything is read or written.
   const env = cx.environment();
@@ -132,6 +135,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
         `but the configured environment is ${env!.origin} (database ${env!.database}); pass --force-environment to run it here`,
     );
   }
+  checked(plan);
 
   let acquired: Acquired | undefined = acquirePlanLock(cx.paths, plan.planId, plan.target, env!.origin);
   const { lock } = acquired;
@@ -210,6 +214,13 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     const progress = createProgress({ jsonMode: cx.jsonMode });
     const atStart = machine.summary();
     const startedAtMs = Date.now();
+    const stopped = (err: unknown): never => {
+      progress.done();
+      const io = fsError(err);
+      if (!io) throw err;
+      // The log and snapshot hold everything up to the failed write: resume checks what was in flight.
+      throw runtimeError(io.code, `${io.message}; the run stopped: fix that, then \`${cliName(cx)} resume --plan-id ${plan.planId}\` continues it`, io);
+    };
     const status = await drive({
       machine,
       log,
@@ -233,7 +244,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
           rowsAtStart: atStart.rowsWritten,
         });
       },
-    });
+    }).catch(stopped);
     progress.done();
     const summary = machine.summary();
     const head =
@@ -254,10 +265,18 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
       text: [...(implicit ? [`Planned ${plan.planId} (implicit plan)`] : []), head, ...summaryLines(plan, summary), ...notes.flatMap((n) => wrap(n, 80, '  note: '))],
     };
   } finally {
-    removeIfExists(cancelPath(cx.paths, plan.planId));
-    log?.close();
-    await ch?.close();
-    run?.machine.close();
+    // Each step on its own: a state directory that refuses writes must not keep the lock held.
+    const quietly = (f: () => unknown) => {
+      try {
+        f();
+      } catch {
+        // The failure that matters is already propagating, or the run's result is on disk.
+      }
+    };
+    quietly(() => removeIfExists(cancelPath(cx.paths, plan.planId)));
+    quietly(() => log?.close());
+    await ch?.close().catch(() => undefined);
+    quietly(() => run?.machine.close());
     lock.release();
     acquired = undefined;
   }

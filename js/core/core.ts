@@ -165,6 +165,9 @@ export const sqlWithoutDeduplication = (sql: string, token: string): string | nu
 /** Whether a table engine's merges collapse or aggregate rows (src/doctor.rs). */
 export const engineMergesRows = (engine: string): boolean => callCore('engineMergesRows', engine);
 export const envFingerprint = (origin: string, database: string): string => callCore('envFingerprint', origin, database);
+/** `text` without these user names and passwords (src/redact.rs). */
+export const redactCredentials = (text: string, credentials: { users: string[]; passwords: string[] }): string =>
+  callCore('redactCredentials', text, credentials);
 /** `planSha256`: the plan file's digest (Plan.sha256). */
 export const compatibilityToken = (planSha256: string, dataOptions: unknown): string =>
   callCore('compatibilityToken', planSha256, dataOptions);

@@ -6,6 +6,7 @@ import { chunkStatements, parseTable, sqlWithoutDeduplication, type TableRef, ty
 import type { ClickHouse, ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
+import { fsError } from '../core/errors.js';
 import { writeFileAtomic, type EventLog } from './store.js';
 
 export type StartAction = Extract<RunAction, { action: 'start_chunk' }>;
@@ -59,19 +60,49 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     w?.();
   };
 
+  // A state write that failed (disk full, read-only, I/O error) stops the run: nothing more
+  // starts or is written (the log may end in a torn line, which loading cuts off), in-flight
+  // statements are killed as at a cancel, and the run ends with this error once they settled.
+  let broken: unknown;
+  const halt = (err: unknown, file: string) => {
+    if (broken) return;
+    broken = fsError(err, file) ?? err;
+    killAll();
+    wake();
+  };
+
   let lastSnapshot = 0;
   let snapshotCost = 0;
+  const syncLog = (): boolean => {
+    try {
+      d.log.sync();
+      return true;
+    } catch (err) {
+      halt(err, d.log.file);
+      return false;
+    }
+  };
   const writeSnapshot = () => {
     const t0 = Date.now();
     // A snapshot never covers log bytes a power loss could take back: a snapshot ahead of
     // its log means the log lost events, which loading refuses.
-    d.log.sync();
-    writeFileAtomic(d.snapshotFile, d.machine.snapshot(d.log.bytes) + '\n');
+    if (broken || !syncLog()) return;
+    try {
+      writeFileAtomic(d.snapshotFile, d.machine.snapshot(d.log.bytes) + '\n');
+    } catch (err) {
+      return halt(err, d.snapshotFile);
+    }
     lastSnapshot = Date.now();
     snapshotCost = lastSnapshot - t0;
   };
   const record = (e: RunEvent) => {
-    d.log.append(d.machine.apply(e, now()));
+    if (broken) return;
+    const line = d.machine.apply(e, now());
+    try {
+      d.log.append(line);
+    } catch (err) {
+      return halt(err, d.log.file);
+    }
     // About once a second, and never more than ~10% of the time on big runs.
     if (Date.now() - lastSnapshot >= Math.max(1000, 10 * snapshotCost)) writeSnapshot();
   };
@@ -139,8 +170,10 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
         d.lock.heartbeat();
       }
     } catch (err) {
+      // A heartbeat the disk refused is a failed state write, not a lost lock.
+      if (fsError(err)) halt(err, d.lock?.file ?? d.snapshotFile);
       // Lost the lock (presumed dead by another process): stop writing at once.
-      if (!stopping) {
+      else if (!stopping) {
         stopping = 'cancel';
         record({ event: 'note', message: `stopping: ${(err as Error).message}` });
         killAll();
@@ -155,8 +188,14 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
 
   const launch = (a: StartAction) => {
     record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] });
+    // Its start is not on disk: it must not run.
+    if (broken) return;
     const abort = new AbortController();
-    const io: AttemptIO = { record, durable: () => d.log.sync(), signal: abort.signal };
+    const durable = () => {
+      // Throws once the log cannot be written: the attempt then sends nothing (it is aborted).
+      if (broken || !syncLog()) throw broken;
+    };
+    const io: AttemptIO = { record, durable, signal: abort.signal };
     const settled = d.executor
       .run(a, io)
       .catch((err): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }));
@@ -175,6 +214,11 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   try {
     writeSnapshot();
     next: for (;;) {
+      if (broken) {
+        // In-flight attempts were aborted and are being killed: wait for them, then fail.
+        while (inFlight.size || kills.length) await Promise.all([...kills.splice(0), ...[...inFlight.values()].map((f) => f.settled)]);
+        throw broken;
+      }
       const actions = d.machine.nextActions(now(), inFlight.size);
       let waitAt: number | undefined;
       let started = false;
@@ -189,8 +233,8 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
             continue next; // the kills logged notes meanwhile: ask again
           }
           record({ event: 'run_finished', status: a.status });
-          d.log.sync();
-          writeSnapshot();
+          writeSnapshot(); // syncs the log first
+          if (broken) continue next;
           return a.status;
         }
       }

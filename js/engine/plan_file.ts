@@ -15,6 +15,8 @@ export interface Plan extends PlanHeader {
   readonly chunkCount: number;
   /** Chunk `i` (0-based), parsed from its line on each call. */
   chunk(i: number): PlanChunk;
+  /** Chunks [from, to) as JSON text, one per line (a trailing comma may end a line): what `plan_check` reads. */
+  chunkLines(from: number, to: number): string;
   /** sha256 (hex) of the file's bytes: the plan's part of the compatibility token. */
   readonly sha256: string;
 }
@@ -139,6 +141,7 @@ export function planFromBytes(data: Uint8Array, where: string): Plan {
 interface Chunks {
   count: number;
   chunk(i: number): PlanChunk;
+  lines(from: number, to: number): string;
   sha256: string;
 }
 
@@ -160,7 +163,15 @@ function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: str
     const header = parse(source.text(0, s.size), 'JSON');
     const list = header?.chunks;
     if (!Array.isArray(list)) throw corrupt('no chunks array');
-    return { header, chunks: { count: list.length, chunk: (i) => (inRange(i, list.length), list[i] as PlanChunk), sha256: s.digest() } };
+    return {
+      header,
+      chunks: {
+        count: list.length,
+        chunk: (i) => (inRange(i, list.length), list[i] as PlanChunk),
+        lines: (from, to) => list.slice(from, to).map((c) => JSON.stringify(c)).join('\n'),
+        sha256: s.digest(),
+      },
+    };
   };
 
   let header: Record<string, unknown>;
@@ -176,6 +187,8 @@ function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: str
       known = {
         count: lines.count,
         chunk: (i) => (inRange(i, lines.count), parse(source.text(s.newlines[i] + 1, s.ends[i + 1]), `chunk line ${i + 2}`)),
+        // The raw lines, as written: the commas between them are left for the reader.
+        lines: (from, to) => (to <= from ? '' : (inRange(from, lines.count), inRange(to - 1, lines.count), source.text(s.newlines[from] + 1, s.ends[to]))),
         sha256: s.digest(),
       };
       return known;
@@ -193,6 +206,7 @@ function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: str
     chunkCount: { get: () => chunks().count },
     sha256: { get: () => chunks().sha256 },
     chunk: { value: (i: number) => chunks().chunk(i) },
+    chunkLines: { value: (from: number, to: number) => chunks().lines(from, to) },
   }) as unknown as Plan;
 }
 

@@ -2,7 +2,7 @@
 // JSON/NDJSON on disk; a write is either complete or not there.
 import fs from 'node:fs';
 import path from 'node:path';
-import { usageError, runtimeError } from '../core/errors.js';
+import { fsError, usageError, runtimeError } from '../core/errors.js';
 import { readPlanFile, type Plan } from './plan_file.js';
 import type { LogReader } from '../core/core.js';
 
@@ -34,14 +34,24 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    // A full disk must not also keep the half-written temp file.
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // Nothing was created (a read-only directory).
+    }
+    throw fsError(err, file) ?? err;
   }
-  fs.renameSync(tmp, file);
   syncDir(dir);
 }
 
@@ -69,6 +79,19 @@ export function readTextIfExists(file: string): string | undefined {
 
 export function removeIfExists(file: string): void {
   fs.rmSync(file, { force: true });
+}
+
+/**
+ * Keep a state file under a new name instead of deleting it (`<file>.replaced-<stamp>`,
+ * which no command reads as a plan, run or log). → the new name, or undefined when
+ * there was no such file.
+ */
+export function keepAside(file: string, stamp: string): string | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  let to = `${file}.replaced-${stamp}`;
+  for (let k = 2; fs.existsSync(to); k++) to = `${file}.replaced-${stamp}-${k}`;
+  fs.renameSync(file, to);
+  return to;
 }
 
 const PLAN_ID = /^[0-9a-f]{16}$/;

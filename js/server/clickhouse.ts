@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { usageError } from '../core/errors.js';
 import { createConfiguredChdbConnection } from './chdb_session.js';
+import { redactCredentials } from '../core/core.js';
 
 export interface ClickHouseSettings {
   url: string;
@@ -114,7 +115,7 @@ export function environmentOf(settings: ClickHouseSettings, configDir: string): 
   return { origin: u.origin, database };
 }
 
-function toFailure(err: unknown, signal?: AbortSignal): ClickHouseFailure {
+function failureOf(err: unknown, signal?: AbortSignal): ClickHouseFailure {
   if (err instanceof ClickHouseFailure) return err;
   const e = err as { message?: string; code?: string | number; type?: string; name?: string };
   const message = String(e?.message ?? err).trim();
@@ -128,6 +129,36 @@ function toFailure(err: unknown, signal?: AbortSignal): ClickHouseFailure {
         : undefined;
   if (code !== undefined) return new ClickHouseFailure(message, code, e.type, 'server');
   return new ClickHouseFailure(message, undefined, typeof e?.code === 'string' ? e.code : undefined, 'network');
+}
+
+/**
+ * Cuts the configured user names and passwords (the fields, and a URL's `user:pass@`) out of
+ * text (src/redact.rs): a server names the user in its authentication, grant and quota
+ * errors, and those messages reach the event log, the run snapshot and the terminal.
+ */
+export function credentialRedactor(settings: ClickHouseSettings): (text: string) => string {
+  const users = new Set<string>();
+  const passwords = new Set<string>();
+  if (settings.username) users.add(settings.username);
+  if (settings.password) passwords.add(settings.password);
+  if (!isEmbeddedUrl(settings.url)) {
+    try {
+      const u = new URL(settings.url);
+      for (const [raw, into] of [[u.username, users], [u.password, passwords]] as const) {
+        if (!raw) continue;
+        into.add(raw);
+        try {
+          into.add(decodeURIComponent(raw));
+        } catch {
+          // Not valid percent-encoding: the form as written is enough.
+        }
+      }
+    } catch {
+      // Not a URL: environmentOf refuses it before anything connects.
+    }
+  }
+  const credentials = { users: [...users], passwords: [...passwords] };
+  return (text) => redactCredentials(text, credentials);
 }
 
 /** The one line users see for a failed statement. */
@@ -179,6 +210,12 @@ export interface ConnectOptions {
 
 export async function connect(settings: ClickHouseSettings, configDir: string, copts: ConnectOptions = {}): Promise<ClickHouse> {
   const environment = environmentOf(settings, configDir);
+  const redact = credentialRedactor(settings);
+  // Every failure leaves here without the credentials in its text.
+  const toFailure = (err: unknown, signal?: AbortSignal) => {
+    const f = failureOf(err, signal);
+    return new ClickHouseFailure(redact(f.message), f.code, f.type, f.origin);
+  };
   const embedded = isEmbeddedUrl(settings.url);
   let client: ClickHouseClient;
   let pool: Pool;

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ResolvedConfig } from '../cli/config.js';
-import { usageError } from '../core/errors.js';
+import { oneLine, usageError } from '../core/errors.js';
 import { importUserModule } from '../cli/loader.js';
 
 export interface SchemaColumn {
@@ -129,8 +129,7 @@ export async function loadSchema(config: ResolvedConfig, configPath: string): Pr
     try {
       mod = await importUserModule(file, configDir);
     } catch (err) {
-      const why = String((err as Error)?.message ?? err).split('\n')[0];
-      throw usageError('schema_load_failed', `schema file ${path.relative(configDir, file)} failed to load: ${why}`);
+      throw usageError('schema_load_failed', `schema file ${path.relative(configDir, file)} failed to load: ${oneLine(String((err as Error)?.message ?? err))}`, err);
     }
     for (const def of collectDefinitions(mod)) {
       if (def.kind === 'table') schema.tables.push(def as TableDefinition);

@@ -278,6 +278,17 @@ pub fn parts_max_block_sql(table: &str) -> String {
     envelope(parse::<crate::sql::TableRef>(table, "table").map(|t| crate::sql::parts_max_block_sql(&t)))
 }
 
+/// A `Distributed` engine definition → `{cluster, remoteDatabase, remoteTable, shardingKey?}`.
+#[wasm_bindgen(js_name = distributedEngine)]
+pub fn distributed_engine(target: &str, engine_full: &str) -> String {
+    envelope(crate::distributed::parse_engine(target, engine_full))
+}
+
+#[wasm_bindgen(js_name = syncReplicaSql)]
+pub fn sync_replica_sql(table: &str, cluster: &str) -> String {
+    envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::sync_replica_sql(&t, parse::<Option<String>>(cluster, "cluster")?.as_deref()))))
+}
+
 #[wasm_bindgen(js_name = partsRowsAfterSql)]
 pub fn parts_rows_after_sql(table: &str, before: &str) -> String {
     envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::parts_rows_after_sql(&t, parse(before, "block number")?))))

@@ -94,18 +94,27 @@ fn non_deterministic(key: &str) -> bool {
     })
 }
 
-/// Decide whether `target` (a `Distributed` table) can be backfilled with `strategy`.
-pub fn check_target(target: &str, strategy: Strategy, input: &DistributedInput) -> CoreResult<DistributedTarget> {
-    let args = engine_args(&input.engine_full).filter(|a| a.len() >= 3).ok_or_else(|| {
-        CoreError::usage("distributed_unreadable", format!("{target} is a Distributed table, but its definition '{}' cannot be read", input.engine_full))
+/// What a `Distributed` engine definition routes to (shards and remote engine not filled in).
+pub fn parse_engine(target: &str, engine_full: &str) -> CoreResult<DistributedTarget> {
+    let args = engine_args(engine_full).filter(|a| a.len() >= 3).ok_or_else(|| {
+        CoreError::usage("distributed_unreadable", format!("{target} is a Distributed table, but its definition '{engine_full}' cannot be read"))
     })?;
-    let d = DistributedTarget {
+    Ok(DistributedTarget {
         cluster: name_arg(&args[0]),
         remote_database: name_arg(&args[1]),
         remote_table: name_arg(&args[2]),
         sharding_key: args.get(3).filter(|k| !k.is_empty()).cloned(),
+        shards: 0,
+        remote_engine: None,
+    })
+}
+
+/// Decide whether `target` (a `Distributed` table) can be backfilled with `strategy`.
+pub fn check_target(target: &str, strategy: Strategy, input: &DistributedInput) -> CoreResult<DistributedTarget> {
+    let d = DistributedTarget {
         shards: input.shards.len() as u32,
         remote_engine: input.remote_engine.clone(),
+        ..parse_engine(target, &input.engine_full)?
     };
     let refuse = |why: String| Err(CoreError::usage("distributed_unsupported", format!("{target} (Distributed over cluster {}): {why}", d.cluster)));
     if input.shards.is_empty() {

@@ -136,6 +136,14 @@ pub fn window_count_sql(table: &TableRef, time_column: &str, w: Window) -> Strin
     format!("SELECT count() AS c FROM {} WHERE {} {}", table.quoted(), window_predicate(time_column, w), exact_read_clause())
 }
 
+/// Make the replica that answers the next count current with the parts other replicas
+/// committed (a load-balanced endpoint may send a count to one that lags the insert's).
+/// With `cluster`, on every replica of it (a Distributed target's shards).
+pub fn sync_replica_sql(table: &TableRef, cluster: Option<&str>) -> String {
+    let on = cluster.map(|c| format!("ON CLUSTER {} ", quote_ident(c))).unwrap_or_default();
+    format!("SYSTEM SYNC REPLICA {on}{} LIGHTWEIGHT", table.quoted())
+}
+
 /// Inserted-rows check on the embedded engine (which reports no written rows): the highest
 /// block number of `table`'s parts before an INSERT.
 pub fn parts_max_block_sql(table: &TableRef) -> String {

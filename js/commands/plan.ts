@@ -7,7 +7,7 @@ import { usageError } from '../core/errors.js';
 import type { ClickHouse } from '../server/clickhouse.js';
 import { insertableColumns, requireTable } from '../server/schema_info.js';
 import { loadSchema } from '../server/schema.js';
-import { gatherPlanInputs } from '../server/plan_inputs.js';
+import { distributedInput, gatherPlanInputs, serverSettings } from '../server/plan_inputs.js';
 import { canPrompt, choose, confirm } from '../cli/prompt.js';
 import { eventPath, keepAside, planPath, readTextIfExists, runPath, writeFileAtomic } from '../engine/store.js';
 import { readRunSummary } from '../engine/runs.js';
@@ -27,6 +27,8 @@ export interface PlanInput {
   discardApplied?: boolean;
   /** Compute the plan but write nothing. */
   dryRun?: boolean;
+  /** `--setting name=value`, repeatable: on every chunk INSERT. */
+  settings?: string[];
 }
 
 export interface PlanOutcome {
@@ -103,6 +105,7 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
     environment: env,
     forceLargeWindow: input.forceLargeWindow ?? false,
     now: cx.now(),
+    settings: input.settings ?? [],
   };
   // Bad flags are exit 2 before any file is imported or the server is touched.
   checkPlanInput(request);
@@ -116,6 +119,12 @@ export async function makePlan(cx: Cx, input: PlanInput): Promise<PlanOutcome> {
   try {
     request = { ...request, ...(await gatherPlanInputs(schema, ch, t, s)) };
     if (ch) request = { ...request, ...(await copyColumns(ch, target, source, db)) };
+    if (ch) {
+      const distributed = await distributedInput(ch, t);
+      // The user's settings are checked against what this server knows.
+      const wanted = (input.settings?.length ?? 0) > 0 || Object.keys(cx.options.insertSettings ?? {}).length > 0;
+      request = { ...request, ...(distributed ? { distributed } : {}), ...(wanted ? { serverSettings: await serverSettings(ch) } : {}) };
+    }
     let preview = planPreview(request);
     if (!input.timeColumn && canPrompt(cx.jsonMode)) {
       request = { ...request, chosenTimeColumns: await promptTimeColumns(cx, preview) };
@@ -225,6 +234,7 @@ export const planFlags: FlagDef[] = [
   { name: '--time-column', type: 'string', description: 'Column the window filters on', placeholder: '<column>' },
   { name: '--source', type: 'string', description: 'Copy the window from this table instead (strategy copy)', placeholder: '<db.table>' },
   { name: '--force-large-window', type: 'boolean', description: 'Allow a window over limits.maxWindowHours' },
+  { name: '--setting', type: 'string[]', description: 'A setting for every chunk INSERT (repeatable; over options.insertSettings)', placeholder: '<name=value>' },
 ];
 
 export function planInputFromFlags(cx: Cx): PlanInput {
@@ -236,6 +246,7 @@ export function planInputFromFlags(cx: Cx): PlanInput {
     timeColumn: cx.string('--time-column'),
     source: cx.string('--source'),
     forceLargeWindow: cx.bool('--force-large-window'),
+    settings: cx.strings('--setting'),
   };
 }
 
@@ -278,6 +289,8 @@ export const planCommand = defineCommand(
         strategy: plan.strategy,
         timeColumns: preview.timeColumns.map((c) => ({ table: c.table, column: c.column, origin: c.origin })),
         ...(plan.views ? { views: plan.views } : {}),
+        ...(plan.distributed ? { distributed: plan.distributed } : {}),
+        ...(plan.insertSettings ? { insertSettings: plan.insertSettings } : {}),
         statementsPerChunk: plan.chunk(0).statements?.length ?? 1,
         warnings: preview.warnings,
         planPath: file,
@@ -292,6 +305,10 @@ export const planCommand = defineCommand(
         `  window    ${plan.from} → ${plan.to} (${hours} h)`,
         `  chunks    ${plan.chunkCount} × ${plan.chunkHours} h on ${plan.timeColumn}`,
         ...viewLines,
+        ...(plan.distributed
+          ? [`  shards    Distributed over cluster ${plan.distributed.cluster} (${plan.distributed.shards} shard(s)) into ${plan.distributed.remoteDatabase}.${plan.distributed.remoteTable}${plan.distributed.shardingKey ? `, sharded by ${plan.distributed.shardingKey}` : ''}`]
+          : []),
+        ...(plan.insertSettings ? [`  settings  ${Object.entries(plan.insertSettings).map(([k, v]) => `${k}=${v}`).join(', ')} on every chunk INSERT`] : []),
         ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
         `  plan      ${file}${dryRun ? ' (not written)' : ''}`,
         ...kept.map((f) => `  kept      ${f}`),

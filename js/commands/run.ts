@@ -2,7 +2,7 @@
 // (plan, environment, locks, compatibility), then the connection, then the
 // driver. A refused run never opens the database another run may hold.
 import os from 'node:os';
-import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type RunEvent } from '../core/core.js';
+import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, targetGuarantees, type RunEvent } from '../core/core.js';
 import type { Plan } from '../engine/plan_file.js';
 import { deduplicates, replicated, targetTable, type TargetTable } from '../server/schema_info.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from './command.js';
@@ -63,7 +63,14 @@ async function resolvePlan(cx: Cx, mode: RunMode): Promise<{ plan: Plan; implici
 async function targetEngine(ch: ClickHouse, plan: Plan): Promise<TargetTable | undefined> {
   const t = parseTable(plan.target, ch.environment.database, '--target');
   try {
-    return await targetTable(ch, t.database, t.table);
+    const own = await targetTable(ch, t.database, t.table);
+    const d = plan.distributed;
+    if (!own || !d) return own;
+    // Rows land in the remote table on each shard: its engine decides what a count and a token
+    // are worth there. Views reading from either table see the backfilled rows.
+    const remote = await targetTable(ch, d.remoteDatabase, d.remoteTable);
+    if (!remote) return { ...own, engine: d.remoteEngine ?? own.engine };
+    return { ...remote, dependentViews: [...own.dependentViews, ...remote.dependentViews] };
   } catch {
     return undefined;
   }
@@ -194,8 +201,9 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     if (run.machine.report.snapshotRebuilt) record({ event: 'note', message: 'the run snapshot was unreadable and was rebuilt from the event log' });
     const target = await targetEngine(ch, plan);
     notes.push(...exactlyOnceNotes(plan, target, replayDone));
-    // A window gains exactly what a chunk inserts only where merges do not fold rows.
-    const exactCounts = !!target && !engineMergesRows(target.engine);
+    // What counts and tokens are worth at this target: the core decides from its engine.
+    const guarantees = target ? targetGuarantees({ engine: target.engine, dependentViews: target.dependentViews }) : undefined;
+    const exactCounts = guarantees?.exactCounts ?? false;
     removeIfExists(cancelPath(cx.paths, plan.planId));
     record({
       event: 'run_started',
@@ -224,7 +232,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     const status = await drive({
       machine,
       log,
-      executor: sqlExecutor(ch, plan, { exactCounts, resendWithoutDeduplication: exactCounts && target?.dependentViews.length === 0 }),
+      executor: sqlExecutor(ch, plan, { exactCounts, resendWithoutDeduplication: guarantees?.resendWithoutDeduplication ?? false, syncReplica: (guarantees?.replicated ?? false) && !ch.embedded }),
       snapshotFile: runPath(cx.paths, plan.planId),
       cancelFile: cancelPath(cx.paths, plan.planId),
       lock,

@@ -350,6 +350,8 @@ export class RunMachine {
 
 /** `SETTINGS …` that make a read exact (no parallel replicas): the core's one list. */
 export const exactReadClause = (): string => callCore('exactReadClause');
+export const distributedEngine = (target: string, engineFull: string): DistributedTarget => callCore('distributedEngine', target, engineFull);
+export const syncReplicaSql = (t: TableRef, cluster: string | null): string => callCore('syncReplicaSql', t, cluster);
 export const partsMaxBlockSql = (t: TableRef): string => callCore('partsMaxBlockSql', t);
 export const partsRowsAfterSql = (t: TableRef, before: number): string => callCore('partsRowsAfterSql', t, before);
 

@@ -161,6 +161,12 @@ export function credentialRedactor(settings: ClickHouseSettings): (text: string)
   return (text) => redactCredentials(text, credentials);
 }
 
+/** ACCESS_DENIED (497) says which grant a step needs; other failures pass unchanged. */
+export function needsGrant(f: ClickHouseFailure, what: string): ClickHouseFailure {
+  if (f.code !== 497) return f;
+  return new ClickHouseFailure(`${what}: ${f.message}`, f.code, f.type, f.origin);
+}
+
 /** The one line users see for a failed statement. */
 export function describeFailure(f: ClickHouseFailure): string {
   if (f.origin === 'server') return `ClickHouse error ${f.code}${f.type ? ` ${f.type}` : ''}: ${f.message}`;
@@ -259,10 +265,11 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
     pool.use = (fn) => fn(client);
   }
   // Literal SQL only: on chdb, parameterised statements are serialised process-wide.
-  const listed = (queryId: string) =>
-    embedded
-      ? `SELECT count() AS c FROM system.processes WHERE startsWith(query, '/* chkit-backfill qid=${queryId} */')`
-      : `SELECT count() AS c FROM system.processes WHERE query_id = '${queryId}'`;
+  // Our own statements only: under row policies a user sees (and may kill) no other user's, and
+  // a KILL must never reach another user's query that happens to match.
+  const ours = (queryId: string) =>
+    `user = currentUser() AND ${embedded ? `startsWith(query, '/* chkit-backfill qid=${queryId} */')` : `query_id = '${queryId}'`}`;
+  const listed = (queryId: string) => `SELECT count() AS c FROM system.processes WHERE ${ours(queryId)}`;
   const control = (sql: string) => client.query({ query: sql, format: 'JSONEachRow' }).then((r) => r.json<{ c: string | number }>());
   const ch: ClickHouse = {
     environment,
@@ -308,18 +315,17 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
       try {
         return Number((await control(listed(queryId)))[0]?.c ?? 0) > 0;
       } catch (err) {
-        throw toFailure(err);
+        throw needsGrant(toFailure(err), 'reading system.processes needs SELECT on system.processes (or SHOW PROCESSLIST)');
       }
     },
     async kill(queryId) {
       if (!QUERY_ID.test(queryId)) throw new Error(`not a query id: ${queryId}`);
       // ASYNC, then poll: KILL ... SYNC never returns on the embedded engine.
-      const where = embedded ? `startsWith(query, '/* chkit-backfill qid=${queryId} */')` : `query_id = '${queryId}'`;
       try {
-        await client.command({ query: `KILL QUERY WHERE ${where} ASYNC` });
+        await client.command({ query: `KILL QUERY WHERE ${ours(queryId)} ASYNC` });
         for (let i = 0; i < 600 && (await ch.running(queryId)); i++) await new Promise((r) => setTimeout(r, 50));
       } catch (err) {
-        throw toFailure(err);
+        throw needsGrant(toFailure(err), 'stopping a statement of an earlier attempt needs the KILL QUERY grant');
       }
       if (await ch.running(queryId)) throw new ClickHouseFailure(`query ${queryId} is still running 30 s after KILL QUERY`, undefined, undefined, 'server');
     },

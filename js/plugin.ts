@@ -8,6 +8,7 @@ import { cancelCommand } from './commands/cancel.js';
 import { checkCommand, checkHooks } from './commands/check.js';
 import { doctorCommand } from './commands/doctor.js';
 import { listCommand } from './commands/list.js';
+import { verifyCommand } from './commands/verify.js';
 
 export const PLUGIN_NAME = 'backfill';
 export const PLUGIN_VERSION = '0.1.0';
@@ -18,7 +19,7 @@ export interface BackfillPlugin {
   hooks?: Record<string, (...args: never[]) => unknown>;
 }
 
-export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand, doctorCommand, listCommand, checkCommand];
+export const commands: PluginCommand[] = [planCommand, runCommand, resumeCommand, statusCommand, cancelCommand, doctorCommand, listCommand, verifyCommand, checkCommand];
 
 export function createBackfillPlugin(): BackfillPlugin {
   return {

@@ -193,11 +193,24 @@ pub fn run_apply(handle: &str, event: &str) -> String {
         let mut v: serde_json::Value = parse(event, "event")?;
         if let Some(o) = v.as_object_mut() {
             o.insert("seq".into(), (run.snap.seq + 1).into());
+            o.insert("gen".into(), run.snap.generation.into());
         }
         let line: EventLine = serde_json::from_value(v)
             .map_err(|e| CoreError::runtime("invalid_event", format!("event: {e}")))?;
         run.apply(line)
     }))
+}
+
+/// Become the log's next writer (see `fence`): → the generation every later line carries.
+#[wasm_bindgen(js_name = runBeginWriter)]
+pub fn run_begin_writer(handle: &str) -> String {
+    envelope(with_run(handle, |run| Ok(run.begin_writer())))
+}
+
+/// Whether a lock's holder can still write (see `fence::judge_holder`).
+#[wasm_bindgen(js_name = judgeLockHolder)]
+pub fn judge_lock_holder(facts: &str) -> String {
+    envelope(parse::<crate::fence::HolderFacts>(facts, "lock holder").map(|f| crate::fence::judge_holder(&f)))
 }
 
 #[wasm_bindgen(js_name = runNextActions)]
@@ -266,12 +279,6 @@ pub fn sql_without_deduplication(sql: &str, token: &str) -> String {
     envelope(Ok(crate::sql::without_deduplication(sql, token)))
 }
 
-/// `SETTINGS …` that make a read exact (no parallel replicas), for reads the shim writes itself.
-#[wasm_bindgen(js_name = exactReadClause)]
-pub fn exact_read_clause() -> String {
-    envelope(Ok(crate::sql::exact_read_clause()))
-}
-
 /// The inserted-rows check's reads of `system.parts` (see `sql::parts_max_block_sql`).
 #[wasm_bindgen(js_name = partsMaxBlockSql)]
 pub fn parts_max_block_sql(table: &str) -> String {
@@ -322,6 +329,40 @@ pub fn compatibility_token(plan_sha256: &str, data_options: &str) -> String {
     envelope(parse::<serde_json::Value>(data_options, "data options").map(|o| run_state::compatibility_token(plan_sha256, &o)))
 }
 
+/// `verify`: the chunks `--chunk`/`--sample` select (0-based indexes).
+#[wasm_bindgen(js_name = verifySelect)]
+pub fn verify_select(facts: &str, picks: &str, sample: &str) -> String {
+    envelope(parse::<PlanFacts>(facts, "plan facts").and_then(|f| {
+        let picks: Vec<String> = parse(picks, "chunks")?;
+        let sample: Option<u64> = parse(sample, "sample")?;
+        crate::verify::select_chunks(&f, &picks, sample)
+    }))
+}
+
+/// `verify`: the queries that do not depend on a chunk's statements (see `verify::queries`).
+#[wasm_bindgen(js_name = verifyQueries)]
+pub fn verify_queries(request: &str) -> String {
+    envelope(parse::<crate::verify::VerifyRequest>(request, "verify request").and_then(|r| crate::verify::queries(&r)))
+}
+
+/// `verify` of an mv_replay chunk: its one comparing query, from its statements.
+#[wasm_bindgen(js_name = verifyMvChunkSql)]
+pub fn verify_mv_chunk_sql(request: &str, statements: &str) -> String {
+    envelope(parse::<crate::verify::VerifyRequest>(request, "verify request").and_then(|r| {
+        let statements: Vec<String> = parse(statements, "statements")?;
+        crate::verify::mv_chunk_sql(&r, &statements)
+    }))
+}
+
+/// `verify`: the verdicts from the queries' answers.
+#[wasm_bindgen(js_name = verifyJudge)]
+pub fn verify_judge(request: &str, answers: &str) -> String {
+    envelope(parse::<crate::verify::VerifyRequest>(request, "verify request").and_then(|r| {
+        let answers: crate::verify::Answers = parse(answers, "verify answers")?;
+        crate::verify::judge(&r, &answers)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +389,9 @@ mod tests {
         let started = run_apply(&h, r#"{"at":1,"event":"run_started","mode":"run","compatibility":"x","pid":1,"host":"h",
             "settings":{"maxParallelChunks":1,"maxRetriesPerChunk":3,"retryDelayMs":10}}"#);
         assert!(started.starts_with(r#"{"ok":true,"value":{"seq":1,"#), "{started}");
+        assert!(!started.contains("\"gen\""), "generation 0 is not written: {started}");
+        assert!(run_begin_writer(&h).contains(r#""value":1"#));
+        assert!(run_apply(&h, r#"{"at":1,"event":"note","message":"m"}"#).contains(r#""gen":1"#));
         let snap = run_snapshot(&h, "10");
         let snap: serde_json::Value = serde_json::from_str(&snap).unwrap();
         assert_eq!(snap["value"]["eventOffset"], 10);

@@ -20,6 +20,9 @@ pub struct PlanDigest {
     pub target: String,
     /// None: planned, never run.
     pub run: Option<RunDigest>,
+    /// The last `verify` of the plan found chunks that do not hold what they should.
+    #[serde(default)]
+    pub verification_failed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +129,15 @@ pub fn evaluate(input: &CheckInput) -> CheckResult {
             &orphaned,
         ));
     }
+    let unverified: Vec<&PlanDigest> = input.plans.iter().filter(|p| p.verification_failed).collect();
+    if !unverified.is_empty() {
+        findings.push(finding(
+            "backfill_verification_failed",
+            Severity::Error,
+            format!("the last verification found chunks that do not hold what the backfill wrote in {}; `verify --plan-id <id> --chunks` names them", list(&unverified)),
+            &unverified,
+        ));
+    }
     if !input.relaxed_policies.is_empty() {
         findings.push(Finding {
             code: "backfill_policy_relaxed",
@@ -158,6 +170,7 @@ mod tests {
             plan_id: id.into(),
             target: "app.events".into(),
             run: run.map(|(s, f, o)| RunDigest { status: s.into(), failed_chunks: f, orphaned: o }),
+            verification_failed: false,
         }
     }
 
@@ -201,5 +214,12 @@ mod tests {
             [("backfill_required_pending", Severity::Error), ("backfill_run_orphaned", Severity::Warn)]
         );
         assert_eq!(orphan.metadata.active, 1);
+
+        let mut bad = plan("a", Some(("completed", 0, false)));
+        bad.verification_failed = true;
+        let verified = evaluate(&input(vec![bad, plan("b", Some(("completed", 0, false)))], true, &[]));
+        assert!(!verified.ok, "a failed verification fails the check");
+        assert_eq!(codes(&verified), [("backfill_verification_failed", Severity::Error)]);
+        assert_eq!(verified.findings[0].metadata.plan_ids, ["a"]);
     }
 }

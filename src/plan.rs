@@ -475,7 +475,7 @@ pub fn data_range_sql(table: &TableRef, time_column: &str) -> String {
     format!(
         "SELECT toString(toDateTime64(min({c}), 3, 'UTC')) AS min, toString(toDateTime64(max({c}), 3, 'UTC')) AS max, count() AS rows FROM {} {}",
         table.quoted(),
-        sql::exact_read_clause()
+        sql::exact_read_settings(false)
     )
 }
 

@@ -5,6 +5,7 @@
 
 use crate::chunks::build_chunks;
 use crate::error::{CoreError, CoreResult};
+use crate::fence::{line_verdict, LineVerdict};
 use crate::ids;
 use crate::sql::{self, TableRef};
 use crate::window::{format_instant, parse_instant, Window};
@@ -305,7 +306,15 @@ pub enum Event {
     ChunkStarted { chunk: usize, chunk_id: String, attempt: u32, query_id: String },
     /// Row counts before the first attempt; durable before the insert starts.
     #[serde(rename_all = "camelCase")]
-    ChunkMeasured { chunk: usize, before: u64, expected: u64 },
+    ChunkMeasured {
+        chunk: usize,
+        before: u64,
+        expected: u64,
+        /// Checksum of the target's window before the first attempt (`verify::Checksum`),
+        /// for `verify` to compare with; absent in logs of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checksum: Option<String>,
+    },
     #[serde(rename_all = "camelCase")]
     StatementSucceeded { chunk: usize, statement: u32, rows: u64 },
     #[serde(rename_all = "camelCase")]
@@ -352,6 +361,9 @@ pub enum Event {
 pub struct EventLine {
     pub seq: u64,
     pub at: i64,
+    /// The writer's generation (`fence`); 0 on lines written before generations.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub gen: u64,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -381,6 +393,10 @@ pub enum Action {
         /// Rows one execution inserts (copy: the source window; table: the target window).
         #[serde(skip_serializing_if = "Option::is_none")]
         count_expected_sql: Option<String>,
+        /// The first measurement of the target's window: its count (`c`) with its checksum
+        /// (`h1`, `h2`), recorded in `chunk_measured` for `verify`; absent once measured.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        measure_target_sql: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     WaitUntil { at: i64 },
@@ -399,6 +415,9 @@ pub struct Snapshot {
     /// Last event folded in, and the byte length of the log up to it.
     pub seq: u64,
     pub event_offset: u64,
+    /// The newest writer generation folded in (`fence`).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub generation: u64,
     pub updated_at: i64,
     pub compatibility: Option<String>,
     pub sessions: u32,
@@ -468,6 +487,7 @@ impl RunState {
             status: None,
             seq: 0,
             event_offset: 0,
+            generation: 0,
             updated_at: 0,
             compatibility: None,
             sessions: 0,
@@ -564,6 +584,16 @@ impl RunState {
         if line.seq != self.snap.seq + 1 {
             return Err(invalid(format!("event seq {} after {}", line.seq, self.snap.seq)));
         }
+        match line_verdict(self.snap.generation, line.gen) {
+            LineVerdict::Apply => {}
+            LineVerdict::NewWriter => self.snap.generation = line.gen,
+            LineVerdict::FencedOut => {
+                return Err(CoreError::runtime(
+                    "lock_lost",
+                    format!("an event of writer generation {} after generation {}: that writer lost the plan's lock", line.gen, self.snap.generation),
+                ))
+            }
+        }
         let at = line.at;
         match &mut line.event {
             Event::RunStarted { compatibility, replay_done, replay_failed, settings, mode, .. } => {
@@ -628,7 +658,7 @@ impl RunState {
                 self.snap.attempts += 1;
                 self.advance_cursor();
             }
-            Event::ChunkMeasured { chunk, before, expected } => {
+            Event::ChunkMeasured { chunk, before, expected, .. } => {
                 self.expect_status(*chunk, ChunkStatus::Running, "chunk_measured")?;
                 self.snap.chunks[*chunk].baseline = Some(Baseline { before: *before, expected: *expected });
             }
@@ -713,6 +743,13 @@ impl RunState {
         Ok(line)
     }
 
+    /// Become the log's next writer (after taking the plan's lock and loading the log):
+    /// every line applied from now on carries the new generation. → the generation.
+    pub fn begin_writer(&mut self) -> u64 {
+        self.snap.generation += 1;
+        self.snap.generation
+    }
+
     fn count_sql(&self, table: &TableRef, i: usize) -> String {
         sql::window_count_sql(table, &self.facts.time_column, self.windows[i])
     }
@@ -750,6 +787,9 @@ impl RunState {
             uncertain: ch.uncertain,
             count_target_sql: countable.then(|| self.count_sql(&self.target, i)),
             count_expected_sql: countable.then(|| self.count_sql(self.source.as_ref().unwrap_or(&self.target), i)),
+            measure_target_sql: (countable && ch.baseline.is_none()).then(|| {
+                crate::verify::measure_sql(&self.target, self.facts.columns.as_deref(), &self.facts.time_column, self.windows[i])
+            }),
         }
     }
 
@@ -810,6 +850,8 @@ pub struct LoadReport {
     /// Byte length of the sound part of the log (where the next line goes).
     pub log_bytes: u64,
     pub events_replayed: usize,
+    /// Lines skipped as those of a writer that had lost the lock (`fence`).
+    pub fenced_lines: usize,
 }
 
 /// Loading a run in steps, so the shim can stream a long event log through
@@ -830,7 +872,7 @@ pub struct Loading {
 impl Loading {
     /// `log_len`: the event log's size in bytes.
     pub fn begin(facts: PlanFacts, snapshot: Option<&str>, log_len: u64) -> CoreResult<Loading> {
-        let mut report = LoadReport { torn_tail: false, snapshot_rebuilt: false, log_bytes: 0, events_replayed: 0 };
+        let mut report = LoadReport { torn_tail: false, snapshot_rebuilt: false, log_bytes: 0, events_replayed: 0, fenced_lines: 0 };
         let from_snapshot = snapshot.map(|text| serde_json::from_str::<Snapshot>(text).ok().and_then(|s| RunState::from_snapshot(facts.clone(), s).ok()));
         if let Some(Some(st)) = &from_snapshot {
             // A sound snapshot says the log holds more than it does: the log lost events
@@ -893,8 +935,10 @@ impl Loading {
             }
             match serde_json::from_str::<EventLine>(line) {
                 Ok(ev) if complete => {
+                    if line_verdict(self.state.snap.generation, ev.gen) == LineVerdict::FencedOut {
+                        self.report.fenced_lines += 1;
                     // Lines the snapshot already holds (one taken mid-log) are skipped.
-                    if ev.seq > self.state.snap.seq {
+                    } else if ev.seq > self.state.snap.seq {
                         let at = self.pos;
                         self.state.apply(ev).map_err(|e| {
                             CoreError::runtime("event_log_corrupt", format!("event log byte {at}: {}", e.message))
@@ -997,7 +1041,7 @@ mod tests {
         }
         fn ev(&mut self, e: Event) -> EventLine {
             let seq = self.s.snap.seq + 1;
-            self.s.apply(EventLine { seq, at: self.now, event: e }).unwrap()
+            self.s.apply(EventLine { seq, at: self.now, gen: self.s.snap.generation, event: e }).unwrap()
         }
         fn start(&mut self, mode: RunMode, settings: RunSettings, replay_done: bool, replay_failed: bool) {
             self.ev(Event::RunStarted {
@@ -1218,7 +1262,7 @@ mod tests {
         let mut m = M::new(3, settings(1, 1, 100));
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]);
-        m.ev(Event::ChunkMeasured { chunk: 0, before: 5, expected: 5 });
+        m.ev(Event::ChunkMeasured { chunk: 0, before: 5, expected: 5, checksum: None });
         m.fail(0, 202); // budget 1: failed
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]); // chunk 1 running, then "crash"
@@ -1287,9 +1331,9 @@ mod tests {
     fn invalid_transitions_are_refused() {
         let mut m = M::new(2, settings(1, 3, 100));
         let seq = m.s.snap.seq + 1;
-        let bad = m.s.apply(EventLine { seq, at: 0, event: Event::ChunkSucceeded { chunk: 0, rows: 1, recovered: false, unverified: false } });
+        let bad = m.s.apply(EventLine { seq, at: 0, gen: 0, event: Event::ChunkSucceeded { chunk: 0, rows: 1, recovered: false, unverified: false } });
         assert_eq!(bad.unwrap_err().code, "invalid_transition");
-        let bad = m.s.apply(EventLine { seq: seq + 5, at: 0, event: Event::Note { message: "x".into() } });
+        let bad = m.s.apply(EventLine { seq: seq + 5, at: 0, gen: 0, event: Event::Note { message: "x".into() } });
         assert!(bad.is_err());
     }
 
@@ -1380,6 +1424,51 @@ mod tests {
         let (st5, rep5) = load(facts(3), Some(&serde_json::to_string(&off).unwrap()), &log).unwrap();
         assert!(rep5.snapshot_rebuilt);
         assert_eq!((st5.snap.seq, st5.snap.rows_written, rep5.events_replayed), (3, 7, 3));
+    }
+
+    #[test]
+    fn lines_of_a_writer_that_lost_the_lock_are_skipped_when_loading() {
+        let run_started = |pid| Event::RunStarted {
+            mode: RunMode::Resume,
+            compatibility: "x".into(),
+            pid,
+            host: "h".into(),
+            replay_done: false,
+            replay_failed: false,
+            settings: settings(1, 3, 100),
+            forced: vec![],
+        };
+        let text = |l: &EventLine| serde_json::to_string(l).unwrap() + "\n";
+        // Writer 1 starts chunk 0 and is stopped; writer 2 takes over and finishes chunk 0.
+        let mut w1 = M { s: RunState::new(facts(2)).unwrap(), now: 5 };
+        assert_eq!(w1.s.begin_writer(), 1);
+        let mut log = text(&w1.ev(run_started(1)));
+        log += &text(&w1.ev(Event::ChunkStarted { chunk: 0, chunk_id: "c0".into(), attempt: 1, query_id: "q1".into() }));
+        let (mut w2, rep) = load(facts(2), None, &log).unwrap();
+        assert_eq!((w2.snap.generation, rep.fenced_lines), (1, 0));
+        assert_eq!(w2.begin_writer(), 2);
+        let mut w2 = M { s: w2, now: 6 };
+        log += &text(&w2.ev(run_started(2)));
+        // Writer 1 wakes up and one line of it slips in after writer 2's first.
+        log += &text(&w1.ev(Event::ChunkSucceeded { chunk: 0, rows: 10, recovered: false, unverified: false }));
+        assert!(log.contains("\"gen\":1") && log.contains("\"gen\":2"));
+        assert!(matches!(&w2.s.next_actions(6, 0)[0], Action::StartChunk { chunk: 0, attempt: 2, uncertain: true, .. }));
+        log += &text(&w2.ev(Event::ChunkStarted { chunk: 0, chunk_id: "c0".into(), attempt: 2, query_id: "q2".into() }));
+        log += &text(&w2.ev(Event::ChunkSucceeded { chunk: 0, rows: 10, recovered: true, unverified: false }));
+        let (st, rep) = load(facts(2), None, &log).unwrap();
+        assert_eq!(rep.fenced_lines, 1);
+        assert_eq!((st.snap.generation, st.snap.rows_written, st.snap.chunks[0].attempts), (2, 10, 2));
+        let mut want = w2.s.snap.clone();
+        want.event_offset = log.len() as u64;
+        assert_eq!(st.snap, want);
+        // The machine itself refuses a fenced-out line.
+        let seq = st.snap.seq + 1;
+        let mut st = st;
+        let e = st.apply(EventLine { seq, at: 9, gen: 1, event: Event::Note { message: "late".into() } }).unwrap_err();
+        assert_eq!(e.code, "lock_lost");
+        // A snapshot keeps the generation.
+        let back: Snapshot = serde_json::from_str(&serde_json::to_string(&st.snap).unwrap()).unwrap();
+        assert_eq!(back.generation, 2);
     }
 
     #[test]

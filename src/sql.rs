@@ -133,7 +133,7 @@ pub fn window_predicate(time_column: &str, w: Window) -> String {
 /// Through a `Distributed` table it counts every shard, after a foreground insert put
 /// the rows there.
 pub fn window_count_sql(table: &TableRef, time_column: &str, w: Window) -> String {
-    format!("SELECT count() AS c FROM {} WHERE {} {}", table.quoted(), window_predicate(time_column, w), exact_read_clause())
+    format!("SELECT count() AS c FROM {} WHERE {} {}", table.quoted(), window_predicate(time_column, w), exact_read_settings(false))
 }
 
 /// Make the replica that answers the next count current with the parts other replicas
@@ -151,7 +151,7 @@ pub fn parts_max_block_sql(table: &TableRef) -> String {
         "SELECT max(max_block_number) AS c FROM system.parts WHERE database = {} AND table = {} {}",
         quote_string(&table.database),
         quote_string(&table.table),
-        exact_read_clause()
+        exact_read_settings(false)
     )
 }
 
@@ -163,7 +163,7 @@ pub fn parts_rows_after_sql(table: &TableRef, before: u64) -> String {
          WHERE database = {} AND table = {} AND min_block_number = max_block_number AND min_block_number > {before} GROUP BY b) {}",
         quote_string(&table.database),
         quote_string(&table.table),
-        exact_read_clause()
+        exact_read_settings(false)
     )
 }
 
@@ -176,14 +176,20 @@ pub fn header_comment(plan_id: &str, chunk_id: &str, token: &str) -> String {
 /// Settings that make a read exact on any server: parallel replicas can count a part
 /// once per replica (ClickHouse Cloud turns them on by default, and counts came out many
 /// times too large). Every read whose result decides a chunk's fate carries them: window
-/// counts, the planning reads of the data, the inserted-rows check.
-pub fn exact_read_settings() -> &'static [(&'static str, &'static str)] {
-    &[("enable_parallel_replicas", "0"), ("max_parallel_replicas", "1")]
-}
+/// counts, the planning reads of the data, the inserted-rows check; chunk INSERTs too
+/// (their SELECT decides which rows land).
+const EXACT_READ: &[(&str, &str)] = &[("enable_parallel_replicas", "0"), ("max_parallel_replicas", "1")];
 
-/// `SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1`, for the end of a SELECT.
-pub fn exact_read_clause() -> String {
-    format!("SETTINGS {}", render_pairs(exact_read_settings().iter().map(|(k, v)| (*k, v.to_string()))))
+/// `SETTINGS` that make a read count every committed row exactly once: no parallel
+/// replicas (which can sample or split a read across replicas that lag), and on a
+/// replicated table only replicas holding every quorum insert. The one list every
+/// counting/verifying query pins.
+pub fn exact_read_settings(replicated: bool) -> String {
+    let mut s = format!("SETTINGS {}", render_pairs(EXACT_READ.iter().map(|(k, v)| (*k, v.to_string()))));
+    if replicated {
+        s.push_str(", select_sequential_consistency=1");
+    }
+    s
 }
 
 /// What every generated INSERT pins, besides the exact-read settings (its SELECT decides
@@ -206,7 +212,7 @@ const TOKEN_SETTINGS: [&str; 2] = ["insert_deduplicate", "insert_deduplication_t
 /// Every setting the tool pins on a chunk INSERT: `insertSettings` / `--setting` cannot
 /// name one of them.
 pub fn pinned_insert_settings() -> Vec<&'static str> {
-    INSERT_PINNED.iter().chain(exact_read_settings()).map(|(k, _)| *k).chain(TOKEN_SETTINGS).collect()
+    INSERT_PINNED.iter().chain(EXACT_READ).map(|(k, _)| *k).chain(TOKEN_SETTINGS).collect()
 }
 
 /// A value of `insertSettings` / `--setting`.
@@ -241,7 +247,7 @@ fn render_pairs<'a>(pairs: impl Iterator<Item = (&'a str, String)>) -> String {
 /// anyway), then with a token `insert_deduplicate=1, insert_deduplication_token='<token>'`.
 pub fn insert_settings(user: &InsertSettings, token: Option<&str>) -> String {
     let user = user.iter().map(|(k, v)| (k.as_str(), v.literal()));
-    let pinned = INSERT_PINNED.iter().chain(exact_read_settings()).map(|(k, v)| (*k, v.to_string()));
+    let pinned = INSERT_PINNED.iter().chain(EXACT_READ).map(|(k, v)| (*k, v.to_string()));
     let mut s = format!("SETTINGS {}", render_pairs(user.chain(pinned)));
     if let Some(t) = token {
         s.push_str(&token_settings(t));
@@ -380,7 +386,8 @@ mod tests {
             assert_eq!(settings_of(&sql), want, "{kind}: {sql}");
         }
         assert!(with_token.contains("max_insert_threads=4, async_insert=0"), "the user's settings come before the pinned ones");
-        assert_eq!(exact_read_settings().iter().map(|(k, _)| *k).collect::<Vec<_>>(), exact);
+        assert_eq!(settings_of(&exact_read_settings(false)), exact);
+        assert_eq!(settings_of(&exact_read_settings(true)), cat(&[&exact, &["select_sequential_consistency"]]));
         for name in pinned_insert_settings() {
             assert!(settings_of(&with_token).contains(&name.to_string()), "{name} is pinned, so every tokened insert carries it");
         }

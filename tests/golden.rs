@@ -113,3 +113,59 @@ fn golden_sql_of_every_shape() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Golden SQL of `verify` for every shape: the whole-window key count and the first
+/// chunk's comparing query (or why the shape cannot be verified), in tests/golden/verify/.
+#[test]
+fn golden_verify_sql_of_every_shape() {
+    use chkit_backfill_core::verify::{mv_chunk_sql, queries, VerifyRequest};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut names: Vec<_> = std::fs::read_dir(root.join("mv_corpus"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    names.sort();
+    let update = std::env::var("UPDATE_GOLDEN").is_ok();
+    let mut failures = Vec::new();
+    for path in names {
+        let shape: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let req = request(&shape);
+        let plan = build_plan(&req).unwrap();
+        let target = parse_table(shape["target"].as_str().unwrap(), "default", "t").unwrap();
+        let (ddl, info) = shape["ddl"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d.as_str().unwrap(), table_info(d.as_str().unwrap())))
+            .find(|(_, i)| i.database == target.database && i.table == target.table)
+            .unwrap();
+        let engine = ddl.split("ENGINE = ").nth(1).unwrap().split([' ', '(']).next().unwrap();
+        let statements: Vec<String> = plan.chunks[0].statements.as_ref().unwrap().iter().map(|s| s.sql.clone()).collect();
+        let vr: VerifyRequest = serde_json::from_value(json!({
+            "facts": { "planId": plan.plan_id, "strategy": "mv_replay", "target": plan.target, "timeColumn": plan.time_column,
+                       "from": plan.from, "to": plan.to, "chunkHours": plan.chunk_hours, "chunkCount": plan.chunks.len(),
+                       "firstChunk": null, "lastChunk": null },
+            "target": { "engine": engine, "engineFull": format!("{engine} ORDER BY {}", info.order_by.join(", ")), "sortingKey": info.order_by.join(", "),
+                        "columns": info.columns.iter().map(|c| json!({ "name": c.name, "type": c.ty, "defaultKind": c.default_kind })).collect::<Vec<_>>() },
+            "views": plan.views.as_ref().unwrap().iter().map(|v| json!({ "name": v.name, "timeColumn": v.time_column, "columns": v.columns })).collect::<Vec<_>>(),
+            "chunks": [],
+            "firstStatements": statements,
+        }))
+        .unwrap();
+        let q = queries(&vr).unwrap();
+        let text = match &q.not_verifiable {
+            Some(why) => format!("-- not verifiable: {why}\n"),
+            None => format!("-- whole window\n{}\n-- chunk 1\n{}\n", q.queries[0].sql, mv_chunk_sql(&vr, &statements).unwrap()),
+        };
+        let golden = root.join("golden").join("verify").join(format!("{stem}.sql"));
+        if update {
+            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+            std::fs::write(&golden, &text).unwrap();
+        } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(text.as_str()) {
+            failures.push(format!("{stem}: verify SQL differs from {}:\n{text}", golden.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

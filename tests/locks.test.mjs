@@ -52,7 +52,10 @@ test('the lock of a SIGKILLed run is taken over by the next run, with an event s
 function fakeLock(file, over) {
   const now = new Date().toISOString();
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ planId: '?', target: 'app.events', pid: 424242, host: 'other-host', startedAt: now, heartbeatAt: now, nonce: 'n0', ...over }));
+  const info = { planId: '?', target: 'app.events', pid: 424242, host: 'other-host', startedAt: now, heartbeatAt: now, nonce: 'n0', ...over };
+  fs.writeFileSync(file, JSON.stringify(info));
+  // The heartbeat is the file's mtime.
+  fs.utimesSync(file, new Date(info.heartbeatAt), new Date(info.heartbeatAt));
 }
 
 test('(fake lock file from another host) a fresh heartbeat blocks, a stale one is taken over', async (t) => {
@@ -68,24 +71,25 @@ test('(fake lock file from another host) a fresh heartbeat blocks, a stale one i
   assert.ok(r.json.notes.some((n) => /took over the lock of pid 424242 on other-host.*heartbeat is 1[12]\d s old/.test(n)), r.json.notes.join('\n'));
 });
 
-test('(fake live lock of another plan) blockOverlappingRuns refuses a second run on the same target unless --force-overlap', async (t) => {
+test('(fake live lock of another plan) blockOverlappingRuns refuses a second run on the same target of the same environment unless --force-overlap', async (t) => {
   const { p, planId } = await slowPlan(t);
-  // Another plan on app.events, live (this test process), on a server environment so the
-  // embedded-engine check does not fire first.
-  fakeLock(path.join(p.stateDir, 'locks', 'aaaaaaaaaaaaaaaa.lock'), {
-    planId: 'aaaaaaaaaaaaaaaa',
-    pid: process.pid,
-    host: os.hostname(),
-    environment: 'http://elsewhere:8123',
-    startedAt: '2025-01-01T00:00:00.000Z',
-  });
+  // Another plan on app.events of this embedded engine, live (this test process).
+  const other = path.join(p.stateDir, 'locks', 'aaaaaaaaaaaaaaaa.lock');
+  const fake = { planId: 'aaaaaaaaaaaaaaaa', pid: process.pid, host: os.hostname(), environment: `chdb:${p.dataDir}`, startedAt: '2025-01-01T00:00:00.000Z' };
+  fakeLock(other, fake);
   const r = p.cli(['run', '--plan-id', planId]);
   assert.equal(r.code, 2, r.stdout);
   assert.match(r.json.error, /another run writes to app\.events: plan aaaaaaaaaaaaaaaa, pid \d+/);
   assert.equal(await countRows(p), 0);
   assert.ok(!fs.existsSync(path.join(p.stateDir, 'locks', `${planId}.lock`)), 'the refused run released its own lock');
+  // --force-overlap passes the policy; the embedded engine still admits one process.
   const forced = p.cli(['run', '--plan-id', planId, '--force-overlap']);
-  assert.equal(forced.code, 0, forced.stdout);
+  assert.equal(forced.code, 2, forced.stdout);
+  assert.equal(forced.json.code, 'engine_busy');
+  // The same target on another server is no overlap.
+  fakeLock(other, { ...fake, environment: 'http://elsewhere:8123' });
+  const elsewhere = p.cli(['run', '--plan-id', planId]);
+  assert.equal(elsewhere.code, 0, elsewhere.stdout);
   assert.equal(await countRows(p), 200);
 });
 

@@ -4,9 +4,9 @@
 import os from 'node:os';
 import { defineCommand, planIdFlag } from './command.js';
 import { runtimeError } from '../core/errors.js';
-import { acquirePlanLock, describeHolder, planHolder } from '../engine/lock.js';
+import { acquirePlanLock, describeHolder, describeLiveHolder, liveness, planHolder } from '../engine/lock.js';
 import { loadRun, readRunSummary, runPayload, summaryLines } from '../engine/runs.js';
-import { cancelPath, checkPlanId, eventPath, EventLog, readPlan, runPath, writeFileAtomic } from '../engine/store.js';
+import { cancelPath, checkPlanId, detachEventLog, eventPath, EventLog, readPlan, runPath, writeFileAtomic } from '../engine/store.js';
 
 const WAIT_MS = 30_000;
 
@@ -19,12 +19,13 @@ export const cancelCommand = defineCommand('cancel', 'Stop the run of a plan (fr
     while (Date.now() < deadline && planHolder(cx.paths, plan.planId)?.nonce === holder.nonce) await new Promise((r) => setTimeout(r, 100));
     const { summary } = readRunSummary(cx, plan);
     if (summary.status !== 'cancelled') {
-      throw runtimeError('cancel_pending', `cancel requested, but the run (${describeHolder(holder)}) has not stopped within ${WAIT_MS / 1000} s; its status is ${summary.status}`);
+      throw runtimeError('cancel_pending', `cancel requested, but the run (${describeLiveHolder(holder, liveness(holder))}) has not stopped within ${WAIT_MS / 1000} s; its status is ${summary.status}`);
     }
     return { json: runPayload(cx, plan, summary, { stoppedProcess: holder.pid }), text: [`Cancelled ${plan.planId} (stopped ${describeHolder(holder)})`, ...summaryLines(plan, summary)] };
   }
   // No live process: record the decision ourselves, under the plan lock.
   const { lock } = acquirePlanLock(cx.paths, plan.planId, plan.target, cx.environment()?.origin);
+  detachEventLog(eventPath(cx.paths, plan.planId));
   const run = loadRun(cx, plan);
   try {
     const s = run.summary;
@@ -32,6 +33,7 @@ export const cancelCommand = defineCommand('cancel', 'Stop the run of a plan (fr
       return { json: runPayload(cx, plan, s, { noop: true }), text: [`Plan ${plan.planId} is ${s.status}; nothing to cancel`, ...summaryLines(plan, s)] };
     }
     const log = new EventLog(eventPath(cx.paths, plan.planId), run.machine.report.logBytes);
+    run.machine.beginWriter();
     try {
       // Chunks a crashed run left running have an unknown outcome: resume checks them.
       let running = s.chunkCounts.running;

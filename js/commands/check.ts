@@ -7,6 +7,7 @@ import { planHolder } from '../engine/lock.js';
 import { readRunSummary } from '../engine/runs.js';
 import { listPlanIds, readPlan } from '../engine/store.js';
 import { wrap } from '../cli/output.js';
+import { readVerification } from './verify.js';
 
 export interface CheckFinding {
   code: string;
@@ -63,7 +64,8 @@ export function evaluateCheck(cx: Cx): CheckResult {
             failedChunks: summary.chunkCounts.failed,
             orphaned: summary.status === 'running' && !planHolder(cx.paths, planId),
           };
-    return { planId, target: plan.target, run };
+    const verification = readVerification(cx, planId);
+    return { planId, target: plan.target, run, verificationFailed: verification ? !verification.ok : false };
   });
   return callCore<CheckResult>('evaluateCheck', {
     failOnPending: policy.failCheckOnRequiredPendingBackfill,

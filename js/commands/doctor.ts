@@ -4,7 +4,7 @@
 import { callCore, chunkStatements, compatibilityToken, envFingerprint, parseTable, type DistributedTarget, type TableRef } from '../core/core.js';
 import { defineCommand, planIdFlag, type Cx } from './command.js';
 import { describeFailure, ClickHouseFailure } from '../server/clickhouse.js';
-import { embeddedEngineHolder, describeHolder, planLockState } from '../engine/lock.js';
+import { embeddedEngineHolder, describeHolder, describeLiveHolder, planLockState } from '../engine/lock.js';
 import { readRunSummary } from '../engine/runs.js';
 import { replicated, targetTable } from '../server/schema_info.js';
 import type { ClickHouse } from '../server/clickhouse.js';
@@ -13,6 +13,7 @@ import { clip, cliName, wrap } from '../cli/output.js';
 import { dataOptions } from './run.js';
 import { makePlan } from './plan.js';
 import type { Plan } from '../engine/plan_file.js';
+import { readVerification, verificationLine } from './verify.js';
 
 interface Issue {
   code: string;
@@ -166,7 +167,12 @@ export const doctorCommand = defineCommand(
     const server = env ? await serverFacts(cx, plan) : undefined;
     const notes: string[] = [];
     if (server && 'skipped' in server) notes.push(`server checks skipped: ${server.skipped}`);
+    const verification = readVerification(cx, plan.planId);
+    if (verification) {
+      notes.push(verificationLine(verification) + (verification.ok ? '' : `; \`verify --plan-id ${plan.planId} --chunks\` names the chunks`));
+    }
     if (lock && !lock.liveness.live) notes.push(`stale lock of ${describeHolder(lock.info)}: ${lock.liveness.reason}; the next run or resume takes it over`);
+    else if (lock?.liveness.live && (lock.liveness.quiet || lock.liveness.stopped)) notes.push(`the lock is held by ${describeLiveHolder(lock.info, lock.liveness)}`);
 
     const report = callCore<DoctorReport>('diagnose', {
       planId: plan.planId,

@@ -11,7 +11,7 @@ import { fsError, runtimeError, usageError } from '../core/errors.js';
 import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../engine/lock.js';
 import { drive, sqlExecutor } from '../engine/driver.js';
 import { loadRun, runPayload, summaryLines } from '../engine/runs.js';
-import { cancelPath, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../engine/store.js';
+import { cancelPath, detachEventLog, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../engine/store.js';
 import { cliName, wrap } from '../cli/output.js';
 import { createProgress } from '../cli/progress.js';
 import { makePlan, planFlags, planInputFromFlags } from './plan.js';
@@ -150,10 +150,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
   let ch: ClickHouse | undefined;
   let log: EventLog | undefined;
   try {
-    if (env!.origin.startsWith('chdb:')) {
-      const other = embeddedEngineHolder(cx.paths, env!.origin, plan.planId);
-      if (other) throw usageError('engine_busy', `the embedded engine ${env!.origin} is in use by the run of plan ${other.planId} (${describeHolder(other)})`);
-    }
+    // The overlap first: on the embedded engine it would also be refused below, less plainly.
     if (cx.options.policy.blockOverlappingRuns && !cx.bool('--force-overlap')) {
       const other = overlappingRun(cx.paths, lock.info);
       if (other) {
@@ -163,7 +160,13 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
         );
       }
     }
+    if (env!.origin.startsWith('chdb:')) {
+      const other = embeddedEngineHolder(cx.paths, env!.origin, plan.planId);
+      if (other) throw usageError('engine_busy', `the embedded engine ${env!.origin} is in use by the run of plan ${other.planId} (${describeHolder(other)})`);
+    }
 
+    // A previous holder that lost the lock keeps writing to the old file, never to the one read here.
+    detachEventLog(eventPath(cx.paths, plan.planId));
     run = loadRun(cx, plan);
     const s = run.summary;
     const notes: string[] = [];
@@ -191,7 +194,12 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     ch = await cx.connect({ parallel: d.maxParallelChunks });
     log = new EventLog(eventPath(cx.paths, plan.planId), run.machine.report.logBytes);
     const machine = run.machine;
-    const record = (e: RunEvent) => log!.append(machine.apply(e));
+    machine.beginWriter();
+    // Fenced like the driver's: no line once the lock is no longer ours.
+    const record = (e: RunEvent) => {
+      lock.verify();
+      log!.append(machine.apply(e));
+    };
     if (acquired.takenOver) {
       const p = acquired.takenOver.previous;
       record({ event: 'lock_taken_over', previousPid: p.pid, previousHost: p.host, reason: acquired.takenOver.reason });
@@ -199,6 +207,9 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
     }
     if (run.machine.report.tornTail) record({ event: 'note', message: 'the last event line was torn (crash mid-write) and was dropped' });
     if (run.machine.report.snapshotRebuilt) record({ event: 'note', message: 'the run snapshot was unreadable and was rebuilt from the event log' });
+    if (run.machine.report.fencedLines) {
+      record({ event: 'note', message: `${run.machine.report.fencedLines} event line(s) of a run that had lost the lock were ignored` });
+    }
     const target = await targetEngine(ch, plan);
     notes.push(...exactlyOnceNotes(plan, target, replayDone));
     // What counts and tokens are worth at this target: the core decides from its engine.

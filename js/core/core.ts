@@ -205,7 +205,7 @@ export type RunEvent =
   | { event: 'run_started'; mode: 'run' | 'resume'; compatibility: string; pid: number; host: string; replayDone: boolean; replayFailed: boolean; settings: RunSettings; forced: string[] }
   | { event: 'lock_taken_over'; previousPid: number; previousHost: string; reason: string }
   | { event: 'chunk_started'; chunk: number; chunkId: string; attempt: number; queryId: string }
-  | { event: 'chunk_measured'; chunk: number; before: number; expected: number }
+  | { event: 'chunk_measured'; chunk: number; before: number; expected: number; checksum?: string }
   | { event: 'statement_succeeded'; chunk: number; statement: number; rows: number }
   | { event: 'chunk_succeeded'; chunk: number; rows: number; recovered?: boolean; unverified?: boolean }
   | { event: 'chunk_skipped'; chunk: number; reason: string }
@@ -236,6 +236,8 @@ export type RunAction =
       uncertain: boolean;
       countTargetSql?: string;
       countExpectedSql?: string;
+      /** The first count of the target's window, with its checksum (`c`, `h1`, `h2`). */
+      measureTargetSql?: string;
     }
   | { action: 'wait_until'; at: number }
   | { action: 'finish'; status: RunStatus };
@@ -261,6 +263,8 @@ export interface LoadReport {
   snapshotRebuilt: boolean;
   logBytes: number;
   eventsReplayed: number;
+  /** Lines skipped as those of a writer that had lost the lock (src/fence.rs). */
+  fencedLines: number;
 }
 
 /**
@@ -322,6 +326,11 @@ export class RunMachine {
     return callCoreJson('runApply', String(this.handle), { at, ...event });
   }
 
+  /** Become the log's next writer, after taking the plan's lock and loading: → the generation every later line carries. */
+  beginWriter(): number {
+    return callCore('runBeginWriter', String(this.handle));
+  }
+
   nextActions(now: number, inFlight: number): RunAction[] {
     return callCore('runNextActions', String(this.handle), String(now), String(inFlight));
   }
@@ -348,8 +357,6 @@ export class RunMachine {
   }
 }
 
-/** `SETTINGS …` that make a read exact (no parallel replicas): the core's one list. */
-export const exactReadClause = (): string => callCore('exactReadClause');
 export const distributedEngine = (target: string, engineFull: string): DistributedTarget => callCore('distributedEngine', target, engineFull);
 export const syncReplicaSql = (t: TableRef, cluster: string | null): string => callCore('syncReplicaSql', t, cluster);
 export const partsMaxBlockSql = (t: TableRef): string => callCore('partsMaxBlockSql', t);

@@ -18,10 +18,12 @@ export type Outcome =
   | { kind: 'interrupted' };
 
 export interface AttemptIO {
-  /** Log an intermediate event (`chunk_measured`, `statement_succeeded`). */
-  record(e: RunEvent): void;
+  /** Log an intermediate event (`chunk_measured`, `statement_succeeded`); false when the run lost its lock. */
+  record(e: RunEvent): boolean;
   /** Make everything logged so far durable; call before any write to the server. */
   durable(): void;
+  /** Throws when the run lost its lock: call right before sending each statement, which must then not be sent. */
+  beforeStatement(): void;
   signal: AbortSignal;
 }
 
@@ -40,6 +42,7 @@ export interface DriveInput {
   snapshotFile: string;
   /** runs/<planId>.cancel: written by `cancel` from another process. */
   cancelFile?: string;
+  /** Checked before every log line, snapshot and statement (fencing); losing it ends the run with exit 1. */
   lock?: PlanLock;
   /** Listen to SIGINT/SIGTERM (pause). Off for in-process benches. */
   signals?: boolean;
@@ -60,15 +63,37 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     w?.();
   };
 
-  // A state write that failed (disk full, read-only, I/O error) stops the run: nothing more
-  // starts or is written (the log may end in a torn line, which loading cuts off), in-flight
-  // statements are killed as at a cancel, and the run ends with this error once they settled.
+  // Two ways a run must stop writing at once, both ending it with exit 1 once its attempts
+  // settled. Fenced: the lock was found lost or taken, so nothing more is written, to the
+  // server or to the state files (in-flight statements are the new owner's to check). Broken:
+  // a state write failed (disk full, read-only, I/O error); the lock is still ours, so its
+  // in-flight statements are killed as at a cancel (the log may end in a torn line, which
+  // loading cuts off).
+  let fenced: Error | undefined;
   let broken: unknown;
+  const fenceOut = (err: unknown) => {
+    if (fenced) return;
+    fenced = err instanceof Error ? err : new Error(String(err));
+    for (const f of inFlight.values()) f.abort.abort();
+    wake();
+  };
   const halt = (err: unknown, file: string) => {
-    if (broken) return;
+    if (broken || fenced) return;
     broken = fsError(err, file) ?? err;
     killAll();
     wake();
+  };
+  /** False when this run may no longer write: its lock is gone (now fenced) or a state write failed. */
+  const holding = (): boolean => {
+    if (fenced || broken) return false;
+    try {
+      d.lock?.verify();
+      return true;
+    } catch (err) {
+      if (fsError(err)) halt(err, d.lock?.file ?? d.snapshotFile);
+      else fenceOut(err);
+      return false;
+    }
   };
 
   let lastSnapshot = 0;
@@ -84,9 +109,19 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   };
   const writeSnapshot = () => {
     const t0 = Date.now();
+    // Checked first: should this process be stopped between the check and the rename and lose
+    // the lock meanwhile, its snapshot covers only lines written before, which the new owner's
+    // log holds too (it copied them), so loading from it stays right.
+    if (!holding()) return;
     // A snapshot never covers log bytes a power loss could take back: a snapshot ahead of
     // its log means the log lost events, which loading refuses.
-    if (broken || !syncLog()) return;
+    if (!syncLog()) return;
+    try {
+      d.log.assertSoleWriter();
+    } catch (err) {
+      fenceOut(err);
+      return;
+    }
     try {
       writeFileAtomic(d.snapshotFile, d.machine.snapshot(d.log.bytes) + '\n');
     } catch (err) {
@@ -95,16 +130,19 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     lastSnapshot = Date.now();
     snapshotCost = lastSnapshot - t0;
   };
-  const record = (e: RunEvent) => {
-    if (broken) return;
+  /** Log an event; false when the run may no longer write (nothing was logged). */
+  const record = (e: RunEvent): boolean => {
+    if (!holding()) return false;
     const line = d.machine.apply(e, now());
     try {
       d.log.append(line);
     } catch (err) {
-      return halt(err, d.log.file);
+      halt(err, d.log.file);
+      return false;
     }
     // About once a second, and never more than ~10% of the time on big runs.
     if (Date.now() - lastSnapshot >= Math.max(1000, 10 * snapshotCost)) writeSnapshot();
+    return true;
   };
 
   let stopping: 'cancel' | 'pause' | undefined;
@@ -165,20 +203,15 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
         stop('cancel', { event: 'cancel_requested', by });
       }
       d.onTick?.([...inFlight.keys()]);
-      if (d.lock && Date.now() - lastBeat >= 1000) {
+      if (d.lock && !fenced && Date.now() - lastBeat >= 1000) {
         lastBeat = Date.now();
         d.lock.heartbeat();
       }
     } catch (err) {
       // A heartbeat the disk refused is a failed state write, not a lost lock.
       if (fsError(err)) halt(err, d.lock?.file ?? d.snapshotFile);
-      // Lost the lock (presumed dead by another process): stop writing at once.
-      else if (!stopping) {
-        stopping = 'cancel';
-        record({ event: 'note', message: `stopping: ${(err as Error).message}` });
-        killAll();
-        wake();
-      }
+      // Lost the lock (taken over, or its file removed): stop writing at once.
+      else fenceOut(err);
     }
   }, POLL_MS);
   if (d.signals) {
@@ -187,15 +220,19 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   }
 
   const launch = (a: StartAction) => {
-    record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] });
-    // Its start is not on disk: it must not run.
-    if (broken) return;
+    if (!record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] })) return;
     const abort = new AbortController();
-    const durable = () => {
-      // Throws once the log cannot be written: the attempt then sends nothing (it is aborted).
-      if (broken || !syncLog()) throw broken;
+    const io: AttemptIO = {
+      record,
+      // Throws once the log cannot be written or the lock is gone: the attempt then sends nothing.
+      durable: () => {
+        if (!holding() || !syncLog()) throw fenced ?? broken;
+      },
+      beforeStatement: () => {
+        if (!holding()) throw fenced ?? broken;
+      },
+      signal: abort.signal,
     };
-    const io: AttemptIO = { record, durable, signal: abort.signal };
     const settled = d.executor
       .run(a, io)
       .catch((err): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }));
@@ -214,6 +251,11 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   try {
     writeSnapshot();
     next: for (;;) {
+      if (fenced) {
+        // Their statements were aborted here; on the server they are the new owner's to check.
+        await Promise.all([...inFlight.values()].map((f) => f.settled));
+        throw fenced;
+      }
       if (broken) {
         // In-flight attempts were aborted and are being killed: wait for them, then fail.
         while (inFlight.size || kills.length) await Promise.all([...kills.splice(0), ...[...inFlight.values()].map((f) => f.settled)]);
@@ -232,9 +274,9 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
             await Promise.all(kills.splice(0));
             continue next; // the kills logged notes meanwhile: ask again
           }
-          record({ event: 'run_finished', status: a.status });
+          if (!record({ event: 'run_finished', status: a.status })) continue next;
           writeSnapshot(); // syncs the log first
-          if (broken) continue next;
+          if (broken || fenced) continue next;
           return a.status;
         }
       }
@@ -398,10 +440,15 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           );
         }
         if (a.verify === undefined && a.countTargetSql) {
-          const before = await count(ch, a.countTargetSql);
+          // The first count also takes the window's checksum, for `verify` to compare with later.
+          const m = a.measureTargetSql
+            ? (await ch.query<{ __chkit_c: string | number; __chkit_h1: string; __chkit_h2: string }>(a.measureTargetSql))[0]
+            : { __chkit_c: await count(ch, a.countTargetSql) };
+          const before = Number(m?.__chkit_c ?? 0);
+          const checksum = m && '__chkit_h1' in m ? `${m.__chkit_h1 || 0}:${m.__chkit_h2 || 0}` : undefined;
           const expected = a.countExpectedSql === a.countTargetSql ? before : await count(ch, a.countExpectedSql!);
           if (expected === 0) return { kind: 'skipped', reason: 'no rows in the window' };
-          io.record({ event: 'chunk_measured', chunk: a.chunk, before, expected });
+          io.record({ event: 'chunk_measured', chunk: a.chunk, before, expected, checksum });
           baseline = { b: before, e: expected };
         }
         // A killed INSERT can leave its token in a non-replicated MergeTree's deduplication log
@@ -417,7 +464,10 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         for (let k = a.statementsDone; k < statements.length; k++) {
           if (io.signal.aborted) return { kind: 'interrupted' };
           const sql = retrySql ?? statements[k].sql;
-          const exec = () => ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+          const exec = () => {
+            io.beforeStatement();
+            return ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+          };
           // The embedded engine reports no written rows: count the parts the insert made instead.
           const r = ch.embedded && !a.countTargetSql ? await insertedRows(ch, target, exec) : await exec();
           if (statements.length > 1) {

@@ -1,13 +1,17 @@
 // Run locks: one file per plan in <stateDir>/locks, created with O_EXCL so
-// two processes can never both hold it. The holder rewrites its heartbeat
-// about once a second; a lock whose process is gone (same host) or whose
-// heartbeat is stale is taken over, and the taker says so in the event log.
+// two processes can never both hold it. The holder never rewrites it: its
+// heartbeat is the file's mtime, touched through the holder's own descriptor
+// about once a second, so a holder that lost the file (taken over, removed)
+// touches only its old inode. Who may take a lock over is decided in the core
+// (src/fence.rs): on this host only a process that is gone (or a reused pid),
+// on another host a stale heartbeat; the taker says so in the event log.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { usageError } from '../core/errors.js';
-import { lockPath, readTextIfExists, writeFileAtomic, type StatePaths } from './store.js';
+import { callCore } from '../core/core.js';
+import { runtimeError, usageError } from '../core/errors.js';
+import { lockPath, readTextIfExists, type StatePaths } from './store.js';
 
 export interface LockInfo {
   planId: string;
@@ -15,8 +19,11 @@ export interface LockInfo {
   /** Where the run executes (environment origin), never credentials. */
   environment?: string;
   pid: number;
+  /** The process's start time (/proc/<pid>/stat field 22, Linux), so that a reused pid is not taken for it. */
+  pidStart?: string;
   host: string;
   startedAt: string;
+  /** As read: the lock file's mtime. */
   heartbeatAt: string;
   nonce: string;
 }
@@ -25,9 +32,34 @@ export interface LockInfo {
 export const STALE_AFTER_MS = 30_000;
 export const HEARTBEAT_MS = 1_000;
 
-export type Liveness = { live: true } | { live: false; reason: string };
+export type Liveness =
+  | {
+      live: true;
+      /** This host: its process is alive (else: another host with a fresh heartbeat). */
+      processSeen: boolean;
+      stopped: boolean;
+      /** The heartbeat is older than STALE_AFTER_MS (a stopped or hung process). */
+      quiet: boolean;
+      heartbeatAgeMs: number | null;
+      /** What to do about a quiet holder; safe to follow. */
+      advice: string | null;
+    }
+  | { live: false; reason: string };
+
+/** State (field 3) and start time (field 22) of a process, from /proc; undefined where there is none. */
+function procStat(pid: number): { state: string; start: string } | undefined {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 is the command in parentheses and may hold spaces: count from its end.
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return rest.length > 19 ? { state: rest[0], start: rest[19] } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -36,28 +68,61 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+type Verdict =
+  | { state: 'alive'; processSeen: boolean; stopped: boolean; quiet: boolean; heartbeatAgeMs: number | null; advice: string | null }
+  | { state: 'gone'; reason: string };
+
 export function liveness(info: LockInfo, now = Date.now()): Liveness {
-  if (info.host === os.hostname() && !pidAlive(info.pid)) {
-    return { live: false, reason: `process ${info.pid} on ${info.host} is gone` };
+  const sameHost = info.host === os.hostname();
+  let process: { alive: boolean; sameStart: boolean | null; stopped: boolean } | undefined;
+  if (sameHost) {
+    const alive = pidAlive(info.pid);
+    const st = alive ? procStat(info.pid) : undefined;
+    process = { alive, sameStart: st && info.pidStart ? st.start === info.pidStart : null, stopped: !!st && /^[Tt]$/.test(st.state) };
   }
-  const age = now - Date.parse(info.heartbeatAt);
-  if (!(age <= STALE_AFTER_MS)) return { live: false, reason: `heartbeat is ${Math.round(age / 1000)} s old` };
-  return { live: true };
+  const age = Math.round(now - Date.parse(info.heartbeatAt));
+  const v = callCore<Verdict>('judgeLockHolder', {
+    pid: info.pid,
+    host: info.host,
+    sameHost,
+    process,
+    heartbeatAgeMs: Number.isFinite(age) ? age : null,
+    staleAfterMs: STALE_AFTER_MS,
+  });
+  if (v.state === 'gone') return { live: false, reason: v.reason };
+  const { state: _, ...rest } = v;
+  return { live: true, ...rest };
 }
 
 function readLock(file: string): LockInfo | undefined {
-  const text = readTextIfExists(file);
-  if (text === undefined) return undefined;
+  let text: string | undefined;
+  let mtime: number;
   try {
-    return JSON.parse(text) as LockInfo;
+    text = readTextIfExists(file);
+    if (text === undefined) return undefined;
+    mtime = fs.statSync(file).mtimeMs;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const heartbeatAt = new Date(mtime).toISOString();
+  try {
+    return { ...(JSON.parse(text) as LockInfo), heartbeatAt };
   } catch {
-    // A lock is written atomically, so unparsable means foreign or damaged: treat as stale.
-    return { planId: '?', target: '?', pid: 0, host: '?', startedAt: '', heartbeatAt: '1970-01-01T00:00:00Z', nonce: '' };
+    // Being written by its creator (O_EXCL, then the content), or foreign: judged by its age alone.
+    return { planId: '?', target: '?', pid: 0, host: '?', startedAt: '', heartbeatAt, nonce: '' };
   }
 }
 
 export function describeHolder(info: LockInfo): string {
   return `pid ${info.pid} on ${info.host} (started ${info.startedAt}, heartbeat ${info.heartbeatAt})`;
+}
+
+/** describeHolder, and for a live holder that has gone quiet, what it may be and what to do. */
+export function describeLiveHolder(info: LockInfo, l: Liveness): string {
+  if (!l.live || (!l.quiet && !l.stopped)) return describeHolder(info);
+  const age = l.heartbeatAgeMs === null ? 'no heartbeat' : `heartbeat ${Math.round(l.heartbeatAgeMs / 1000)} s old`;
+  return `${describeHolder(info)}, ${l.processSeen ? 'alive, ' : ''}${age}${l.advice ? `: ${l.advice}` : ''}`;
 }
 
 /** Every lock in the state directory that is still live. */
@@ -82,20 +147,32 @@ export function planHolder(p: StatePaths, planId: string): LockInfo | undefined 
 
 export class PlanLock {
   private released = false;
-  constructor(readonly file: string, public info: LockInfo) {}
+  constructor(readonly file: string, public info: LockInfo, private readonly fd: number) {}
+
+  /** Throws (exit 1) unless the lock file is still ours: checked before every statement, log line and snapshot. */
+  verify(): void {
+    const cur = readLock(this.file);
+    if (cur?.nonce === this.info.nonce) return;
+    throw runtimeError(
+      'lock_lost',
+      `lost the lock ${this.file}: ` +
+        (cur ? `it was taken over by ${describeHolder(cur)}, which continues the plan` : 'the lock file was removed; `resume` continues the plan') +
+        '; this run stopped before its next statement and wrote nothing more',
+    );
+  }
 
   heartbeat(): void {
     if (this.released) return;
-    // Never overwrite a lock someone else took over (we were presumed dead).
-    const cur = readLock(this.file);
-    if (cur?.nonce !== this.info.nonce) throw usageError('lock_lost', `lost the lock ${this.file} to ${cur ? describeHolder(cur) : 'nobody'}`);
-    this.info = { ...this.info, heartbeatAt: new Date().toISOString() };
-    writeFileAtomic(this.file, JSON.stringify(this.info) + '\n');
+    this.verify();
+    // Through our own descriptor: a lock file that replaced ours is never touched.
+    const now = new Date();
+    fs.futimesSync(this.fd, now, now);
   }
 
   release(): void {
     if (this.released) return;
     this.released = true;
+    fs.closeSync(this.fd);
     if (readLock(this.file)?.nonce === this.info.nonce) fs.rmSync(this.file, { force: true });
   }
 }
@@ -106,21 +183,23 @@ export interface Acquired {
   takenOver?: { previous: LockInfo; reason: string };
 }
 
-function createExclusive(file: string, info: LockInfo): boolean {
+/** → the open descriptor of the new file, or undefined when it exists. */
+function createExclusive(file: string, info: LockInfo): number | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, 'wx', 0o644);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
     throw err;
   }
   try {
     fs.writeSync(fd, JSON.stringify(info) + '\n');
     fs.fsyncSync(fd);
-  } finally {
+  } catch (err) {
     fs.closeSync(fd);
+    throw err;
   }
-  return true;
+  return fd;
 }
 
 /**
@@ -137,6 +216,7 @@ export function acquirePlanLock(p: StatePaths, planId: string, target: string, e
     target,
     environment,
     pid: process.pid,
+    pidStart: procStat(process.pid)?.start,
     host: os.hostname(),
     startedAt: now,
     heartbeatAt: now,
@@ -144,19 +224,22 @@ export function acquirePlanLock(p: StatePaths, planId: string, target: string, e
   };
   let takenOver: Acquired['takenOver'];
   for (let tries = 0; tries < 10; tries++) {
-    if (createExclusive(file, info)) return { lock: new PlanLock(file, info), takenOver };
+    const fd = createExclusive(file, info);
+    if (fd !== undefined) return { lock: new PlanLock(file, info, fd), takenOver };
     const cur = readLock(file);
     if (!cur) continue; // released in between: try again
     const l = liveness(cur);
-    if (l.live) throw usageError('plan_locked', `plan ${planId} is being run by ${describeHolder(cur)}`);
+    if (l.live) throw usageError('plan_locked', `plan ${planId} is being run by ${describeLiveHolder(cur, l)}`);
     const guard = `${file}.takeover`;
     // A guard left by a taker that died mid-takeover (a kill can land anywhere).
     const g = readLock(guard);
     if (g && (!liveness(g).live || Date.now() - Date.parse(g.heartbeatAt) > 10_000)) fs.rmSync(guard, { force: true });
-    if (!createExclusive(guard, info)) {
+    const guardFd = createExclusive(guard, info);
+    if (guardFd === undefined) {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 * (tries + 1));
       continue;
     }
+    fs.closeSync(guardFd);
     try {
       if (readLock(guard)?.nonce === info.nonce && readLock(file)?.nonce === cur.nonce) {
         fs.rmSync(file, { force: true });
@@ -171,12 +254,14 @@ export function acquirePlanLock(p: StatePaths, planId: string, target: string, e
 
 /**
  * Overlap check after taking our own lock: another live run on the same
- * target. Both racers see each other, and exactly one (the later lock) yields.
+ * target of the same environment (a lock that does not say where it runs may
+ * be anywhere). Both racers see each other, and exactly one (the later lock) yields.
  */
 export function overlappingRun(p: StatePaths, mine: LockInfo): LockInfo | undefined {
   const key = (l: LockInfo) => `${l.startedAt}|${l.planId}|${l.pid}`;
+  const sameEnvironment = (l: LockInfo) => l.environment === undefined || mine.environment === undefined || l.environment === mine.environment;
   return liveLocks(p).find(
-    (l) => l.nonce !== mine.nonce && l.planId !== mine.planId && l.target === mine.target && key(l) < key(mine),
+    (l) => l.nonce !== mine.nonce && l.planId !== mine.planId && l.target === mine.target && sameEnvironment(l) && key(l) < key(mine),
   );
 }
 

@@ -127,6 +127,8 @@ export function listPlanIds(p: StatePaths): string[] {
     .sort();
 }
 
+/** The last `verify` of a plan (written atomically; no credentials). */
+export const verifyPath = (p: StatePaths, planId: string) => path.join(p.runs, `${planId}.verify.json`);
 export const cancelPath = (p: StatePaths, planId: string) => path.join(p.runs, `${planId}.cancel`);
 export const lockPath = (p: StatePaths, planId: string) => path.join(p.locks, `${planId}.lock`);
 
@@ -172,6 +174,30 @@ export function eventLogReader(file: string): LogReader {
 const LOG_BLOCK = 4 << 20;
 
 /**
+ * Give the event log a new inode (copy, fsync, rename over it) before a new
+ * writer reads it: a process that lost the plan's lock but still has the old
+ * file open then appends to that old inode, never to the log. Whatever it
+ * appended before is in the copy, which the new writer reads.
+ */
+export function detachEventLog(file: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    fs.copyFileSync(file, tmp);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  const fd = fs.openSync(tmp, 'r+');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  syncDir(path.dirname(file));
+}
+
+/**
  * The append-only event log of one plan. `append` writes through to the OS
  * at once (a killed process loses nothing written); `sync` makes it durable
  * and is called before any statement whose recovery depends on the log
@@ -185,7 +211,8 @@ export class EventLog {
   /** Open for appending after the first `validBytes` bytes; a torn tail past them is cut off. */
   constructor(readonly file: string, validBytes: number) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    // O_APPEND: whatever else may write to this file, no byte of a line is ever overwritten.
+    this.fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
     const size = fs.fstatSync(this.fd).size;
     if (size > validBytes) {
       fs.ftruncateSync(this.fd, validBytes);
@@ -200,9 +227,20 @@ export class EventLog {
   append(line: string): void {
     const buf = Buffer.from(line + '\n', 'utf8');
     let off = 0;
-    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off, this.bytes + off);
+    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off, null);
     this.bytes += buf.length;
     this.dirty = true;
+  }
+
+  /**
+   * Throws unless the file holds exactly what this writer appended: a snapshot's
+   * offset into the log is only right then.
+   */
+  assertSoleWriter(): void {
+    const size = fs.fstatSync(this.fd).size;
+    if (size !== this.bytes) {
+      throw runtimeError('lock_lost', `event log ${this.file} holds ${size} B where this run wrote ${this.bytes} B: another process writes to it; stopped`);
+    }
   }
 
   sync(): void {

@@ -13,6 +13,8 @@ export interface ProgressSnapshot {
   /** Chunks already done when this process started: they do not count toward the rate. */
   doneAtStart?: number;
   rowsAtStart?: number;
+  /** Rows read and written so far by the statements in flight (from the server), when known. */
+  inFlightRows?: { read: number; written: number };
 }
 
 function duration(ms: number): string {
@@ -48,6 +50,7 @@ export function formatProgress(s: ProgressSnapshot, width = 80): string {
     `${compact(rate)}/s`,
     `${duration(elapsed)}`,
     `ETA ${remaining === 0 ? '0s' : duration(eta)}`,
+    s.inFlightRows ? `now ${compact(s.inFlightRows.read)} read, ${compact(s.inFlightRows.written)} written` : '',
   ].filter(Boolean);
   const stats = parts.join(' · ');
   // The bar shrinks first, then the in-flight list does; counts are never cut.

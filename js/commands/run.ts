@@ -240,6 +240,21 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
       // The log and snapshot hold everything up to the failed write: resume checks what was in flight.
       throw runtimeError(io.code, `${io.message}; the run stopped: fix that, then \`${cliName(cx)} resume --plan-id ${plan.planId}\` continues it`, io);
     };
+    // A long chunk is not a frozen bar: every few seconds, what its statements have read and
+    // written so far, from system.processes (the display only; nothing decides on it).
+    let inFlightRows: { read: number; written: number } | undefined;
+    let polling = false;
+    let lastPoll = 0;
+    const pollInFlight = (queryIds: string[]) => {
+      if (polling || queryIds.length === 0 || Date.now() - lastPoll < 3000) return;
+      polling = true;
+      lastPoll = Date.now();
+      ch!
+        .progress(queryIds)
+        .then((p) => (inFlightRows = { read: p.readRows, written: p.writtenRows }))
+        .catch(() => (inFlightRows = undefined))
+        .finally(() => (polling = false));
+    };
     const status = await drive({
       machine,
       log,
@@ -248,7 +263,8 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
       cancelFile: cancelPath(cx.paths, plan.planId),
       lock,
       signals: true,
-      onTick: cx.jsonMode ? undefined : (inFlight) => {
+      onTick: cx.jsonMode ? undefined : (inFlight, queryIds) => {
+        pollInFlight(queryIds);
         const s = machine.summary();
         progress.update({
           total: s.chunkCounts.total,
@@ -261,6 +277,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
           nowMs: Date.now(),
           doneAtStart: atStart.chunkCounts.done + atStart.chunkCounts.skipped,
           rowsAtStart: atStart.rowsWritten,
+          inFlightRows: inFlight.length ? inFlightRows : undefined,
         });
       },
     }).catch(stopped);

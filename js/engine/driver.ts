@@ -47,8 +47,8 @@ export interface DriveInput {
   /** Listen to SIGINT/SIGTERM (pause). Off for in-process benches. */
   signals?: boolean;
   now?: () => number;
-  /** Called about four times a second with the indexes of the chunks in flight (progress display). */
-  onTick?: (inFlight: number[]) => void;
+  /** Called about four times a second with the indexes of the chunks in flight and their query ids (progress display). */
+  onTick?: (inFlight: number[], queryIds: string[]) => void;
 }
 
 const POLL_MS = 250;
@@ -202,7 +202,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
         }
         stop('cancel', { event: 'cancel_requested', by });
       }
-      d.onTick?.([...inFlight.keys()]);
+      d.onTick?.([...inFlight.keys()], [...inFlight.values()].flatMap((f) => f.action.queryIds));
       if (d.lock && !fenced && Date.now() - lastBeat >= 1000) {
         lastBeat = Date.now();
         d.lock.heartbeat();

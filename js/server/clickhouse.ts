@@ -63,6 +63,8 @@ export interface ClickHouse {
   kill(queryId: string): Promise<void>;
   /** Whether the server still lists a query with this id. */
   running(queryId: string): Promise<boolean>;
+  /** Rows read and written so far by those of these statements the server is running. */
+  progress(queryIds: string[]): Promise<{ readRows: number; writtenRows: number }>;
   close(): Promise<void>;
 }
 
@@ -316,6 +318,17 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
         return Number((await control(listed(queryId)))[0]?.c ?? 0) > 0;
       } catch (err) {
         throw needsGrant(toFailure(err), 'reading system.processes needs SELECT on system.processes (or SHOW PROCESSLIST)');
+      }
+    },
+    async progress(queryIds) {
+      if (queryIds.length === 0) return { readRows: 0, writtenRows: 0 };
+      for (const q of queryIds) if (!QUERY_ID.test(q)) throw new Error(`not a query id: ${q}`);
+      const sql = `SELECT sum(read_rows) AS r, sum(written_rows) AS w FROM system.processes WHERE ${queryIds.map((q) => `(${ours(q)})`).join(' OR ')}`;
+      try {
+        const [row] = await client.query({ query: sql, format: 'JSONEachRow' }).then((r) => r.json<{ r: string | number; w: string | number }>());
+        return { readRows: Number(row?.r ?? 0), writtenRows: Number(row?.w ?? 0) };
+      } catch (err) {
+        throw toFailure(err);
       }
     },
     async kill(queryId) {

@@ -104,6 +104,15 @@ function exactlyOnceNotes(plan: Plan, info: TargetTable | undefined, replayDone:
     );
   }
   if (multi) notes.push('chunks with several statements cannot be counted per window: an interrupted statement stops its chunk for the operator');
+  const d = plan.distributed;
+  if (d) {
+    notes.push(
+      `${plan.target} is Distributed: rows land in ${d.remoteDatabase}.${d.remoteTable} on ${d.shards} shard(s) of cluster ${d.cluster}; every INSERT waits until they are there (distributed_foreground_insert = 1)` +
+        (plan.strategy === 'mv_replay'
+          ? ', and a retry is dropped as a duplicate only by shards whose table deduplicates, for rows the sharding key sends to the same shard again'
+          : ', and the window counts read every shard'),
+    );
+  }
   if (replayDone && tokens && dedup) notes.push('--replay-done re-sends the same tokens: while they are inside the deduplication window the target drops the replayed rows');
   if (plan.strategy !== 'mv_replay') {
     notes.push('the row-count check assumes nothing else writes to the backfilled window of the target during the run');

@@ -10,9 +10,17 @@
 //! over the inserted block in place of the source table, while every other
 //! table it names is read in full.
 //!
+//! Every read of the source on the view's trigger path is replaced: in a
+//! `WITH name AS (SELECT …)` subquery the FROM reads, and in each branch of a
+//! UNION ALL in a FROM subquery (each branch sees the inserted block there).
+//! Column qualifiers naming the source (`db.src.col`, `src.col` under an alias)
+//! become the alias, as a subquery answers only to that.
+//!
 //! Anything the rewriter cannot prove it filters correctly is refused with the
-//! construct named: the source read twice, UNION, table functions, PREWHERE,
-//! FINAL/SAMPLE on the source, comma joins, columns qualified by database.
+//! construct named: the source (or a WITH subquery reading it) read twice, a
+//! top-level UNION ALL (a live view runs only its first SELECT), branches that
+//! read another table or none, UNION DISTINCT, INTERSECT/EXCEPT, table
+//! functions, PREWHERE, FINAL/SAMPLE on the source, comma joins.
 
 use crate::error::{CoreError, CoreResult};
 use crate::sql::{quote_ident, window_predicate, TableRef};
@@ -23,14 +31,29 @@ use crate::window::Window;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewQuery {
     text: String,
-    /// Byte span of the source reference (table name and alias) in `text`.
-    span: (usize, usize),
+    /// Spans of `text` to replace, in order: every read of the source, and
+    /// every column qualifier that names the source table.
+    edits: Vec<Edit>,
     /// The table whose inserts trigger the view.
     pub source: TableRef,
-    /// The name the query knows the source by: its alias, or the table name.
-    pub alias: String,
     /// Output column names read from the select list, or why they cannot be.
     pub parsed_outputs: Result<Vec<String>, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Edit {
+    span: (usize, usize),
+    /// The name the query knows this read of the source by (its alias, or the table name).
+    alias: String,
+    kind: EditKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum EditKind {
+    /// `db.src [AS] a` → `(SELECT … FROM db.src WHERE <window>) AS a`.
+    Source,
+    /// `db.src` or `src` before `.column` → `a`: a subquery answers only to its alias.
+    Qualifier,
 }
 
 fn unsupported(view: &str, what: impl std::fmt::Display) -> CoreError {
@@ -57,29 +80,74 @@ fn is_word_in(t: &Token, words: &[&str]) -> bool {
 /// What follows a FROM or JOIN.
 #[derive(Debug, Clone)]
 enum Relation {
-    Table { table: TableRef, span: (usize, usize), alias: Option<String>, modifier: Option<String> },
+    /// `qualified`: written `db.t`; an unqualified name may be a WITH subquery.
+    Table { table: TableRef, qualified: bool, span: (usize, usize), alias: Option<String>, modifier: Option<String> },
     /// `(subquery)`: the id of the frame it opens.
     Subquery(usize),
 }
 
 #[derive(Debug, Clone)]
 struct FromClause {
-    frame: usize,
+    /// The SELECT (one branch of a UNION ALL counts as one) the clause belongs to.
+    scope: usize,
     relation: Relation,
+}
+
+/// `WITH name AS (SELECT …)`.
+struct Cte {
+    name: String,
+    /// The SELECT whose WITH defines it: the name means this subquery there and in its subqueries.
+    scope: usize,
+    /// The frame its parenthesis opens.
+    frame: usize,
 }
 
 /// The parts of the query found by one walk over its tokens.
 struct Structure {
     froms: Vec<FromClause>,
-    /// Tables named after `IN` (`x IN db.t`).
-    in_tables: Vec<TableRef>,
-    /// Names defined by `WITH name AS (SELECT …)`.
-    cte_names: Vec<String>,
-    /// Frame id of every significant token (0 = the outermost query).
+    /// Tables named after `IN` (`x IN db.t`), whether they were qualified, and the scope.
+    in_tables: Vec<(TableRef, bool, usize)>,
+    ctes: Vec<Cte>,
+    /// Frame id of every significant token (0 = the outermost query): every
+    /// parenthesis opens one.
     frame_of: Vec<usize>,
+    /// Scope of every significant token: the SELECT it is part of. A frame
+    /// holds one scope per UNION ALL branch; function-call parentheses none.
+    scope_of: Vec<usize>,
+    /// Frame of each scope, by scope id.
+    scope_frame: Vec<usize>,
+    /// The scope each scope is nested in (None for the branches of the outermost query).
+    scope_parent: Vec<Option<usize>>,
+    /// Index of the `)` that closes each frame, by frame id (0 = none).
+    close_of: Vec<usize>,
     /// Clauses whose result depends on how rows are split into blocks
-    /// (`LIMIT`, window functions), with the frame they are in.
+    /// (`LIMIT`, window functions), with the scope they are in.
     block_dependent: Vec<(usize, &'static str)>,
+}
+
+impl Structure {
+    /// The UNION ALL branches of a frame, in order.
+    fn branches(&self, frame: usize) -> Vec<usize> {
+        (0..self.scope_frame.len()).filter(|&s| self.scope_frame[s] == frame).collect()
+    }
+
+    /// What an unqualified table name in `scope` means: the WITH subquery of that
+    /// name defined in the scope or one enclosing it (the innermost), else a table.
+    /// A name that matches a WITH subquery only elsewhere is refused: in a later
+    /// UNION ALL branch its meaning depends on `enable_global_with_statement`.
+    fn cte_named(&self, view: &str, scope: usize, name: &str) -> CoreResult<Option<usize>> {
+        let mut at = Some(scope);
+        while let Some(s) = at {
+            if let Some(c) = self.ctes.iter().rposition(|c| c.scope == s && c.name == name) {
+                return Ok(Some(c));
+            }
+            at = self.scope_parent[s];
+        }
+        if self.ctes.iter().any(|c| c.name == name) {
+            return Err(unsupported(view, format!("FROM {name}: {name} names a WITH subquery defined elsewhere in the query")));
+        }
+        Ok(None)
+    }
 }
 
 struct Walker<'a> {
@@ -97,14 +165,14 @@ impl<'a> Walker<'a> {
         self.at(k).is_some_and(|t| t.is_keyword("SELECT") || t.is_keyword("WITH"))
     }
 
-    /// `ident` or `ident.ident` at k: the table and the index after it.
-    fn table_name(&self, k: usize) -> Option<(TableRef, usize)> {
+    /// `ident` or `ident.ident` at k: the table, whether it was qualified, and the index after it.
+    fn table_name(&self, k: usize) -> Option<(TableRef, bool, usize)> {
         let a = self.at(k).filter(|t| t.is_ident())?;
         if self.at(k + 1).is_some_and(|t| t.is_punct(".")) {
             let b = self.at(k + 2).filter(|t| t.is_ident())?;
-            return Some((TableRef { database: a.value.clone(), table: b.value.clone() }, k + 3));
+            return Some((TableRef { database: a.value.clone(), table: b.value.clone() }, true, k + 3));
         }
-        Some((TableRef { database: self.default_db.to_string(), table: a.value.clone() }, k + 1))
+        Some((TableRef { database: self.default_db.to_string(), table: a.value.clone() }, false, k + 1))
     }
 
     /// The relation after FROM/JOIN at k; `next_frame` is the id a `(` here would open.
@@ -115,7 +183,7 @@ impl<'a> Walker<'a> {
         if first.is_punct("(") {
             return Ok(Relation::Subquery(next_frame));
         }
-        let (table, mut j) = self
+        let (table, qualified, mut j) = self
             .table_name(k)
             .ok_or_else(|| unsupported(self.view, format!("unexpected '{}' after FROM/JOIN", first.value)))?;
         if self.at(j).is_some_and(|t| t.is_punct("(")) {
@@ -124,48 +192,82 @@ impl<'a> Walker<'a> {
         let name_start = first.start;
         let mut end = self.sig[j - 1].end;
         let mut alias = None;
-        if self.at(j).is_some_and(|t| t.is_keyword("AS")) {
-            let a = self.at(j + 1).filter(|t| t.is_ident()).ok_or_else(|| unsupported(self.view, "AS without an alias"))?;
+        if let Some((a, next)) = self.alias_at(j)? {
             alias = Some(a.value.clone());
             end = a.end;
-            j += 2;
-        } else if let Some(a) = self.at(j).filter(|t| t.is_ident() && !is_word_in(t, NOT_ALIAS)) {
-            alias = Some(a.value.clone());
-            end = a.end;
-            j += 1;
+            j = next;
         }
         let modifier = self.at(j).filter(|t| t.is_keyword("FINAL") || t.is_keyword("SAMPLE")).map(|t| t.value.to_uppercase());
-        Ok(Relation::Table { table, span: (name_start, end), alias, modifier })
+        Ok(Relation::Table { table, qualified, span: (name_start, end), alias, modifier })
+    }
+
+    /// `AS a` or a bare alias at j: the alias token and the index after it.
+    fn alias_at(&self, j: usize) -> CoreResult<Option<(&'a Token, usize)>> {
+        if self.at(j).is_some_and(|t| t.is_keyword("AS")) {
+            let a = self.at(j + 1).filter(|t| t.is_ident()).ok_or_else(|| unsupported(self.view, "AS without an alias"))?;
+            return Ok(Some((a, j + 2)));
+        }
+        Ok(self.at(j).filter(|t| t.is_ident() && !is_word_in(t, NOT_ALIAS)).map(|a| (a, j + 1)))
     }
 
     fn walk(&self) -> CoreResult<Structure> {
         let mut s = Structure {
             froms: Vec::new(),
             in_tables: Vec::new(),
-            cte_names: Vec::new(),
+            ctes: Vec::new(),
             frame_of: Vec::new(),
+            scope_of: Vec::new(),
+            scope_frame: vec![0],
+            scope_parent: vec![None],
+            close_of: vec![0],
             block_dependent: Vec::new(),
         };
-        // (id, is a SELECT) of each open parenthesis; the root is the query itself.
-        let mut stack: Vec<(usize, bool)> = vec![(0, true)];
+        // (frame id, is a SELECT, scope) of each open parenthesis; the root is the query itself.
+        let mut stack: Vec<(usize, bool, usize)> = vec![(0, true, 0)];
         let mut next_id = 1;
         for (k, t) in self.sig.iter().enumerate() {
-            let (frame, in_select) = *stack.last().expect("root frame");
+            let (frame, in_select, scope) = *stack.last().expect("root frame");
             s.frame_of.push(frame);
+            s.scope_of.push(scope);
             if t.is_punct("(") {
-                stack.push((next_id, self.starts_select(k + 1)));
+                let select = self.starts_select(k + 1);
+                let inner = if select {
+                    s.scope_frame.push(next_id);
+                    s.scope_parent.push(Some(scope));
+                    s.scope_frame.len() - 1
+                } else {
+                    scope
+                };
+                stack.push((next_id, select, inner));
+                s.close_of.push(0);
                 next_id += 1;
             } else if t.is_punct(")") {
                 if stack.len() == 1 {
                     return Err(unsupported(self.view, "unbalanced ')'"));
                 }
+                s.close_of[frame] = k;
                 stack.pop();
             } else if t.is_punct(";") {
                 if k + 1 != self.sig.len() {
                     return Err(unsupported(self.view, "more than one statement"));
                 }
-            } else if t.is_keyword("UNION") || t.is_keyword("INTERSECT") {
-                return Err(unsupported(self.view, t.value.to_uppercase()));
+            } else if t.is_keyword("UNION") {
+                let next = self.at(k + 1);
+                if next.is_some_and(|n| n.is_keyword("DISTINCT")) {
+                    return Err(unsupported(self.view, "UNION DISTINCT (only UNION ALL can be replayed)"));
+                }
+                if !next.is_some_and(|n| n.is_keyword("ALL")) {
+                    return Err(unsupported(self.view, "UNION without ALL (its meaning depends on union_default_mode)"));
+                }
+                if !in_select || !self.starts_select(k + 2) {
+                    return Err(unsupported(self.view, "UNION ALL between parenthesised queries (write each branch as a plain SELECT)"));
+                }
+                // The next branch is a scope of its own in the same frame.
+                s.scope_frame.push(frame);
+                s.scope_parent.push(s.scope_parent[scope]);
+                stack.last_mut().expect("root frame").2 = s.scope_frame.len() - 1;
+            } else if t.is_keyword("INTERSECT") {
+                return Err(unsupported(self.view, "INTERSECT"));
             } else if t.is_keyword("EXCEPT")
                 && (self.starts_select(k + 1)
                     || self.at(k + 1).is_some_and(|n| n.is_keyword("DISTINCT") || n.is_keyword("ALL"))
@@ -173,9 +275,9 @@ impl<'a> Walker<'a> {
             {
                 return Err(unsupported(self.view, "EXCEPT between queries"));
             } else if t.is_keyword("LIMIT") && in_select {
-                s.block_dependent.push((frame, "LIMIT"));
+                s.block_dependent.push((scope, "LIMIT"));
             } else if t.is_keyword("OVER") && self.at(k + 1).is_some_and(|n| n.is_punct("(") || n.is_ident()) {
-                s.block_dependent.push((frame, "a window function (OVER)"));
+                s.block_dependent.push((scope, "a window function (OVER)"));
             } else if t.is_keyword("PREWHERE") {
                 return Err(unsupported(self.view, "PREWHERE (write the condition in WHERE)"));
             } else if in_select && (t.is_keyword("FROM") || (t.is_keyword("JOIN") && !self.after_array(k))) {
@@ -183,11 +285,11 @@ impl<'a> Walker<'a> {
                 if t.is_keyword("FROM") {
                     self.no_comma_join(k + 1, &relation)?;
                 }
-                s.froms.push(FromClause { frame, relation });
+                s.froms.push(FromClause { scope, relation });
             } else if t.is_keyword("IN") && !self.at(k + 1).is_some_and(|n| n.is_punct("(")) {
-                if let Some((table, j)) = self.table_name(k + 1) {
+                if let Some((table, qualified, j)) = self.table_name(k + 1) {
                     if !self.at(j).is_some_and(|n| n.is_punct("(")) {
-                        s.in_tables.push(table);
+                        s.in_tables.push((table, qualified, scope));
                     }
                 }
             } else if t.is_keyword("AS")
@@ -196,7 +298,7 @@ impl<'a> Walker<'a> {
                 && k > 0
                 && self.sig[k - 1].is_ident()
             {
-                s.cte_names.push(self.sig[k - 1].value.clone());
+                s.ctes.push(Cte { name: self.sig[k - 1].value.clone(), scope, frame: next_id });
             }
         }
         if stack.len() != 1 {
@@ -219,28 +321,98 @@ impl<'a> Walker<'a> {
         }
         Ok(())
     }
+
+    /// The alias after a FROM/JOIN subquery (after the `)` closing `frame`).
+    fn subquery_alias(&self, st: &Structure, frame: usize) -> Option<String> {
+        let close = st.close_of.get(frame).copied().filter(|&c| c > 0)?;
+        self.alias_at(close + 1).ok().flatten().map(|(a, _)| a.value.clone())
+    }
 }
 
-/// The table a live view is triggered by: the first table of the outermost
-/// FROM, looking inside a FROM subquery when the FROM is one. Also refuses
-/// clauses on that path whose result depends on the insert's block size: a
-/// live view applies them per inserted block, a replay per chunk.
-fn trigger_table(view: &str, st: &Structure) -> CoreResult<usize> {
-    let mut frame = 0;
-    loop {
-        if let Some((_, what)) = st.block_dependent.iter().find(|(f, _)| *f == frame) {
-            return Err(unsupported(view, format!("{what} over the source rows (a live view applies it to each inserted block)")));
+/// How the source is read: the FROM clauses that read it, and the FROM
+/// clauses (subqueries, WITH names) on the way to them.
+#[derive(Default)]
+struct Triggers {
+    reads: Vec<usize>,
+    path: Vec<usize>,
+    /// The WITH subqueries on the way, by index.
+    ctes: Vec<usize>,
+}
+
+/// The table a live view is triggered by is the first table of the outermost
+/// FROM, looking inside a FROM subquery or a WITH subquery when the FROM is
+/// one; a UNION ALL in such a subquery feeds the inserted block to each of
+/// its branches (measured on the engine), so each branch is followed. Also
+/// refuses clauses on that path whose result depends on the insert's block
+/// size: a live view applies them per inserted block, a replay per chunk.
+fn find_triggers(view: &str, st: &Structure) -> CoreResult<Triggers> {
+    if st.branches(0).len() > 1 {
+        // Measured on the engine (ClickHouse 26): a top-level UNION ALL feeds only its first SELECT.
+        return Err(unsupported(
+            view,
+            "UNION ALL at the top of the query (a live view runs only its first SELECT on each insert, so a replay of every branch would write rows the view never wrote)",
+        ));
+    }
+    let mut out = Triggers::default();
+    follow(view, st, 0, "", &mut Vec::new(), &mut out)?;
+    Ok(out)
+}
+
+/// `within`: what the scope is part of, for messages; `open`: WITH names being followed.
+fn follow(view: &str, st: &Structure, scope: usize, within: &str, open: &mut Vec<usize>, out: &mut Triggers) -> CoreResult<()> {
+    if let Some((_, what)) = st.block_dependent.iter().find(|(s, _)| *s == scope) {
+        return Err(unsupported(view, format!("{what} over the source rows (a live view applies it to each inserted block)")));
+    }
+    let Some(i) = st.froms.iter().position(|f| f.scope == scope) else {
+        return Err(unsupported(
+            view,
+            match within {
+                "" => "no FROM table found".to_string(),
+                w if st.branches(st.scope_frame[scope]).len() > 1 => {
+                    format!("a UNION ALL branch without FROM{w} (a live view adds its rows on every insert)")
+                }
+                w => format!("no FROM table found{w}"),
+            },
+        ));
+    };
+    let frames = |frame: usize| st.branches(frame);
+    let cte = match &st.froms[i].relation {
+        Relation::Table { table, qualified: false, .. } => st.cte_named(view, scope, &table.table)?,
+        _ => None,
+    };
+    match &st.froms[i].relation {
+        Relation::Table { .. } if cte.is_some() => {
+            let c = cte.expect("matched");
+            let cte = &st.ctes[c];
+            let name = &cte.name;
+            if open.contains(&c) {
+                return Err(unsupported(view, format!("the WITH subquery {name} refers to itself")));
+            }
+            out.path.push(i);
+            out.ctes.push(c);
+            open.push(c);
+            for b in frames(cte.frame) {
+                follow(view, st, b, &format!(" in the WITH subquery {name}"), open, out)?;
+            }
+            open.pop();
         }
-        let i = st
-            .froms
-            .iter()
-            .position(|f| f.frame == frame)
-            .ok_or_else(|| unsupported(view, "no FROM table found"))?;
-        match st.froms[i].relation {
-            Relation::Table { .. } => return Ok(i),
-            Relation::Subquery(child) => frame = child,
+        Relation::Table { .. } => {
+            if !out.reads.contains(&i) {
+                out.reads.push(i);
+            }
+        }
+        Relation::Subquery(frame) => {
+            out.path.push(i);
+            let branches = frames(*frame);
+            if branches.is_empty() {
+                return Err(unsupported(view, "no FROM table found in the FROM subquery"));
+            }
+            for b in branches {
+                follow(view, st, b, " in a FROM subquery", open, out)?;
+            }
         }
     }
+    Ok(())
 }
 
 /// Name of one select-list item, or why it has none a replay can rely on.
@@ -323,71 +495,162 @@ pub fn analyze_view(view: &str, query: &str, default_db: &str) -> CoreResult<Vie
     }
     let w = Walker { view, default_db, sig: &sig };
     let st = w.walk()?;
-    let main = trigger_table(view, &st)?;
-    let Relation::Table { table: source, span, alias, modifier } = st.froms[main].relation.clone() else {
-        unreachable!("trigger_table returns a table")
+    let trig = find_triggers(view, &st)?;
+    let read = |i: usize| match &st.froms[i].relation {
+        Relation::Table { table, span, alias, modifier, .. } => (table, *span, alias, modifier),
+        Relation::Subquery(_) => unreachable!("reads are tables"),
     };
-    if let Some(m) = modifier {
-        return Err(unsupported(view, format!("{m} on the source table {}", source.display())));
+    let source = read(trig.reads[0]).0.clone();
+    for &i in &trig.reads {
+        let (table, _, _, modifier) = read(i);
+        if *table != source {
+            return Err(unsupported(
+                view,
+                format!(
+                    "a UNION ALL branch reads {} where the first reads {} (a live view reads every table but its source in full on each insert)",
+                    table.display(),
+                    source.display()
+                ),
+            ));
+        }
+        if let Some(m) = modifier {
+            return Err(unsupported(view, format!("{m} on the source table {}", source.display())));
+        }
     }
-    if source.database == default_db && st.cte_names.iter().any(|c| *c == source.table) {
-        return Err(unsupported(view, format!("FROM reads the WITH subquery {}", source.table)));
+    if st.ctes.iter().any(|c| source.database == default_db && c.name == source.table) {
+        return Err(unsupported(view, format!("a WITH subquery named like the source table {}", source.table)));
     }
-    let others = st.froms.iter().enumerate().filter(|(i, _)| *i != main).filter_map(|(_, f)| match &f.relation {
-        Relation::Table { table, .. } => Some(table),
-        Relation::Subquery(_) => None,
-    });
-    if others.chain(st.in_tables.iter()).any(|t| *t == source) {
-        return Err(unsupported(
-            view,
-            format!("the source table {} is read more than once (self-join, subquery or IN)", source.display()),
-        ));
+    // Every other FROM/JOIN/IN naming the source, or a WITH subquery that reads it, reads the source again.
+    for (i, f) in st.froms.iter().enumerate() {
+        let Relation::Table { table, qualified, .. } = &f.relation else { continue };
+        if trig.reads.contains(&i) || trig.path.contains(&i) {
+            continue;
+        }
+        let cte = if *qualified { None } else { st.cte_named(view, f.scope, &table.table)? };
+        if cte.is_some_and(|c| trig.ctes.contains(&c)) {
+            return Err(cte_read_twice(view, &table.table, &source));
+        }
+        if cte.is_none() && *table == source {
+            return Err(read_twice(view, &source));
+        }
     }
-    let alias_name = alias.clone().unwrap_or_else(|| source.table.clone());
-    // `db.src.col` stops resolving once the table is a subquery; `src.col`
-    // stops resolving when the view aliased the table to something else.
+    for (table, qualified, scope) in &st.in_tables {
+        let cte = if *qualified { None } else { st.cte_named(view, *scope, &table.table)? };
+        if cte.is_some_and(|c| trig.ctes.contains(&c)) {
+            return Err(cte_read_twice(view, &table.table, &source));
+        }
+        if cte.is_none() && *table == source {
+            return Err(read_twice(view, &source));
+        }
+    }
+    let mut edits: Vec<Edit> = trig
+        .reads
+        .iter()
+        .map(|&i| {
+            let (table, span, alias, _) = read(i);
+            Edit { span, alias: alias.clone().unwrap_or_else(|| table.table.clone()), kind: EditKind::Source }
+        })
+        .collect();
+    edits.extend(qualifier_edits(view, &w, &st, &trig, &source, &edits)?);
+    let parsed_outputs = select_list_names(&sig, &st);
+    let end = sig.iter().rev().find(|t| !t.is_punct(";")).map_or(0, |t| t.end);
+    let start = sig.first().map_or(0, |t| t.start);
+    let text = query[start..end].to_string();
+    for e in &mut edits {
+        e.span = (e.span.0 - start, e.span.1 - start);
+    }
+    edits.sort_by_key(|e| e.span.0);
+    Ok(ViewQuery { text, edits, source, parsed_outputs })
+}
+
+fn read_twice(view: &str, source: &TableRef) -> CoreError {
+    unsupported(view, format!("the source table {} is read more than once (self-join, subquery or IN)", source.display()))
+}
+
+fn cte_read_twice(view: &str, cte: &str, source: &TableRef) -> CoreError {
+    unsupported(view, format!("the WITH subquery {cte}, which reads the source {}, is read more than once", source.display()))
+}
+
+/// Column references qualified by the source (`db.src.col`, or `src.col`
+/// where the view aliased the table): the live view resolves them against
+/// the table, a replay only through the alias of the subquery that replaces
+/// it, so the qualifier becomes that alias. Only inside the SELECT that reads
+/// the source, and only where no other relation of that SELECT answers to the name.
+fn qualifier_edits(view: &str, w: &Walker, st: &Structure, trig: &Triggers, source: &TableRef, reads: &[Edit]) -> CoreResult<Vec<Edit>> {
+    let sig = w.sig;
+    let inside_read = |t: &Token| reads.iter().any(|e| t.start >= e.span.0 && t.end <= e.span.1);
+    let dotted = |i: usize| sig.get(i + 1).is_some_and(|t| t.is_punct("."));
+    let mut out = Vec::new();
     for k in 0..sig.len() {
-        let outside = sig[k].end <= span.0 || sig[k].start >= span.1;
-        let dotted = |i: usize| sig.get(i + 1).is_some_and(|t| t.is_punct("."));
-        if !outside || !sig[k].is_ident() || !dotted(k) || (k > 0 && sig[k - 1].is_punct(".")) {
+        if inside_read(&sig[k]) || !sig[k].is_ident() || !dotted(k) || (k > 0 && sig[k - 1].is_punct(".")) {
             continue;
         }
         let db_qualified = sig[k].value == source.database
             && sig.get(k + 2).is_some_and(|t| t.is_ident() && t.value == source.table)
             && dotted(k + 2);
-        if db_qualified {
-            return Err(unsupported(view, format!("column reference qualified by database ({}.{}.…)", source.database, source.table)));
+        let table_qualified = sig[k].value == source.table;
+        if !db_qualified && !table_qualified {
+            continue;
         }
-        if alias.is_some() && sig[k].value == source.table && alias_name != source.table {
-            return Err(unsupported(view, format!("column reference {}.… while FROM names the table {alias_name}", source.table)));
+        let shown = if db_qualified { format!("{}.{}", source.database, source.table) } else { source.table.clone() };
+        let scope = st.scope_of[k];
+        let here = trig.reads.iter().zip(reads).find(|(&i, _)| st.froms[i].scope == scope);
+        let Some((&read_at, read)) = here else {
+            if db_qualified || reads.iter().any(|r| r.alias != source.table) {
+                return Err(unsupported(view, format!("column reference {shown}.… outside the SELECT that reads {}", source.display())));
+            }
+            continue;
+        };
+        if !db_qualified && read.alias == source.table {
+            continue; // `src.col` over `FROM src`: the subquery keeps the name.
         }
+        let other_names = st.froms.iter().enumerate().filter(|(i, f)| *i != read_at && f.scope == scope).flat_map(|(_, f)| match &f.relation {
+            Relation::Table { table, alias, .. } => vec![Some(table.table.clone()), alias.clone()],
+            Relation::Subquery(frame) => vec![w.subquery_alias(st, *frame)],
+        });
+        let first = sig[k].value.as_str();
+        if other_names.flatten().any(|n| n == first) || st.ctes.iter().any(|c| c.name == first) {
+            return Err(unsupported(view, format!("column reference {first}.… is ambiguous (another table of that SELECT is called {first})")));
+        }
+        let last = if db_qualified { &sig[k + 2] } else { &sig[k] };
+        out.push(Edit { span: (sig[k].start, last.end), alias: read.alias.clone(), kind: EditKind::Qualifier });
     }
-    let parsed_outputs = select_list_names(&sig, &st);
-    let end = sig.iter().rev().find(|t| !t.is_punct(";")).map_or(0, |t| t.end);
-    let start = sig.first().map_or(0, |t| t.start);
-    let text = query[start..end].to_string();
-    Ok(ViewQuery { span: (span.0 - start, span.1 - start), text, source, alias: alias_name, parsed_outputs })
+    Ok(out)
 }
 
 /// The view's query over one window of its source. `source_columns` lists
 /// every readable column of the source (MATERIALIZED and ALIAS ones too, as
 /// the live view can read them); unknown → `*`.
 pub fn replay_select(v: &ViewQuery, source_columns: Option<&[String]>, time_column: &str, w: Window) -> String {
-    let (before, after) = replay_select_parts(v, source_columns);
-    format!("{before}{}{after}", window_predicate(time_column, w))
+    replay_select_parts(v, source_columns).join(&window_predicate(time_column, w))
 }
 
-/// `replay_select` without its window predicate: the text before and after it,
-/// the same for every chunk.
-pub fn replay_select_parts(v: &ViewQuery, source_columns: Option<&[String]>) -> (String, String) {
+/// `replay_select` without its window predicates: the texts around them (one more than the
+/// reads of the source), the same for every chunk.
+pub fn replay_select_parts(v: &ViewQuery, source_columns: Option<&[String]>) -> Vec<String> {
     let cols = match source_columns {
         Some(c) if !c.is_empty() => c.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
         _ => "*".to_string(),
     };
-    (
-        format!("{}(SELECT {cols} FROM {} WHERE ", &v.text[..v.span.0], v.source.quoted()),
-        format!(") AS {}{}", quote_ident(&v.alias), &v.text[v.span.1..]),
-    )
+    // One part before each read of the source (each filtered by the window) and one after the last.
+    let mut parts = Vec::with_capacity(v.edits.len() + 1);
+    let mut out = String::with_capacity(v.text.len());
+    let mut at = 0;
+    for e in &v.edits {
+        out.push_str(&v.text[at..e.span.0]);
+        match e.kind {
+            EditKind::Source => {
+                out.push_str(&format!("(SELECT {cols} FROM {} WHERE ", v.source.quoted()));
+                parts.push(std::mem::take(&mut out));
+                out.push_str(&format!(") AS {}", quote_ident(&e.alias)));
+            }
+            EditKind::Qualifier => out.push_str(&quote_ident(&e.alias)),
+        }
+        at = e.span.1;
+    }
+    out.push_str(&v.text[at..]);
+    parts.push(out);
+    parts
 }
 
 /// `CREATE MATERIALIZED VIEW … REFRESH …`: recomputed on a schedule, not fed by inserts.
@@ -502,7 +765,7 @@ mod tests {
     #[test]
     fn refusals_name_the_construct() {
         let cases: &[(&str, &str)] = &[
-            ("SELECT ts FROM src UNION ALL SELECT ts FROM other", "UNION"),
+            ("SELECT ts FROM src UNION ALL SELECT ts FROM other", "UNION ALL at the top of the query"),
             ("SELECT ts FROM src EXCEPT SELECT ts FROM other", "EXCEPT between queries"),
             ("SELECT a.ts FROM src AS a JOIN src AS b ON a.u = b.u", "read more than once"),
             ("SELECT ts FROM src WHERE u IN (SELECT u FROM app.src)", "read more than once"),
@@ -513,8 +776,6 @@ mod tests {
             ("SELECT ts FROM src FINAL", "FINAL on the source"),
             ("SELECT ts FROM src SAMPLE 0.1", "SAMPLE on the source"),
             ("SELECT ts FROM src, dim", "comma-separated FROM"),
-            ("SELECT app.src.ts FROM src", "qualified by database"),
-            ("SELECT src.ts FROM src AS s", "while FROM names the table s"),
             ("WITH src AS (SELECT 1) SELECT * FROM src", "WITH subquery"),
             ("SELECT 1", "no FROM"),
             ("INSERT INTO x SELECT 1", "does not start with SELECT"),
@@ -531,6 +792,102 @@ mod tests {
             assert!(e.message.contains(want), "{input}: {}", e.message);
             assert!(e.message.contains("app.mv"), "{}", e.message);
         }
+    }
+
+    /// WITH subqueries, qualified columns and UNION ALL in a FROM subquery:
+    /// every read of the source is filtered, qualifiers follow the alias.
+    #[test]
+    fn rewrites_ctes_qualifiers_and_union_branches() {
+        let s = "(SELECT * FROM `app`.`src` WHERE $W)";
+        let cases: &[(&str, String)] = &[
+            (
+                "WITH ok AS (SELECT ts, u FROM app.src WHERE u > 1) SELECT ts, count() AS n FROM ok GROUP BY ts",
+                format!("WITH ok AS (SELECT ts, u FROM {s} AS `src` WHERE u > 1) SELECT ts, count() AS n FROM ok GROUP BY ts"),
+            ),
+            (
+                "WITH k AS (SELECT 1), a AS (SELECT ts FROM src AS e), b AS (SELECT ts FROM a) SELECT ts FROM b AS x",
+                format!("WITH k AS (SELECT 1), a AS (SELECT ts FROM {s} AS `e`), b AS (SELECT ts FROM a) SELECT ts FROM b AS x"),
+            ),
+            (
+                "SELECT app.src.ts AS ts, `app`.`src`.`u` FROM app.src",
+                format!("SELECT `src`.ts AS ts, `src`.`u` FROM {s} AS `src`"),
+            ),
+            (
+                "SELECT src.ts, sum(app.src.u) AS n FROM src AS e JOIN app.dim AS d ON d.id = src.u GROUP BY src.ts",
+                format!("SELECT `e`.ts, sum(`e`.u) AS n FROM {s} AS `e` JOIN app.dim AS d ON d.id = `e`.u GROUP BY `e`.ts"),
+            ),
+            (
+                "SELECT u, b FROM (SELECT u, 'a' AS b FROM src AS x WHERE x.u > 1 UNION ALL SELECT src.u AS u, 'b' AS b FROM app.src AS y) AS s",
+                format!("SELECT u, b FROM (SELECT u, 'a' AS b FROM {s} AS `x` WHERE x.u > 1 UNION ALL SELECT `y`.u AS u, 'b' AS b FROM {s} AS `y`) AS s"),
+            ),
+            (
+                "WITH ok AS (SELECT u FROM src) SELECT * EXCEPT (z) FROM (SELECT u, 1 AS z FROM ok UNION ALL SELECT u, 2 AS z FROM ok)",
+                format!("WITH ok AS (SELECT u FROM {s} AS `src`) SELECT * EXCEPT (z) FROM (SELECT u, 1 AS z FROM ok UNION ALL SELECT u, 2 AS z FROM ok)"),
+            ),
+            (
+                "WITH ok AS (SELECT u FROM src UNION ALL SELECT u + 1 FROM src) SELECT u FROM ok",
+                format!("WITH ok AS (SELECT u FROM {s} AS `src` UNION ALL SELECT u + 1 FROM {s} AS `src`) SELECT u FROM ok"),
+            ),
+            (
+                "SELECT ts FROM src WHERE u IN (SELECT id FROM d1 UNION ALL SELECT id FROM d2)",
+                format!("SELECT ts FROM {s} AS `src` WHERE u IN (SELECT id FROM d1 UNION ALL SELECT id FROM d2)"),
+            ),
+        ];
+        for (input, want) in cases {
+            let got = rewrite(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(got, want.replace("$W", W), "{input}");
+        }
+    }
+
+    #[test]
+    fn refusals_of_ctes_qualifiers_and_unions() {
+        let cases: &[(&str, &str)] = &[
+            // Measured: a live view runs only the first SELECT of a top-level UNION ALL.
+            ("SELECT u FROM src UNION ALL SELECT u FROM src", "UNION ALL at the top of the query"),
+            ("WITH ok AS (SELECT u FROM src) SELECT u FROM ok UNION ALL SELECT u FROM ok", "UNION ALL at the top of the query"),
+            ("SELECT u FROM (SELECT u FROM src UNION DISTINCT SELECT u FROM src)", "UNION DISTINCT"),
+            ("SELECT u FROM (SELECT u FROM src UNION SELECT u FROM src)", "UNION without ALL"),
+            ("SELECT u FROM (SELECT u FROM src INTERSECT SELECT u FROM src)", "INTERSECT"),
+            ("SELECT u FROM (SELECT u FROM src UNION ALL SELECT u FROM other)", "branch reads app.other"),
+            ("SELECT u FROM (SELECT u FROM src UNION ALL SELECT 7 AS u)", "UNION ALL branch without FROM"),
+            ("SELECT u FROM (SELECT u FROM src UNION ALL SELECT a.u FROM src AS a JOIN src AS b ON a.u = b.u)", "read more than once"),
+            ("SELECT u FROM (SELECT u FROM src UNION ALL SELECT u FROM src LIMIT 3)", "LIMIT over the source rows"),
+            ("SELECT u FROM ((SELECT u FROM src) UNION ALL (SELECT u FROM src))", "UNION ALL between parenthesised queries"),
+            ("WITH ok AS (SELECT u FROM src) SELECT a.u FROM ok AS a JOIN ok AS b ON a.u = b.u", "WITH subquery ok, which reads the source app.src, is read more than once"),
+            ("WITH ok AS (SELECT u FROM src) SELECT u FROM ok WHERE u IN ok", "WITH subquery ok, which reads the source app.src, is read more than once"),
+            ("WITH ok AS (SELECT u FROM src) SELECT u FROM ok WHERE u IN (SELECT u FROM ok)", "is read more than once"),
+            ("WITH ok AS (SELECT u FROM src) SELECT u FROM src", "read more than once"),
+            ("WITH src AS (SELECT u FROM app.src) SELECT u FROM src", "WITH subquery named like the source table"),
+            ("WITH a AS (SELECT u FROM a) SELECT u FROM a", "refers to itself"),
+            // Outside the SELECT that defines it a name means a table, or (for later UNION ALL
+            // branches) the WITH subquery depending on enable_global_with_statement.
+            ("SELECT u FROM ok WHERE u IN (WITH ok AS (SELECT u FROM src) SELECT u FROM ok)", "ok names a WITH subquery defined elsewhere"),
+            ("SELECT u FROM (WITH ok AS (SELECT u FROM src) SELECT u FROM ok UNION ALL SELECT u FROM ok)", "ok names a WITH subquery defined elsewhere"),
+            ("WITH ok AS (SELECT u FROM src FINAL) SELECT u FROM ok", "FINAL on the source"),
+            ("WITH ok AS (SELECT u FROM src) SELECT u, row_number() OVER () AS n FROM ok", "window function (OVER)"),
+            ("SELECT round(sum(u) OVER (ORDER BY ts)) AS r FROM src", "window function (OVER)"),
+            ("SELECT h FROM (SELECT app.src.u AS h FROM src) WHERE app.src.u > 1", "outside the SELECT that reads app.src"),
+            ("SELECT src.u FROM src AS e JOIN other.src AS o ON o.u = e.u", "src.… is ambiguous"),
+            ("SELECT src.u FROM src AS e JOIN (SELECT 1 AS u) AS src ON src.u = e.u", "src.… is ambiguous"),
+            ("SELECT src.u FROM src AS e JOIN (SELECT 1 AS u) src ON src.u = e.u", "src.… is ambiguous"),
+        ];
+        for (input, want) in cases {
+            let e = rewrite(input).expect_err(input);
+            assert_eq!(e.code, "mv_query_unsupported", "{input}");
+            assert!(e.message.contains(want), "{input}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn source_of_a_cte_and_of_union_branches() {
+        let v = analyze_view("app.mv", "WITH ok AS (SELECT u FROM other.src) SELECT u FROM ok", "app").unwrap();
+        assert_eq!(v.source, TableRef { database: "other".into(), table: "src".into() });
+        let v = analyze_view("app.mv", "SELECT u AS v FROM (SELECT u FROM src UNION ALL SELECT u FROM app.src)", "app").unwrap();
+        assert_eq!(v.source.display(), "app.src");
+        assert_eq!(v.parsed_outputs, Ok(vec!["v".to_string()]));
+        // A WITH subquery in an IN subquery is not in scope of the outer FROM, which names the table.
+        let v = analyze_view("app.mv", "SELECT u FROM ok WHERE u IN (WITH d AS (SELECT u FROM src) SELECT u FROM d)", "app").unwrap();
+        assert_eq!(v.source.display(), "app.ok");
     }
 
     #[test]

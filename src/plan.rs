@@ -506,11 +506,11 @@ fn window_from_data(req: &PlanRequest, flags: &Flags, tables: &[Choice]) -> Core
 /// the window, the same in every chunk.
 fn replay_text(target: &TableRef, r: &Replay, source_columns: Option<&[String]>) -> StatementText {
     let cols = r.columns.iter().map(|c| sql::quote_ident(c)).collect::<Vec<_>>().join(", ");
-    let (before, after) = mv_rewrite::replay_select_parts(&r.query, source_columns);
-    StatementText {
-        before: format!("\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{before}", target.quoted()),
-        after: format!("{after}\n)\n"),
-    }
+    let mut parts = mv_rewrite::replay_select_parts(&r.query, source_columns);
+    parts[0] = format!("\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{}", target.quoted(), parts[0]);
+    let last = parts.len() - 1;
+    parts[last].push_str("\n)\n");
+    StatementText { parts }
 }
 
 /// The plan id as its header's identity gives it (`ids::plan_id`): planning
@@ -634,7 +634,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         replays.iter().zip(&source_columns).map(|(r, cols)| replay_text(&target, r, cols.as_deref())).collect()
     } else {
         let (before, after) = copy_sql.window_parts();
-        vec![StatementText { before: before.into(), after: after.into() }]
+        vec![StatementText { parts: vec![before.into(), after.into()] }]
     };
 
     let mut defaults = opts.defaults.clone();
@@ -657,7 +657,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         options: defaults,
         policy: opts.policy,
         limits: opts.limits,
-        sql_digests: Some(texts.iter().map(|t| sql_digest(&t.before, &t.after)).collect()),
+        sql_digests: Some(texts.iter().map(|t| sql_digest(&t.parts)).collect()),
         insert_settings,
         distributed,
         chunks: Vec::new(),

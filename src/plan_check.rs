@@ -21,43 +21,53 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SqlDigest {
-    /// Bytes between the header comment and the window predicate.
-    pub window_at: usize,
-    /// sha256 (hex) of the text before the predicate, a NUL, and the text after it.
+    /// How often the window predicate stands in the statement (once per read of the source).
+    pub windows: usize,
+    /// sha256 (hex) of the texts around the predicates, NUL-separated.
     pub sha256: String,
 }
 
-pub fn sql_digest(before: &str, after: &str) -> SqlDigest {
+/// `parts`: the texts around the window predicates, in order (one more than the predicates).
+pub fn sql_digest<S: AsRef<str>>(parts: &[S]) -> SqlDigest {
     let mut h = Sha256::new();
-    h.update(before.as_bytes());
-    h.update([0u8]);
-    h.update(after.as_bytes());
-    SqlDigest { window_at: before.len(), sha256: ids::hex(&h.finalize()) }
+    for (k, p) in parts.iter().enumerate() {
+        if k > 0 {
+            h.update([0u8]);
+        }
+        h.update(p.as_ref().as_bytes());
+    }
+    SqlDigest { windows: parts.len().saturating_sub(1), sha256: ids::hex(&h.finalize()) }
 }
 
 /// A statement's text around its window: the statement of a chunk is
 /// `header comment + before + window predicate + after + insert settings`.
 pub struct StatementText {
-    pub before: String,
-    pub after: String,
+    /// The texts around the window predicates (one more than the predicates).
+    pub parts: Vec<String>,
 }
 
 impl StatementText {
     pub fn render(&self, comment: &str, predicate: &str, settings: &str) -> String {
-        let mut s = String::with_capacity(comment.len() + self.before.len() + predicate.len() + self.after.len() + settings.len());
-        for part in [comment, &self.before, predicate, &self.after, settings] {
+        let body: usize = self.parts.iter().map(String::len).sum();
+        let mut s = String::with_capacity(comment.len() + body + predicate.len() * self.parts.len() + settings.len());
+        s.push_str(comment);
+        for (k, part) in self.parts.iter().enumerate() {
+            if k > 0 {
+                s.push_str(predicate);
+            }
             s.push_str(part);
         }
+        s.push_str(settings);
         s
     }
 }
 
-/// Whether `sql` is `comment + before + predicate + after + settings` with `digest(before, after)`.
+/// Whether `sql` is `comment + parts joined by predicate + settings` with `digest(parts)`.
+/// (A part that held the predicate's text itself would split wrongly: refused, never passed.)
 fn statement_matches(sql: &str, comment: &str, predicate: &str, settings: &str, d: &SqlDigest) -> bool {
     let Some(middle) = sql.strip_prefix(comment).and_then(|s| s.strip_suffix(settings)) else { return false };
-    let (Some(before), Some(rest)) = (middle.get(..d.window_at), middle.get(d.window_at..)) else { return false };
-    let Some(after) = rest.strip_prefix(predicate) else { return false };
-    sql_digest(before, after).sha256 == d.sha256
+    let parts: Vec<&str> = middle.split(predicate).collect();
+    parts.len() == d.windows + 1 && sql_digest(&parts).sha256 == d.sha256
 }
 
 fn mismatch(plan_id: &str, what: String) -> CoreError {
@@ -126,7 +136,7 @@ impl PlanCheck {
                 };
                 let text = CopyWindowSql::new(&target, &source, header.columns.as_deref(), &header.time_column, &header.insert_settings);
                 let (before, after) = text.window_parts();
-                let digest = sql_digest(before, after);
+                let digest = sql_digest(&[before, after]);
                 if header.sql_digests.as_ref().is_some_and(|d| d.as_slice() != std::slice::from_ref(&digest)) {
                     return Err(mismatch(id, "its SQL digest is not that of the statement its target, source and columns give".into()));
                 }

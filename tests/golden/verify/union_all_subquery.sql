@@ -1,0 +1,1 @@
+-- not verifiable: the replayed query of app.hourly_what_mv does not hold its window filter exactly once

@@ -14,6 +14,13 @@ const repeats = { 100: 7, 1_000: 3 };
 const rows = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chkit-bench-plans-'));
 let syncMs;
+let volumePlan;
+/** A separate phase: plan time of `plan --chunk-rows` on a 20M-row table (bench/plan_volume.mjs). */
+function planByRows() {
+  const r = spawnSync(process.execPath, [path.join(here, 'plan_volume.mjs')], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`bench plan_volume: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
 const point = (...args) => {
   const r = spawnSync(process.execPath, [path.join(here, 'drive_one.mjs'), ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`bench ${args.join(' ')}: ${r.stderr}`);
@@ -31,6 +38,7 @@ try {
     }
   }
   syncMs = fdatasyncLatency(path.join(tmp, 'sync-probe.ndjson'));
+  volumePlan = planByRows();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }
@@ -74,6 +82,7 @@ const verdicts = [
   `- flat from 100 to 10,000 chunks (within 1.5×): ${flat <= 1.5 ? 'met' : 'NOT met'} (10,000 / 100 = ${flat.toFixed(2)}×)`,
   `- plan of 100,000 chunks ≤ 1 s: ${big.planMs <= 1000 ? 'met' : 'NOT met'} (${fmt(big.planMs, 0)} ms, build + JSON text)`,
   `- RSS of a 100,000-chunk run ≤ 200 MB: ${big.maxRssMB <= 200 ? 'met' : 'NOT met'} (${fmt(big.maxRssMB, 0)} MB peak of the run process, which reads the ${mb(big.planBytes)} MB plan file; planning it peaked at ${fmt(big.planRssMB, 0)} MB)`,
+  `- plan --chunk-rows 500000 of a ${(volumePlan.rows / 1e6).toFixed(0)}M-row table ≤ 2 s: ${volumePlan.planMs <= 2000 ? 'met' : 'NOT met'} (${fmt(volumePlan.planMs, 0)} ms for the whole \`plan\` process, ${volumePlan.chunks} chunks; the distribution query alone ${fmt(volumePlan.queryMs, 0)} ms; a one-chunk hour plan, i.e. node and engine start, ${fmt(volumePlan.hourPlanMs, 0)} ms)`,
 ];
 const table = [header, sep, ...lines].join('\n');
 console.log(table + '\n\n' + verdicts.join('\n'));

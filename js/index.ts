@@ -1,5 +1,5 @@
 // Public entry of @chkit/plugin-backfill.
-import { createBackfillPlugin, type BackfillPlugin } from './plugin.js';
+import { createBackfillPlugin, type BackfillPlugin } from './commands/plugin.js';
 
 // `type`, not `interface`: chkit's defineConfig takes plugin options as Record<string, unknown>,
 // which an interface (no implicit index signature) is not assignable to (TS2769).
@@ -7,7 +7,12 @@ export type BackfillOptions = {
   /** State directory; default `<metaDir>/backfill`. Relative to the config file. */
   stateDir?: string;
   defaults?: {
+    /** Chunk length in hours (the default sizing). At most one of chunkHours, chunkRows, chunkBytes. */
     chunkHours?: number;
+    /** Chunks of about this many rows, cut from the data's distribution. */
+    chunkRows?: number;
+    /** Chunks of about this many uncompressed bytes: a number, or a size such as '512MB' or '2GiB'. */
+    chunkBytes?: number | string;
     maxParallelChunks?: number;
     maxRetriesPerChunk?: number;
     retryDelayMs?: number;
@@ -23,6 +28,8 @@ export type BackfillOptions = {
   limits?: {
     maxWindowHours?: number;
     minChunkMinutes?: number;
+    /** Longest chunk a plan sized by rows or bytes makes; default 168 (a week). */
+    maxChunkHours?: number;
   };
 };
 

@@ -81,6 +81,18 @@ pub fn plan_preview(request: &str) -> String {
     envelope(parse::<PlanRequest>(request, "plan request").and_then(|r| plan::plan_preview(&r)))
 }
 
+/// For a plan sized by rows or bytes: the distribution queries to answer first (null: by hours).
+#[wasm_bindgen(js_name = volumeQueries)]
+pub fn volume_queries(request: &str) -> String {
+    envelope(parse::<PlanRequest>(request, "plan request").and_then(|r| plan::volume_queries(&r)))
+}
+
+/// For a plan sized by rows or bytes: spread, histogram lines and warnings (null: by hours).
+#[wasm_bindgen(js_name = volumeReport)]
+pub fn volume_report(request: &str) -> String {
+    envelope(parse::<PlanRequest>(request, "plan request").and_then(|r| plan::volume_report(&r)))
+}
+
 /// The table a materialized view is triggered by: `{database, table}`.
 #[wasm_bindgen(js_name = viewSource)]
 pub fn view_source(view: &str, query: &str, default_db: &str) -> String {

@@ -36,16 +36,18 @@ pub struct PlanIdentity<'a> {
     pub target: &'a str,
     pub from: &'a str,
     pub to: &'a str,
-    pub chunk_hours: f64,
+    /// `chunkHours` as JavaScript prints it (`6`, `0.25`), or a volume sizing (`rows=500000`).
+    pub chunking: &'a str,
     pub time_column: &'a str,
     /// `copy` plans only: the source table.
     pub source: Option<&'a str>,
     pub env_fingerprint: Option<&'a str>,
 }
 
-/// First 16 hex of sha256(`target|from|to|chunkHours|timeColumn[|source][|envFingerprint]`).
+/// First 16 hex of sha256(`target|from|to|chunkHours|timeColumn[|source][|envFingerprint]`),
+/// with `rows=N` / `bytes=N` for chunkHours in a volume-sized plan.
 pub fn plan_id(p: &PlanIdentity) -> String {
-    let mut s = format!("{}|{}|{}|{}|{}", p.target, p.from, p.to, js_number(p.chunk_hours), p.time_column);
+    let mut s = format!("{}|{}|{}|{}|{}", p.target, p.from, p.to, p.chunking, p.time_column);
     if let Some(src) = p.source {
         s.push('|');
         s.push_str(src);
@@ -95,7 +97,7 @@ mod tests {
             target: "app.events",
             from: "2025-01-01T00:00:00.000Z",
             to: "2025-02-01T00:00:00.000Z",
-            chunk_hours: 6.0,
+            chunking: "6",
             time_column: "event_time",
             source: None,
             env_fingerprint: None,

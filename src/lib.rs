@@ -21,4 +21,5 @@ pub mod sql;
 pub mod sql_tokens;
 pub mod time_column;
 pub mod verify;
+pub mod volume;
 pub mod window;

@@ -56,6 +56,24 @@ enum EditKind {
     Qualifier,
 }
 
+/// Whether the view's query has a `GROUP BY` of its own (outside parentheses): its
+/// output then has fewer rows than it reads. A query that does not tokenize does not.
+pub fn groups_rows(q: &ViewQuery) -> bool {
+    let Ok(tokens) = crate::sql_tokens::tokenize(&q.text) else { return false };
+    let words: Vec<&crate::sql_tokens::Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
+    let mut depth = 0i32;
+    for (i, t) in words.iter().enumerate() {
+        if t.is_punct("(") {
+            depth += 1;
+        } else if t.is_punct(")") {
+            depth -= 1;
+        } else if depth == 0 && t.is_keyword("GROUP") && words.get(i + 1).is_some_and(|n| n.is_keyword("BY")) {
+            return true;
+        }
+    }
+    false
+}
+
 fn unsupported(view: &str, what: impl std::fmt::Display) -> CoreError {
     CoreError::usage("mv_query_unsupported", format!("materialized view {view}: {what}; it cannot be replayed safely"))
 }

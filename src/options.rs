@@ -16,6 +16,20 @@ pub struct Defaults {
     pub require_idempotency_token: bool,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub time_column: Option<String>,
+    /// Chunks of about this many rows instead of `chunk_hours` (see `volume`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chunk_rows: Option<u64>,
+    /// Chunks of about this many uncompressed bytes instead of `chunk_hours`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chunk_bytes: Option<u64>,
+}
+
+impl Defaults {
+    /// The volume sizing the options ask for (`None`: chunks of `chunk_hours`).
+    pub fn sizing(&self) -> Option<crate::volume::Sizing> {
+        use crate::volume::Sizing;
+        self.chunk_rows.map(Sizing::Rows).or(self.chunk_bytes.map(Sizing::Bytes))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +46,13 @@ pub struct Policy {
 pub struct Limits {
     pub max_window_hours: f64,
     pub min_chunk_minutes: f64,
+    /// Longest chunk a volume-sized plan makes (empty stretches merge up to it).
+    #[serde(default = "default_max_chunk_hours")]
+    pub max_chunk_hours: f64,
+}
+
+fn default_max_chunk_hours() -> f64 {
+    24.0 * 7.0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +80,8 @@ impl Default for Options {
                 retry_delay_ms: 1000,
                 require_idempotency_token: true,
                 time_column: None,
+                chunk_rows: None,
+                chunk_bytes: None,
             },
             policy: Policy {
                 require_dry_run_before_run: true,
@@ -66,7 +89,7 @@ impl Default for Options {
                 block_overlapping_runs: true,
                 fail_check_on_required_pending_backfill: true,
             },
-            limits: Limits { max_window_hours: 720.0, min_chunk_minutes: 15.0 },
+            limits: Limits { max_window_hours: 720.0, min_chunk_minutes: 15.0, max_chunk_hours: default_max_chunk_hours() },
             insert_settings: Default::default(),
         }
     }
@@ -139,8 +162,18 @@ pub fn resolve_options(raw: &Value) -> CoreResult<Options> {
                 "retryDelayMs",
                 "requireIdempotencyToken",
                 "timeColumn",
+                "chunkRows",
+                "chunkBytes",
             ],
         )?;
+        // At most one way of sizing chunks: two would leave the plan guessing which applies.
+        let given: Vec<&str> = ["chunkHours", "chunkRows", "chunkBytes"].into_iter().filter(|k| d.contains_key(*k)).collect();
+        if given.len() > 1 {
+            return Err(CoreError::usage(
+                "invalid_option",
+                format!("options defaults.{} are exclusive: chunks are sized by hours, rows or bytes; keep one", given.join(" and defaults.")),
+            ));
+        }
         let t = &mut o.defaults;
         if let Some(v) = d.get("chunkHours") {
             t.chunk_hours = positive_number(v, "defaults.chunkHours")?;
@@ -162,6 +195,17 @@ pub fn resolve_options(raw: &Value) -> CoreResult<Options> {
             let s = non_empty_string(v, "defaults.timeColumn")?;
             crate::sql::parse_column(&s).map_err(|e| invalid("defaults.timeColumn", &e.message))?;
             t.time_column = Some(s);
+        }
+        if let Some(v) = d.get("chunkRows") {
+            let n = integer(v, "defaults.chunkRows", 1, 1 << 53)?;
+            t.chunk_rows = Some(n);
+        }
+        if let Some(v) = d.get("chunkBytes") {
+            let n = match v {
+                Value::String(s) => crate::volume::parse_bytes(s, "defaults.chunkBytes").map_err(|e| invalid("defaults.chunkBytes", &e.message))?,
+                _ => integer(v, "defaults.chunkBytes", 1, 1 << 53)?,
+            };
+            t.chunk_bytes = Some(n);
         }
     }
     if let Some(p) = top.get("policy") {
@@ -191,7 +235,10 @@ pub fn resolve_options(raw: &Value) -> CoreResult<Options> {
         }
     }
     if let Some(l) = top.get("limits") {
-        let l = object(l, "limits", &["maxWindowHours", "minChunkMinutes"])?;
+        let l = object(l, "limits", &["maxWindowHours", "minChunkMinutes", "maxChunkHours"])?;
+        if let Some(v) = l.get("maxChunkHours") {
+            o.limits.max_chunk_hours = positive_number(v, "limits.maxChunkHours")?;
+        }
         if let Some(v) = l.get("maxWindowHours") {
             o.limits.max_window_hours = positive_number(v, "limits.maxWindowHours")?;
         }
@@ -203,6 +250,9 @@ pub fn resolve_options(raw: &Value) -> CoreResult<Options> {
         o.insert_settings = crate::settings::from_options(v)?;
     }
     check_chunk_hours(o.defaults.chunk_hours, &o.limits, "defaults.chunkHours")?;
+    if o.limits.max_chunk_hours * 60.0 < o.limits.min_chunk_minutes {
+        return Err(invalid("limits.maxChunkHours", &format!("= {} is below limits.minChunkMinutes = {} minutes", o.limits.max_chunk_hours, o.limits.min_chunk_minutes)));
+    }
     Ok(o)
 }
 
@@ -256,6 +306,17 @@ mod tests {
     }
 
     #[test]
+    fn volume_sizing_options() {
+        let o = resolve_options(&json!({ "defaults": { "chunkRows": 500000 } })).unwrap();
+        assert_eq!(o.defaults.sizing(), Some(crate::volume::Sizing::Rows(500000)));
+        let o = resolve_options(&json!({ "defaults": { "chunkBytes": "1GiB" }, "limits": { "maxChunkHours": 48 } })).unwrap();
+        assert_eq!(o.defaults.sizing(), Some(crate::volume::Sizing::Bytes(1 << 30)));
+        assert_eq!(o.limits.max_chunk_hours, 48.0);
+        assert_eq!(resolve_options(&Value::Null).unwrap().defaults.sizing(), None);
+        assert_eq!(resolve_options(&Value::Null).unwrap().limits.max_chunk_hours, 168.0);
+    }
+
+    #[test]
     fn errors_name_the_path() {
         let cases = [
             (json!({"defaults": {"chunkHour": 1}}), "defaults.chunkHour"),
@@ -268,6 +329,13 @@ mod tests {
             (json!({"policy": []}), "policy"),
             (json!({"defaults": {"timeColumn": "a b"}}), "defaults.timeColumn"),
             (json!({"defaults": {"chunkHours": 0.2}}), "defaults.chunkHours"),
+            (json!({"defaults": {"chunkRows": 1.5}}), "defaults.chunkRows"),
+            (json!({"defaults": {"chunkRows": 0}}), "defaults.chunkRows"),
+            (json!({"defaults": {"chunkBytes": "12XB"}}), "defaults.chunkBytes"),
+            (json!({"defaults": {"chunkBytes": -1}}), "defaults.chunkBytes"),
+            (json!({"defaults": {"chunkHours": 6, "chunkRows": 10}}), "defaults.chunkHours and defaults.chunkRows"),
+            (json!({"defaults": {"chunkRows": 6, "chunkBytes": 10}}), "defaults.chunkRows and defaults.chunkBytes"),
+            (json!({"limits": {"maxChunkHours": 0.1}}), "limits.maxChunkHours"),
         ];
         for (raw, path) in cases {
             let e = resolve_options(&raw).unwrap_err();

@@ -14,6 +14,7 @@ use crate::plan_check::{sql_digest, SqlDigest, StatementText};
 use crate::options::{check_chunk_hours, resolve_options, Defaults, Limits, Options, Policy};
 use crate::sql::{self, TableRef};
 use crate::time_column::{self, Choice, TableInfo};
+use crate::volume::{self, Grid, Sizing, TableCounts, VolumeHeader};
 use crate::window::{check_window, format_instant, parse_instant, Window};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,6 +32,16 @@ pub struct PlanRequest {
     pub to: Option<String>,
     /// The `--chunk-hours` flag as typed.
     pub chunk_hours: Option<String>,
+    /// `--chunk-rows` as typed.
+    pub chunk_rows: Option<String>,
+    /// `--chunk-bytes` as typed.
+    pub chunk_bytes: Option<String>,
+    /// Volume sizing: rows per grid cell of each table the chunks read (`volume_queries`).
+    pub distribution: Option<Vec<TableCounts>>,
+    /// `max_insert_block_size` as the server reports it (the mv_replay block warning).
+    pub max_insert_block_size: Option<u64>,
+    /// Whether the target is Replicated/Shared, when known.
+    pub target_replicated: Option<bool>,
     pub time_column: Option<String>,
     /// `--source db.table`: the copy strategy.
     pub source: Option<String>,
@@ -188,7 +199,12 @@ pub struct PlanState {
     pub environment: Option<Environment>,
     pub from: String,
     pub to: String,
-    pub chunk_hours: f64,
+    /// Chunks of this many hours; absent when `volume` sizes them.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chunk_hours: Option<f64>,
+    /// Chunks sized by rows or bytes: the boundaries cut from the data's distribution.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub volume: Option<VolumeHeader>,
     /// The column the window filters (`mv_replay`: the first view's source column; see `views`).
     pub time_column: String,
     /// Columns named in the INSERT, when known at plan time.
@@ -234,16 +250,47 @@ struct Flags {
     opts: Options,
     target: TableRef,
     source: Option<TableRef>,
-    chunk_hours: f64,
+    chunking: Chunking,
     /// Both ends given; otherwise the window comes from the data.
     window: Option<Window>,
     insert_settings: sql::InsertSettings,
 }
 
-/// How many chunks the request asks for when its window is explicit (0 when unknown or invalid).
+/// How chunks are cut: equal hours, or by volume from the data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Chunking {
+    Hours(f64),
+    Volume(Sizing),
+}
+
+/// `--chunk-hours`, `--chunk-rows`, `--chunk-bytes`: at most one; a flag beats the options.
+fn chunking_of(req: &PlanRequest, opts: &Options) -> CoreResult<Chunking> {
+    let given: Vec<&str> = [(&req.chunk_hours, "--chunk-hours"), (&req.chunk_rows, "--chunk-rows"), (&req.chunk_bytes, "--chunk-bytes")]
+        .into_iter()
+        .filter_map(|(v, f)| v.as_ref().map(|_| f))
+        .collect();
+    if given.len() > 1 {
+        return Err(CoreError::usage(
+            "invalid_flag",
+            format!("{} are exclusive: chunks are sized by hours, rows or bytes; pass one", given.join(" and ")),
+        ));
+    }
+    Ok(match (&req.chunk_hours, &req.chunk_rows, &req.chunk_bytes) {
+        (Some(raw), _, _) => Chunking::Hours(parse_chunk_hours(raw, &opts.limits)?),
+        (_, Some(raw), _) => Chunking::Volume(Sizing::Rows(volume::parse_rows(raw, "--chunk-rows")?)),
+        (_, _, Some(raw)) => Chunking::Volume(Sizing::Bytes(volume::parse_bytes(raw, "--chunk-bytes")?)),
+        _ => match opts.defaults.sizing() {
+            Some(sz) => Chunking::Volume(sz),
+            None => Chunking::Hours(opts.defaults.chunk_hours),
+        },
+    })
+}
+
+/// How many chunks the request asks for when its window is explicit (0 when unknown or
+/// invalid, or sized by volume: the buffer then grows as needed).
 pub fn expected_chunks(req: &PlanRequest) -> usize {
     match check_flags(req) {
-        Ok(Flags { window: Some(w), chunk_hours, .. }) => ((w.to - w.from) / crate::chunks::chunk_ms(chunk_hours).max(1)) as usize + 1,
+        Ok(Flags { window: Some(w), chunking: Chunking::Hours(h), .. }) => ((w.to - w.from) / crate::chunks::chunk_ms(h).max(1)) as usize + 1,
         _ => 0,
     }
 }
@@ -261,10 +308,7 @@ fn check_flags(req: &PlanRequest) -> CoreResult<Flags> {
             "--source is the target itself; omit --source to re-insert a table's own window",
         ));
     }
-    let chunk_hours = match &req.chunk_hours {
-        Some(raw) => parse_chunk_hours(raw, &opts.limits)?,
-        None => opts.defaults.chunk_hours,
-    };
+    let chunking = chunking_of(req, &opts)?;
     let from = req.from.as_deref().map(|f| parse_instant(f, "--from")).transpose()?;
     let to = req.to.as_deref().map(|t| parse_instant(t, "--to")).transpose()?;
     let window = match (from, to) {
@@ -285,7 +329,7 @@ fn check_flags(req: &PlanRequest) -> CoreResult<Flags> {
         sql::parse_column(c)?;
     }
     let insert_settings = crate::settings::resolve(&opts.insert_settings, &req.settings, req.server_settings.as_deref())?;
-    Ok(Flags { opts, target, source, chunk_hours, window, insert_settings })
+    Ok(Flags { opts, target, source, chunking, window, insert_settings })
 }
 
 /// Validate what needs no server (names, numbers, window), so bad input never connects.
@@ -492,7 +536,12 @@ fn window_from_data(req: &PlanRequest, flags: &Flags, tables: &[Choice]) -> Core
     let (Some(min), Some(max)) = (&range.min, &range.max) else {
         return Err(CoreError::usage("missing_window", format!("{names} has no rows to take a window from; pass --from and --to")));
     };
-    let data = widen_to_chunks(parse_instant(min, "data minimum")?, parse_instant(max, "data maximum")?, flags.chunk_hours);
+    // Volume plans widen to whole grid cells.
+    let widen_hours = match flags.chunking {
+        Chunking::Hours(h) => h,
+        Chunking::Volume(_) => flags.opts.limits.min_chunk_minutes / 60.0,
+    };
+    let data = widen_to_chunks(parse_instant(min, "data minimum")?, parse_instant(max, "data maximum")?, widen_hours);
     let from = req.from.as_deref().map(|f| parse_instant(f, "--from")).transpose()?.unwrap_or(data.from);
     let to = req.to.as_deref().map(|t| parse_instant(t, "--to")).transpose()?.unwrap_or(data.to);
     let w = Window { from, to };
@@ -520,11 +569,17 @@ pub fn plan_id_of(p: &PlanState) -> String {
         let parts: Vec<String> = vs.iter().map(|v| format!("{}:{}:{}", v.name, v.source, v.time_column)).collect();
         format!("mv_replay:{}", parts.join(","))
     });
+    // Sized by volume: the sizing stands where chunkHours stands (`rows=500000`).
+    let chunking = match (&p.volume, p.chunk_hours) {
+        (Some(v), _) => v.sizing.identity(),
+        (None, Some(h)) => ids::js_number(h),
+        (None, None) => String::new(),
+    };
     ids::plan_id(&PlanIdentity {
         target: &p.target,
         from: &p.from,
         to: &p.to,
-        chunk_hours: p.chunk_hours,
+        chunking: &chunking,
         time_column: &p.time_column,
         source: p.source.as_deref().or(mv_identity.as_deref()),
         env_fingerprint: p.environment.as_ref().map(|e| e.fingerprint.as_str()),
@@ -565,13 +620,27 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         Some(w) => w,
         None => window_from_data(req, &flags, &choices)?,
     };
-    let Flags { opts, target, source, chunk_hours, insert_settings, .. } = flags;
+    let Flags { opts, target, source, chunking, insert_settings, .. } = flags;
     let distributed = req.distributed.as_ref().map(|d| crate::distributed::check_target(&target.display(), strategy, d)).transpose()?;
+    let (windows, volume) = match chunking {
+        Chunking::Hours(_) => (None, None),
+        Chunking::Volume(sizing) => {
+            let cut = cut_by_volume(req, &choices, w, sizing, &opts.limits)?;
+            (Some(cut.windows), Some(cut.header))
+        }
+    };
     if strategy != Strategy::MvReplay {
         // The run counts each chunk's rows in the target's window: its column must hold the boundaries.
         if let Some(info) = table_info(req, &target) {
             let source_type = source.as_ref().and_then(|s| table_info(req, s)?.columns.iter().find(|c| c.name == time_column).map(|c| c.ty.as_str()));
-            time_column::check_holds_chunks(info, &time_column, source_type, w, chunk_hours)?;
+            match (chunking, &windows) {
+                (Chunking::Hours(h), _) => time_column::check_holds_chunks(info, &time_column, source_type, w, h)?,
+                (_, Some(ws)) => {
+                    let inner: Vec<i64> = ws.iter().skip(1).map(|c| c.from).collect();
+                    time_column::check_holds_boundaries(info, &time_column, source_type, w, &inner)?
+                }
+                _ => {}
+            }
         }
     }
 
@@ -638,7 +707,20 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     };
 
     let mut defaults = opts.defaults.clone();
-    defaults.chunk_hours = chunk_hours;
+    let chunk_hours = match chunking {
+        Chunking::Hours(h) => {
+            defaults.chunk_hours = h;
+            (defaults.chunk_rows, defaults.chunk_bytes) = (None, None);
+            Some(h)
+        }
+        Chunking::Volume(sz) => {
+            (defaults.chunk_rows, defaults.chunk_bytes) = match sz {
+                Sizing::Rows(n) => (Some(n), None),
+                Sizing::Bytes(n) => (None, Some(n)),
+            };
+            None
+        }
+    };
     defaults.time_column = Some(time_column.clone());
     let mut header = PlanState {
         plan_id: String::new(),
@@ -651,6 +733,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         from: format_instant(w.from),
         to: format_instant(w.to),
         chunk_hours,
+        volume,
         time_column,
         columns,
         views,
@@ -666,7 +749,12 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     sink.header(&header)?;
 
     let plan_id = &header.plan_id;
-    for cw in build_chunks(w, chunk_hours)? {
+    let windows = match (windows, chunking) {
+        (Some(ws), _) => ws,
+        (None, Chunking::Hours(h)) => build_chunks(w, h)?,
+        (None, Chunking::Volume(_)) => unreachable!("a volume plan has its windows"),
+    };
+    for cw in windows {
         let (cf, ct) = (format_instant(cw.from), format_instant(cw.to));
         let (id, chunk_token) = ids::chunk_ids(plan_id, &cf, &ct);
         let chunk = if let Some(views) = &header.views {
@@ -701,10 +789,235 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     Ok(header)
 }
 
+/// A volume-sized cut: the windows, what the header records, and the counts behind them.
+struct VolumeCut {
+    windows: Vec<Window>,
+    header: VolumeHeader,
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Rows per cell of each table read (in `choices` order), and what the cut weighed.
+    rows: Vec<Vec<u64>>,
+    weights: Vec<u64>,
+}
+
+/// The windows of a volume-sized plan and what its header records of them.
+fn cut_by_volume(req: &PlanRequest, choices: &[Choice], w: Window, sizing: Sizing, limits: &Limits) -> CoreResult<VolumeCut> {
+    let grid = Grid::new(w, limits.min_chunk_minutes)?;
+    let Some(dist) = &req.distribution else {
+        return Err(CoreError::usage(
+            "distribution_unknown",
+            "--chunk-rows/--chunk-bytes size chunks from the rows in the window, which needs a ClickHouse connection; configure one or use --chunk-hours",
+        ));
+    };
+    // One count per table the chunks read, in the order the plan reads them.
+    let tables: Vec<&TableCounts> = choices
+        .iter()
+        .map(|c| {
+            dist.iter().find(|d| d.table == c.table).ok_or_else(|| CoreError::runtime("invalid_distribution", format!("no distribution was read for {}", c.table)))
+        })
+        .collect::<CoreResult<_>>()?;
+    let owned: Vec<TableCounts> = tables.iter().map(|t| (*t).clone()).collect();
+    let rows = volume::rows_per_cell(&grid, &owned)?;
+    let n = grid.cells();
+    let cell_rows: Vec<u64> = (0..n).map(|i| rows.iter().map(|r| r[i]).sum()).collect();
+    let weights: Vec<u64> = match sizing {
+        Sizing::Rows(_) => cell_rows.clone(),
+        Sizing::Bytes(_) => {
+            let per_row = tables.iter().map(|t| volume::row_bytes(t)).collect::<CoreResult<Vec<f64>>>()?;
+            (0..n).map(|i| rows.iter().zip(&per_row).map(|(r, b)| r[i] as f64 * b).sum::<f64>().round() as u64).collect()
+        }
+    };
+    let max_cells = ((limits.max_chunk_hours * crate::window::HOUR_MS as f64) / grid.cell_ms as f64).floor().max(1.0) as usize;
+    let ranges = volume::cut(&weights, sizing.target(), max_cells);
+    let sum = |v: &[u64], r: &std::ops::Range<usize>| v[r.clone()].iter().sum::<u64>();
+    let windows: Vec<Window> = ranges.iter().map(|r| grid.window_of(r)).collect();
+    let header = VolumeHeader {
+        sizing,
+        grid_minutes: limits.min_chunk_minutes,
+        max_chunk_hours: limits.max_chunk_hours,
+        boundaries: windows.iter().skip(1).map(|c| format_instant(c.from)).collect(),
+        expected_rows: ranges.iter().map(|r| sum(&cell_rows, r)).collect(),
+        expected_bytes: matches!(sizing, Sizing::Bytes(_)).then(|| ranges.iter().map(|r| sum(&weights, r)).collect()),
+    };
+    Ok(VolumeCut { windows, header, ranges, rows, weights })
+}
+
+/// The queries a volume-sized plan needs answered before it is built: per table the
+/// chunks read, rows per grid cell, and (bytes) its uncompressed size. None: sized by hours.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeQueries {
+    pub grid_ms: i64,
+    pub cells: usize,
+    pub queries: Vec<VolumeQuery>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeQuery {
+    pub table: String,
+    /// Rows `{cell, rows}` per grid cell.
+    pub counts: String,
+    /// One row `{bytes, rows}`.
+    pub size: Option<String>,
+}
+
+pub fn volume_queries(req: &PlanRequest) -> CoreResult<Option<VolumeQueries>> {
+    let p = prepare(req)?;
+    let Chunking::Volume(sizing) = p.flags.chunking else { return Ok(None) };
+    let w = match p.flags.window {
+        Some(w) => w,
+        None => window_from_data(req, &p.flags, &p.choices)?,
+    };
+    let grid = Grid::new(w, p.flags.opts.limits.min_chunk_minutes)?;
+    let queries = p
+        .choices
+        .iter()
+        .map(|c| {
+            let table = sql::parse_table(&c.table, &req.default_database, "table")?;
+            let column = time_column::require(c)?;
+            let read = match p.strategy {
+                Strategy::Table => target_insertable(req, &table),
+                Strategy::Copy => match (&req.target_columns, &req.source_columns) {
+                    (Some(t), Some(s)) => Some(shared_columns(t, s)),
+                    _ => None,
+                },
+                Strategy::MvReplay => table_info(req, &table).map(|i| i.readable_columns()),
+            };
+            Ok(VolumeQuery {
+                table: c.table.clone(),
+                counts: volume::distribution_sql(&table, &column, &grid),
+                size: matches!(sizing, Sizing::Bytes(_)).then(|| volume::row_size_sql(&table, read.as_deref())),
+            })
+        })
+        .collect::<CoreResult<Vec<_>>>()?;
+    Ok(Some(VolumeQueries { grid_ms: grid.cell_ms, cells: grid.cells(), queries }))
+}
+
+/// What `plan` shows of a volume-sized plan: the spread of expected rows, a histogram
+/// that fits 80 columns, and warnings (cells above the target; mv_replay chunks over one
+/// insert block).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeReport {
+    pub sizing: Sizing,
+    pub grid_minutes: f64,
+    pub expected_rows: volume::Spread,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_bytes: Option<volume::Spread>,
+    /// Chunks (1-based) that are one grid cell above the target.
+    pub oversized: Vec<OversizedChunk>,
+    pub histogram: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OversizedChunk {
+    pub chunk: usize,
+    pub from: String,
+    pub to: String,
+    pub rows: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+pub fn volume_report(req: &PlanRequest) -> CoreResult<Option<VolumeReport>> {
+    let Prepared { flags, strategy, replays, choices, .. } = prepare(req)?;
+    let Chunking::Volume(sizing) = flags.chunking else { return Ok(None) };
+    let w = match flags.window {
+        Some(w) => w,
+        None => window_from_data(req, &flags, &choices)?,
+    };
+    let cut = cut_by_volume(req, &choices, w, sizing, &flags.opts.limits)?;
+    let target = sizing.target();
+    let unit = match sizing {
+        Sizing::Rows(_) => "rows",
+        Sizing::Bytes(_) => "bytes",
+    };
+    let mut warnings = Vec::new();
+    let mut oversized = Vec::new();
+    for (k, r) in cut.ranges.iter().enumerate() {
+        if cut.weights[r.clone()].iter().any(|c| *c > target) {
+            let win = cut.windows[k];
+            let o = OversizedChunk {
+                chunk: k + 1,
+                from: format_instant(win.from),
+                to: format_instant(win.to),
+                rows: cut.header.expected_rows[k],
+                bytes: cut.header.expected_bytes.as_ref().map(|b| b[k]),
+            };
+            oversized.push(o);
+        }
+    }
+    // One line per chunk when few; otherwise one line naming the largest (JSON lists them all).
+    let line = |o: &OversizedChunk| {
+        format!("chunk {} ({} → {}) is one grid cell of {} {unit}", o.chunk, o.from, o.to, volume::human(o.bytes.unwrap_or(o.rows)))
+    };
+    let advice = format!("above the target of {}: it stays one chunk (a smaller limits.minChunkMinutes splits it)", volume::human(target));
+    if oversized.len() <= 3 {
+        warnings.extend(oversized.iter().map(|o| format!("{}, {advice}", line(o))));
+    } else if let Some(big) = oversized.iter().max_by_key(|o| (o.bytes.unwrap_or(o.rows), std::cmp::Reverse(o.chunk))) {
+        warnings.push(format!("{} chunks are each one grid cell {advice}; the largest: {}", oversized.len(), line(big)));
+    }
+    if let (Strategy::MvReplay, Some(block), Some(false)) = (strategy, req.max_insert_block_size, req.target_replicated) {
+        warnings.extend(block_warnings(&replays, &choices, &cut, block, flags.opts.limits.max_chunk_hours, flags.opts.limits.min_chunk_minutes));
+    }
+    Ok(Some(VolumeReport {
+        sizing,
+        grid_minutes: cut.header.grid_minutes,
+        expected_rows: volume::spread(&cut.header.expected_rows),
+        expected_bytes: cut.header.expected_bytes.as_deref().map(volume::spread),
+        oversized,
+        histogram: volume::histogram(&cut.header.expected_rows),
+        warnings,
+    }))
+}
+
+/// mv_replay into a non-replicated target: a view without GROUP BY writes about one row
+/// per source row, and a chunk over one insert block splits into blocks whose ids a retry
+/// may not reproduce. → a warning per such view, with the `--chunk-rows` that keeps every
+/// chunk under the block (found by cutting again, so the advice is checked).
+fn block_warnings(replays: &[Replay], choices: &[Choice], cut: &VolumeCut, block: u64, max_chunk_hours: f64, grid_minutes: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    let cells_rows: Vec<u64> = (0..cut.weights.len()).map(|i| cut.rows.iter().map(|r| r[i]).sum()).collect();
+    let max_cells = ((max_chunk_hours * 60.0) / grid_minutes).floor().max(1.0) as usize;
+    for r in replays.iter().filter(|r| !mv_rewrite::groups_rows(&r.query)) {
+        let Some(t) = choices.iter().position(|c| c.table == r.query.source.display()) else { continue };
+        let src = &cut.rows[t];
+        let worst = |ranges: &[std::ops::Range<usize>]| ranges.iter().map(|g| src[g.clone()].iter().sum::<u64>()).max().unwrap_or(0);
+        let over = cut.ranges.iter().filter(|g| src[(*g).clone()].iter().sum::<u64>() > block).count();
+        if over == 0 {
+            continue;
+        }
+        let name = r.name.display();
+        let head = format!(
+            "materialized view {name} has no GROUP BY and {over} chunk(s) read more than one insert block (max_insert_block_size = {block}) of {}: a retried chunk may split into other blocks and its token no longer deduplicates",
+            r.query.source.display()
+        );
+        if src.iter().any(|c| *c > block) {
+            out.push(format!("{head}; one grid cell alone holds more, so lower limits.minChunkMinutes (now {grid_minutes}) and plan again"));
+            continue;
+        }
+        // Largest target whose cut keeps every chunk under the block (1 always does).
+        let (mut lo, mut hi) = (1u64, block);
+        while lo < hi {
+            let mid = lo + (hi - lo + 1) / 2;
+            if worst(&volume::cut(&cells_rows, mid, max_cells)) <= block {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        out.push(format!("{head}; plan with --chunk-rows {lo} to keep every chunk under it"));
+    }
+    out
+}
+
 /// Options recorded in a plan that do not change the rows it writes: how a run
 /// goes (parallelism, retries, backoff), the policies and the limits `plan`
 /// checked. A plan differing only in them is the same plan.
-const RUN_ONLY_OPTIONS: [&str; 3] = ["maxParallelChunks", "maxRetriesPerChunk", "retryDelayMs"];
+/// (The sizing options too: the plan's own `chunkHours` / `volume` say how it was cut.)
+const RUN_ONLY_OPTIONS: [&str; 6] = ["maxParallelChunks", "maxRetriesPerChunk", "retryDelayMs", "chunkHours", "chunkRows", "chunkBytes"];
 const RUN_ONLY_FIELDS: [&str; 3] = ["createdAt", "policy", "limits"];
 
 /// Top-level fields where an existing plan differs from a fresh one in what
@@ -753,6 +1066,7 @@ fn json_eq(a: Option<&Value>, b: Option<&Value>) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+    use sha2::Digest;
 
     fn req() -> PlanRequest {
         PlanRequest {
@@ -866,6 +1180,117 @@ mod tests {
         let mut r = req();
         r.chunk_hours = Some("0.25".into());
         assert_eq!(build_plan(&r).unwrap().chunks.len(), 108);
+    }
+
+    /// A table plan over one day, sized by rows, with rows on a 15-minute grid.
+    fn volume_req(cells: Vec<(u64, u64)>) -> PlanRequest {
+        let mut r = req();
+        r.to = Some("2025-01-02".into());
+        r.chunk_rows = Some("100".into());
+        r.distribution = Some(vec![TableCounts { table: "app.events".into(), cells, size: None }]);
+        r
+    }
+
+    #[test]
+    fn volume_plan_cuts_on_the_data() {
+        // 96 cells: empty night, a busy morning, a spike, quiet rest.
+        let cells: Vec<(u64, u64)> = (0..96u64).filter_map(|i| match i {
+            0..=23 => None,
+            24..=47 => Some((i, 25)),
+            60 => Some((i, 500)),
+            _ => Some((i, 1)),
+        }).collect();
+        let p = build_plan(&volume_req(cells.clone())).unwrap();
+        let v = p.volume.as_ref().unwrap();
+        assert_eq!(p.chunk_hours, None);
+        assert_eq!(v.sizing, Sizing::Rows(100));
+        assert_eq!(v.boundaries.len() + 1, p.chunks.len());
+        assert_eq!(v.expected_rows.iter().sum::<u64>(), cells.iter().map(|c| c.1).sum::<u64>());
+        // The first chunk takes the empty night and four busy cells.
+        assert_eq!((p.chunks[0].from.as_str(), p.chunks[0].to.as_str()), ("2025-01-01T00:00:00.000Z", "2025-01-01T07:00:00.000Z"));
+        assert_eq!(v.expected_rows, [100, 100, 100, 100, 100, 100, 12, 500, 35]);
+        assert_eq!(p.options.chunk_rows, Some(100));
+        // The id: the seed's formula with the sizing where chunkHours stands.
+        let want = &crate::ids::hex(&sha2::Sha256::digest(b"app.events|2025-01-01T00:00:00.000Z|2025-01-02T00:00:00.000Z|rows=100|event_time"))[..16];
+        assert_eq!(p.plan_id, want);
+        // Same data, same plan; a run's checks accept it.
+        assert_eq!(build_plan(&volume_req(cells.clone())).unwrap(), p);
+        let check = crate::plan_check::PlanCheck::open(&PlanState { chunks: vec![], ..p.clone() }, p.chunks.len(), "default").unwrap();
+        p.chunks.iter().enumerate().for_each(|(i, c)| check.chunk(i, c).unwrap());
+        // Moved data: same id, a plan that differs in its boundaries.
+        let mut moved = cells.clone();
+        moved[0].1 = 300;
+        let q = build_plan(&volume_req(moved)).unwrap();
+        assert_eq!(q.plan_id, p.plan_id);
+        assert_eq!(plan_differences(&serde_json::to_value(&p).unwrap(), &q), ["chunks", "volume"]);
+        // An edited boundary is refused before anything runs.
+        let mut h = PlanState { chunks: vec![], ..p.clone() };
+        h.volume.as_mut().unwrap().boundaries[0] = "2025-01-01T07:15:00.000Z".into();
+        let c = crate::plan_check::PlanCheck::open(&h, p.chunks.len(), "default").unwrap();
+        assert!(c.chunk(0, &p.chunks[0]).unwrap_err().message.contains("chunk 1 in the file is"));
+        h.volume.as_mut().unwrap().boundaries[0] = "2025-01-01T07:10:00.000Z".into();
+        assert!(crate::plan_check::PlanCheck::open(&h, p.chunks.len(), "default").unwrap_err().message.contains("grid"));
+        // The report names the spike and draws one bar per chunk.
+        let rep = volume_report(&volume_req(cells)).unwrap().unwrap();
+        assert_eq!(rep.oversized.len(), 1);
+        assert_eq!(rep.oversized[0].chunk, 8);
+        assert!(rep.warnings[0].starts_with("chunk 8 (2025-01-01T15:00:00.000Z → 2025-01-01T15:15:00.000Z) is one grid cell of 500 rows"), "{}", rep.warnings[0]);
+        assert_eq!(rep.histogram.len(), p.chunks.len());
+    }
+
+    #[test]
+    fn volume_sizing_flags() {
+        let mut r = volume_req(vec![]);
+        r.chunk_hours = Some("6".into());
+        assert_eq!(build_plan(&r).unwrap_err().code, "invalid_flag");
+        for (rows, code) in [("0", "invalid_chunk_rows"), ("-1", "invalid_chunk_rows"), ("1.5", "invalid_chunk_rows")] {
+            let mut r = volume_req(vec![]);
+            r.chunk_rows = Some(rows.into());
+            assert_eq!(check_plan_input(&r).unwrap_err().code, code);
+        }
+        let mut r = volume_req(vec![]);
+        r.chunk_rows = None;
+        r.chunk_bytes = Some("12XB".into());
+        assert_eq!(check_plan_input(&r).unwrap_err().code, "invalid_chunk_bytes");
+        // No connection, no distribution.
+        let mut r = volume_req(vec![]);
+        r.distribution = None;
+        assert_eq!(build_plan(&r).unwrap_err().code, "distribution_unknown");
+        // The flag beats the options: hours in the options, rows on the command line.
+        let mut r = volume_req(vec![(0, 1)]);
+        r.options = json!({ "defaults": { "timeColumn": "event_time", "chunkHours": 3 } });
+        assert!(build_plan(&r).unwrap().volume.is_some());
+        r.chunk_rows = None;
+        assert_eq!(build_plan(&r).unwrap().chunk_hours, Some(3.0));
+        // Bytes: rows × the table's average row size.
+        let mut r = volume_req((0..96).map(|i| (i, 10)).collect());
+        r.chunk_rows = None;
+        r.chunk_bytes = Some("1KB".into());
+        r.distribution.as_mut().unwrap()[0].size = Some(volume::TableSize { bytes: 5000, rows: 100 });
+        let p = build_plan(&r).unwrap();
+        let v = p.volume.unwrap();
+        assert_eq!(v.expected_bytes.as_ref().unwrap()[0], 1000);
+        assert_eq!(v.expected_rows[0], 20);
+        assert!(p.plan_id != build_plan(&volume_req(vec![])).unwrap().plan_id);
+    }
+
+    #[test]
+    fn mv_block_warning_gives_checked_advice() {
+        let mut r = mv_req();
+        r.to = Some("2025-01-02".into());
+        r.chunk_rows = Some("1000".into());
+        r.max_insert_block_size = Some(300);
+        r.target_replicated = Some(false);
+        r.distribution = Some(vec![TableCounts { table: "app.events".into(), cells: (0..96).map(|i| (i, 100)).collect(), size: None }]);
+        let rep = volume_report(&r).unwrap().unwrap();
+        // v1 has no GROUP BY; v2 aggregates.
+        assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
+        assert!(rep.warnings[0].contains("app.v1 has no GROUP BY") && rep.warnings[0].ends_with("plan with --chunk-rows 300 to keep every chunk under it"), "{}", rep.warnings[0]);
+        r.chunk_rows = Some("300".into());
+        assert!(volume_report(&r).unwrap().unwrap().warnings.is_empty());
+        r.target_replicated = Some(true);
+        r.chunk_rows = Some("1000".into());
+        assert!(volume_report(&r).unwrap().unwrap().warnings.is_empty(), "a replicated target deduplicates by its own log");
     }
 
     fn mv_req() -> PlanRequest {

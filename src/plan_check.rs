@@ -86,12 +86,19 @@ struct Slot {
     digest: SqlDigest,
 }
 
+/// Where a plan's chunks are: equal steps, or the windows its volume header records.
+#[derive(Debug)]
+enum Cuts {
+    Step(i64),
+    Windows(Vec<Window>),
+}
+
 /// A plan's header, ready to check its chunk lines one by one.
 #[derive(Debug)]
 pub struct PlanCheck {
     plan_id: String,
     window: Window,
-    step: i64,
+    cuts: Cuts,
     count: usize,
     tokens: bool,
     slots: Vec<Slot>,
@@ -119,11 +126,21 @@ impl PlanCheck {
         if format_instant(window.from) != header.from || format_instant(window.to) != header.to || window.to <= window.from {
             return Err(mismatch(id, format!("its window {} → {} is not one `plan` writes", header.from, header.to)));
         }
-        let step = chunk_ms(header.chunk_hours);
-        if step <= 0 {
-            return Err(mismatch(id, format!("its chunk length {} h is not one `plan` writes", header.chunk_hours)));
-        }
-        let count = ((window.to - window.from + step - 1) / step) as usize;
+        let cuts = match (&header.volume, header.chunk_hours) {
+            (Some(v), None) => Cuts::Windows(crate::volume::header_windows(window, v).map_err(|why| mismatch(id, why))?),
+            (None, Some(h)) => {
+                let step = chunk_ms(h);
+                if step <= 0 {
+                    return Err(mismatch(id, format!("its chunk length {h} h is not one `plan` writes")));
+                }
+                Cuts::Step(step)
+            }
+            _ => return Err(mismatch(id, "its header sizes chunks by neither hours nor volume, or by both".into())),
+        };
+        let count = match &cuts {
+            Cuts::Step(step) => ((window.to - window.from + step - 1) / step) as usize,
+            Cuts::Windows(ws) => ws.len(),
+        };
         if count != chunk_count {
             return Err(mismatch(id, format!("its window cuts into {count} chunks, but the file has {chunk_count}")));
         }
@@ -167,7 +184,7 @@ impl PlanCheck {
         if let Some(k) = header.insert_settings.keys().find(|k| pinned.contains(&k.as_str())) {
             return Err(mismatch(id, format!("its insertSettings set {k}, which the backfill pins")));
         }
-        Ok(PlanCheck { plan_id: id.clone(), window, step, count, tokens: header.options.require_idempotency_token, slots, insert_settings: header.insert_settings.clone() })
+        Ok(PlanCheck { plan_id: id.clone(), window, cuts, count, tokens: header.options.require_idempotency_token, slots, insert_settings: header.insert_settings.clone() })
     }
 
     /// Chunk `i` (0-based) as the header gives it: window, id and tokens; its SQL around the digest.
@@ -176,8 +193,13 @@ impl PlanCheck {
         if i >= self.count {
             return Err(mismatch(&self.plan_id, format!("chunk {n} is past the last chunk its window cuts")));
         }
-        let from = self.window.from + i as i64 * self.step;
-        let w = Window { from, to: (from + self.step).min(self.window.to) };
+        let w = match &self.cuts {
+            Cuts::Step(step) => {
+                let from = self.window.from + i as i64 * step;
+                Window { from, to: (from + step).min(self.window.to) }
+            }
+            Cuts::Windows(ws) => ws[i],
+        };
         let (cf, ct) = (format_instant(w.from), format_instant(w.to));
         let (id, single_token) = ids::chunk_ids(&self.plan_id, &cf, &ct);
         let bad = |what: &str| mismatch(&self.plan_id, format!("chunk {n} ({id}, {cf} → {ct}) {what}"));

@@ -138,7 +138,12 @@ pub struct PlanFacts {
     /// The plan's window and chunk length.
     pub from: String,
     pub to: String,
-    pub chunk_hours: f64,
+    /// Absent when `volume` sizes the chunks.
+    #[serde(default)]
+    pub chunk_hours: Option<f64>,
+    /// A volume-sized plan's header record: its chunks are the windows it lists.
+    #[serde(default)]
+    pub volume: Option<crate::volume::VolumeHeader>,
     /// INSERTs per chunk (`mv_replay`: one per view).
     #[serde(default = "one")]
     pub statements_per_chunk: u32,
@@ -445,6 +450,22 @@ pub struct RunState {
     waiting: Vec<usize>,
 }
 
+/// The chunk windows of a plan as its header gives them: equal hours, or the boundaries a
+/// volume-sized plan recorded (checked against its grid and window).
+pub fn plan_windows(facts: &PlanFacts, window: Window) -> CoreResult<Vec<Window>> {
+    let mismatch = |what: String| {
+        CoreError::runtime(
+            "plan_mismatch",
+            format!("plan {}: {what}; the plan file was edited or made by an incompatible version: make the plan again", facts.plan_id),
+        )
+    };
+    match (&facts.volume, facts.chunk_hours) {
+        (Some(v), None) => crate::volume::header_windows(window, v).map_err(mismatch),
+        (None, Some(h)) => build_chunks(window, h),
+        _ => Err(mismatch("its header sizes chunks by neither hours nor volume, or by both".into())),
+    }
+}
+
 /// A chunk's id, as `plan` derived it from the chunk's window.
 fn chunk_id(plan_id: &str, w: Window) -> String {
     ids::chunk_id(plan_id, &format_instant(w.from), &format_instant(w.to))
@@ -462,14 +483,14 @@ impl RunState {
             None => None,
         };
         let window = Window { from: parse_instant(&facts.from, "plan from")?, to: parse_instant(&facts.to, "plan to")? };
-        let windows = build_chunks(window, facts.chunk_hours)?;
-        let n = windows.len();
         let mismatch = |what: String| {
             CoreError::runtime(
                 "plan_mismatch",
                 format!("plan {}: {what}; the plan file was edited or made by an incompatible version: make the plan again", facts.plan_id),
             )
         };
+        let windows = plan_windows(&facts, window)?;
+        let n = windows.len();
         if n != facts.chunk_count {
             return Err(mismatch(format!("its window cuts into {n} chunks, but the file has {}", facts.chunk_count)));
         }
@@ -996,7 +1017,8 @@ mod tests {
             default_database: "default".into(),
             from: "2025-01-01T00:00:00Z".into(),
             to: format!("2025-01-01T{n:02}:00:00Z"),
-            chunk_hours: 1.0,
+            chunk_hours: Some(1.0),
+            volume: None,
             statements_per_chunk: 1,
             chunk_count: n,
             first_chunk: None,

@@ -153,6 +153,19 @@ fn type_timezone(ty: &str) -> Option<&str> {
 /// in its window. `source_type`: the copy source's column type (its timezone decides which
 /// day a time falls on when it is floored to a `Date`).
 pub fn check_holds_chunks(target: &TableInfo, column: &str, source_type: Option<&str>, w: Window, chunk_hours: f64) -> CoreResult<()> {
+    let step = chunk_ms(chunk_hours);
+    // Boundaries are `from + k·step` and `to`: these three on the grid put all of them on it.
+    let inner: Vec<i64> = Some(w.from + step).filter(|b| *b < w.to).into_iter().collect();
+    holds(target, column, source_type, w, &inner, false)
+}
+
+/// `check_holds_chunks` for a plan sized by volume: `inner` are its chunk boundaries
+/// (on the grid of `limits.minChunkMinutes`).
+pub fn check_holds_boundaries(target: &TableInfo, column: &str, source_type: Option<&str>, w: Window, inner: &[i64]) -> CoreResult<()> {
+    holds(target, column, source_type, w, inner, true)
+}
+
+fn holds(target: &TableInfo, column: &str, source_type: Option<&str>, w: Window, inner: &[i64], volume: bool) -> CoreResult<()> {
     let display = format!("{}.{}", target.table_ref().display(), column);
     let unsound = |m: String| CoreError::usage("time_column_unsound", m);
     let Some(col) = target.columns.iter().find(|c| c.name == column) else {
@@ -164,17 +177,15 @@ pub fn check_holds_chunks(target: &TableInfo, column: &str, source_type: Option<
     let Some(res) = resolution(&col.ty) else {
         return Err(unsound(format!("{display} is {}, not a date/time type: the rows a chunk writes cannot be counted in its window", col.ty)));
     };
-    let step = chunk_ms(chunk_hours);
-    // Boundaries are `from + k·step` and `to`: these three on the grid put all of them on it.
-    let inner = Some(w.from + step).filter(|b| *b < w.to);
-    let off_grid = [Some(w.from), inner, Some(w.to)].into_iter().flatten().find(|b| b.rem_euclid(res.step_ms()) != 0);
+    let off_grid = [w.from, w.to].into_iter().chain(inner.iter().copied()).find(|b| b.rem_euclid(res.step_ms()) != 0);
     if let Some(b) = off_grid {
         let works = match res {
+            Resolution::Day if volume => "limits.minChunkMinutes = 1440 (or a multiple) with --from and --to at 00:00 UTC".to_string(),
             Resolution::Day => "--chunk-hours 24 (or a multiple of 24) with --from and --to at 00:00 UTC".to_string(),
             Resolution::SecondDigits(0) => "chunk lengths and --from/--to on whole seconds".to_string(),
             Resolution::SecondDigits(p) => format!("chunk lengths and --from/--to in multiples of {} s", 1.0 / 10_f64.powi(p as i32)),
         };
-        let boundary = if Some(b) == inner { format!("the chunk boundary {}", format_instant(b)) } else { format_instant(b) };
+        let boundary = if inner.contains(&b) && b != w.from && b != w.to { format!("the chunk boundary {}", format_instant(b)) } else { format_instant(b) };
         return Err(unsound(format!(
             "{display} is {}, which cannot hold {boundary}: rows written into it would be floored outside their chunk's window, \
              and the row counts that keep the run exactly-once would be wrong; use {works}",

@@ -4,7 +4,7 @@
 //! chunk and side (two sums of 64-bit row hashes, in UInt128 so they never wrap and
 //! a doubled window doubles them exactly).
 
-use crate::chunks::{build_chunks, chunk_ms};
+use crate::chunks::chunk_ms;
 use crate::error::{CoreError, CoreResult};
 use crate::ids;
 use crate::run_state::{ChunkStatus, PlanFacts};
@@ -136,14 +136,27 @@ struct Plan {
     source: Option<TableRef>,
     windows: Vec<Window>,
     whole: Window,
-    step: i64,
+    /// How a row's chunk is computed on the server.
+    bucket: Bucket,
+}
+
+enum Bucket {
+    /// Chunks of one length: a division.
+    Step(i64),
+    /// A volume-sized plan: the number of chunk starts (after the first) at or before the row.
+    Starts(Vec<i64>),
 }
 
 fn plan_of(f: &PlanFacts) -> CoreResult<Plan> {
     let target = sql::parse_table(&f.target, &f.default_database, "plan target")?;
     let source = f.source.as_deref().map(|s| sql::parse_table(s, &f.default_database, "plan source")).transpose()?;
     let whole = Window { from: parse_instant(&f.from, "plan from")?, to: parse_instant(&f.to, "plan to")? };
-    Ok(Plan { target, source, windows: build_chunks(whole, f.chunk_hours)?, whole, step: chunk_ms(f.chunk_hours) })
+    let windows = crate::run_state::plan_windows(f, whole)?;
+    let bucket = match f.chunk_hours {
+        Some(h) if f.volume.is_none() => Bucket::Step(chunk_ms(h)),
+        _ => Bucket::Starts(windows.iter().skip(1).map(|w| w.from).collect()),
+    };
+    Ok(Plan { target, source, windows, whole, bucket })
 }
 
 /// Chunks named by `--chunk` (1-based numbers or chunk ids) or `--sample k` (k chunks
@@ -202,11 +215,15 @@ fn replicated(engine: &str) -> bool {
 /// One side of a `table`/`copy` comparison: count and checksum per chunk, one GROUP BY
 /// over the selected windows (consecutive, of one length, so a row's chunk is a division).
 fn side_sql(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &Plan, chunks: &[usize], replicated_table: bool) -> String {
+    let ms = format!("toUnixTimestamp64Milli(toDateTime64({}, 3, 'UTC'))", quote_ident(time_column));
+    let chunk = match &p.bucket {
+        Bucket::Step(step) => format!("intDiv({ms} - {}, {step})", p.whole.from),
+        Bucket::Starts(starts) => {
+            format!("arrayCount(b -> {ms} >= b, [{}])", starts.iter().map(|b| format!("toInt64({b})")).collect::<Vec<_>>().join(", "))
+        }
+    };
     format!(
-        "SELECT intDiv(toUnixTimestamp64Milli(toDateTime64({tc}, 3, 'UTC')) - {from}, {step}) AS __chkit_chunk, count() AS __chkit_c, {h}\nFROM {t}\nWHERE {w}\nGROUP BY __chkit_chunk ORDER BY __chkit_chunk\n{s}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
-        tc = quote_ident(time_column),
-        from = p.whole.from,
-        step = p.step,
+        "SELECT {chunk} AS __chkit_chunk, count() AS __chkit_c, {h}\nFROM {t}\nWHERE {w}\nGROUP BY __chkit_chunk ORDER BY __chkit_chunk\n{s}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
         h = checksum_items(exprs),
         t = table.quoted(),
         w = windows_predicate(time_column, p, chunks),

@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn window_checks() {
-        let l = Limits { max_window_hours: 720.0, min_chunk_minutes: 15.0 };
+        let l = Limits { max_window_hours: 720.0, min_chunk_minutes: 15.0, max_chunk_hours: 168.0 };
         assert!(parse_window("2025-01-01", "2025-01-31", &l, false).is_ok());
         assert_eq!(parse_window("2025-01-02", "2025-01-01", &l, false).unwrap_err().code, "invalid_window");
         assert_eq!(parse_window("2025-01-01", "2025-01-01", &l, false).unwrap_err().code, "invalid_window");

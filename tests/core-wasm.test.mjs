@@ -19,7 +19,7 @@ test('options resolve with defaults; unknown keys fail as usage errors', () => {
     retryDelayMs: 1000,
     requireIdempotencyToken: true,
   });
-  assert.deepEqual(ok.value.limits, { maxWindowHours: 720, minChunkMinutes: 15 });
+  assert.deepEqual(ok.value.limits, { maxWindowHours: 720, minChunkMinutes: 15, maxChunkHours: 168 });
   const bad = call('resolveOptions', { policy: { requireExplicitWindw: false } });
   assert.equal(bad.ok, false);
   assert.equal(bad.error.kind, 'usage');

@@ -1,7 +1,7 @@
 // Progress line formatting: fits the terminal, numbers add up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatProgress } from '../dist/cli/progress.js';
+import { formatProgress } from '../dist/commands/progress.js';
 
 test('progress line shows counts, rate, elapsed, ETA and in-flight chunks within 80 columns', () => {
   const line = formatProgress({

@@ -41,7 +41,7 @@ test('without the import, plugins.backfill is untyped (the check above is the im
 });
 
 // The bundled @chkit/core stand-in carries the real defineConfig's constraint on plugin options.
-const BUNDLED_CORE = path.join(ROOT, 'dist', 'cli', 'chkit-core.d.ts');
+const BUNDLED_CORE = path.join(ROOT, 'dist', 'server', 'chkit-core.d.ts');
 
 test('plugins: [backfill({...})] type-checks inside defineConfig (plugin options are Record<string, unknown>)', () => {
   const r = tsc('config.ts', BUNDLED_CORE);

@@ -4,12 +4,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CommandContext, FlagDef, FlagValue, PluginCommand } from '../commands/command.js';
-import { resolveConfig, type PluginRegistration, type ResolvedConfig, type UserConfig } from './config.js';
-import { importUserModule } from './loader.js';
-import type { BackfillPlugin } from '../plugin.js';
-import { wrap } from './output.js';
-import { debugStack, oneLine } from '../core/errors.js';
-import { classify } from '../commands/command.js';
+import { loadConfig, type PluginRegistration, type ResolvedConfig } from '../sdk/config.js';
+import { importUserModule } from '../server/loader.js';
+import type { BackfillPlugin } from '../commands/plugin.js';
+import { wrap } from '../commands/output.js';
+import { BackfillError, debugStack, oneLine } from '../core/errors.js';
+import { classify } from '../sdk/errors.js';
 
 export const HOST_NAME = 'chkit-backfill';
 const CONFIG_NAMES = ['clickhouse.config.ts', 'clickhouse.config.mts', 'clickhouse.config.js', 'clickhouse.config.mjs'];
@@ -26,16 +26,9 @@ const defaultIO: HostIO = {
   cwd: process.cwd(),
 };
 
-class HostError extends Error {
-  constructor(
-    readonly exitCode: 1 | 2,
-    readonly code: string,
-    message: string,
-    cause?: unknown,
-  ) {
-    super(message, cause === undefined ? undefined : { cause });
-  }
-}
+// Host refusals are the same typed error the plugin throws: one code and exit code each.
+const HostError = BackfillError;
+type HostError = BackfillError;
 
 interface GlobalFlags {
   json: boolean;
@@ -109,22 +102,6 @@ function findConfig(cwd: string, explicit?: string): string {
     if (fs.existsSync(p)) return p;
   }
   throw new HostError(2, 'config_not_found', `No clickhouse.config.ts in ${cwd} (pass --config <path>)`);
-}
-
-export async function loadConfig(configPath: string): Promise<ResolvedConfig> {
-  let exported: unknown;
-  try {
-    const mod = await importUserModule(configPath);
-    exported = mod.default ?? mod.config;
-    // The function form runs the user's code too: what it throws is the config's failure.
-    if (typeof exported === 'function') exported = await (exported as (env: unknown) => unknown)({ ...process.env });
-  } catch (err) {
-    throw new HostError(2, 'config_failed', `Failed to load ${configPath}: ${oneLine(String((err as Error)?.message ?? err))}`, err);
-  }
-  if (!exported || typeof exported !== 'object') {
-    throw new HostError(2, 'config_invalid', `${configPath} must export a config (export default defineConfig({...}))`);
-  }
-  return resolveConfig(exported as UserConfig, configPath);
 }
 
 interface LoadedPlugin {

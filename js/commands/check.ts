@@ -1,28 +1,12 @@
-// `chkit check` for backfills: every plan in the state directory is evaluated
-// by the core (src/check.rs); this module gathers the digests and prints.
-import { callCore } from '../core/core.js';
-import { Cx, defineCommand, type CommandContext } from './command.js';
-import type { ResolvedConfig } from '../cli/config.js';
-import { planHolder } from '../engine/lock.js';
-import { readRunSummary } from '../engine/runs.js';
-import { listPlanIds, readPlan } from '../engine/store.js';
-import { wrap } from '../cli/output.js';
-import { readVerification } from './verify.js';
+// `chkit check` for backfills: the hooks chkit calls and the `check` command,
+// over the SDK's evaluation (sdk/check.ts).
+import { defineCommand } from './command.js';
+import type { ResolvedConfig } from '../sdk/config.js';
+import { evaluateCheck, type CheckResult } from '../sdk/check.js';
+import { Session } from '../sdk/session.js';
+import { wrap } from './output.js';
 
-export interface CheckFinding {
-  code: string;
-  message: string;
-  severity: 'info' | 'warn' | 'error';
-  metadata?: { planIds: string[] };
-}
-
-export interface CheckResult {
-  plugin: 'backfill';
-  evaluated: boolean;
-  ok: boolean;
-  findings: CheckFinding[];
-  metadata?: Record<string, unknown>;
-}
+export type { CheckFinding, CheckResult } from '../sdk/check.js';
 
 /** What chkit passes to onCheck. */
 export interface CheckHookContext {
@@ -35,43 +19,8 @@ export interface CheckHookContext {
   flags?: Record<string, unknown>;
 }
 
-function cxFor(h: CheckHookContext): Cx {
-  const ctx: CommandContext = {
-    args: [],
-    flags: (h.flags ?? {}) as CommandContext['flags'],
-    jsonMode: h.jsonMode,
-    options: h.options ?? {},
-    config: h.config,
-    configPath: h.configPath,
-    print() {},
-  };
-  return new Cx(ctx, 'check');
-}
-
-export function evaluateCheck(cx: Cx): CheckResult {
-  const policy = cx.options.policy;
-  const relaxedPolicies = Object.entries(policy)
-    .filter(([, on]) => on === false)
-    .map(([name]) => `policy.${name}`);
-  const plans = listPlanIds(cx.paths).map((planId) => {
-    const plan = readPlan(cx.paths, planId);
-    const { summary } = readRunSummary(cx, plan);
-    const run =
-      summary.status === null
-        ? null
-        : {
-            status: summary.status,
-            failedChunks: summary.chunkCounts.failed,
-            orphaned: summary.status === 'running' && !planHolder(cx.paths, planId),
-          };
-    const verification = readVerification(cx, planId);
-    return { planId, target: plan.target, run, verificationFailed: verification ? !verification.ok : false };
-  });
-  return callCore<CheckResult>('evaluateCheck', {
-    failOnPending: policy.failCheckOnRequiredPendingBackfill,
-    relaxedPolicies,
-    plans,
-  });
+function sessionFor(h: CheckHookContext): Session {
+  return new Session({ configPath: h.configPath, config: h.config, options: h.options ?? {} });
 }
 
 /** One line per finding, naming the plans. */
@@ -95,7 +44,7 @@ export function failsCheck(result: CheckResult): boolean {
 export const checkHooks = {
   onCheck(ctx: CheckHookContext): CheckResult {
     try {
-      return evaluateCheck(cxFor(ctx));
+      return evaluateCheck(sessionFor(ctx));
     } catch (err) {
       // A check that cannot read its state must fail loudly, not pass.
       return {
@@ -113,7 +62,7 @@ export const checkHooks = {
 
 /** `chkit-backfill check`: what `chkit check` shows for this plugin. */
 export const checkCommand = defineCommand('check', 'Evaluate the backfill state as `chkit check` does (exit 1 when it fails)', [], async (cx) => {
-  const result = evaluateCheck(cx);
+  const result = evaluateCheck(cx.session);
   const failed = failsCheck(result);
   return {
     exitCode: failed ? 1 : 0,

@@ -1,77 +1,5 @@
-// `status --chunks`: one row per chunk from the run state, with each chunk's
-// last attempt duration taken from the event log.
-import type { ChunkError, ChunkStatus, LogReader } from '../core/core.js';
-import type { Plan } from '../engine/plan_file.js';
-import type { LoadedRun } from '../engine/runs.js';
-
-export interface ChunkRow {
-  index: number;
-  id: string;
-  from: string;
-  to: string;
-  status: ChunkStatus;
-  attempts: number;
-  rowsWritten: number;
-  durationMs: number | null;
-  lastError: ChunkError | null;
-  needsOperator: boolean;
-  /** Done without a check that could confirm it (see RunSummary.unverified). */
-  unverified: boolean;
-}
-
-/** Duration of each chunk's last attempt: its last start to the event that ended it. */
-function durations(log: LogReader): Map<number, number> {
-  const started = new Map<number, number>();
-  const took = new Map<number, number>();
-  for (const line of lines(log)) {
-    if (!line.includes('"chunk"')) continue;
-    let e: { at: number; event: string; chunk: number };
-    try {
-      e = JSON.parse(line);
-    } catch {
-      continue; // a torn last line
-    }
-    if (e.event === 'chunk_started') started.set(e.chunk, e.at);
-    else if (['chunk_succeeded', 'chunk_failed', 'chunk_skipped', 'chunk_interrupted'].includes(e.event) && started.has(e.chunk)) {
-      took.set(e.chunk, e.at - started.get(e.chunk)!);
-    }
-  }
-  return took;
-}
-
-/** The log's lines, read a block at a time. */
-function* lines(log: LogReader): Generator<string> {
-  for (let from = 0; ; ) {
-    const { text, atEnd } = log.read(from);
-    yield* text.split('\n');
-    if (atEnd) return;
-    from += Buffer.byteLength(text);
-  }
-}
-
-/** Failed chunks first, then plan order. */
-export function chunkRows(plan: Plan, run: LoadedRun, log: LogReader): ChunkRow[] {
-  const took = durations(log);
-  const rows = Array.from({ length: plan.chunkCount }, (_, i): ChunkRow => {
-    const c = plan.chunk(i);
-    const s = run.machine.chunk(i);
-    return {
-      index: i + 1,
-      id: c.id,
-      from: c.from,
-      to: c.to,
-      status: s.s,
-      attempts: s.a,
-      rowsWritten: s.r ?? 0,
-      durationMs: took.get(i) ?? null,
-      lastError: s.e ?? null,
-      needsOperator: !!s.op,
-      unverified: !!s.uv,
-    };
-  });
-  const rank = (r: ChunkRow) => (r.status === 'failed' ? 0 : 1);
-  return rows.sort((a, b) => rank(a) - rank(b) || a.index - b.index);
-}
+// `status --chunks`: the chunk rows as a table that fits the terminal.
+import type { ChunkRow } from '../engine/chunk_rows.js';
 
 const short = (iso: string) => `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
 
@@ -83,7 +11,10 @@ function seconds(ms: number | null): string {
 /** The table for humans, each line within `width` columns. */
 export function chunkTableLines(rows: ChunkRow[], width = 80): string[] {
   const n = String(Math.max(1, ...rows.map((r) => r.index))).length;
-  const head = `  ${'#'.padStart(n)}  ${'window (UTC)'.padEnd(25)} ${'status'.padEnd(8)} ${'try'.padStart(3)} ${'rows'.padStart(10)} ${'time'.padStart(6)}  error`;
+  // Expected rows beside the rows written, when the plan was sized by volume.
+  const withExpected = rows.some((r) => r.expectedRows !== undefined);
+  const expected = (r?: ChunkRow) => (withExpected ? ` ${(r ? String(r.expectedRows ?? '-') : 'expected').padStart(10)}` : '');
+  const head = `  ${'#'.padStart(n)}  ${'window (UTC)'.padEnd(25)} ${'status'.padEnd(8)} ${'try'.padStart(3)}${expected()} ${'rows'.padStart(10)} ${'time'.padStart(6)}  error`;
   const lines = [head];
   for (const r of rows) {
     const err = r.lastError
@@ -91,7 +22,7 @@ export function chunkTableLines(rows: ChunkRow[], width = 80): string[] {
       : r.unverified
         ? '[unverified] re-sent after a crash, wrote no rows'
         : '';
-    let line = `  ${String(r.index).padStart(n)}  ${`${short(r.from)} → ${short(r.to)}`.padEnd(25)} ${r.status.padEnd(8)} ${String(r.attempts).padStart(3)} ${String(r.rowsWritten).padStart(10)} ${seconds(r.durationMs).padStart(6)}  ${err}`.trimEnd();
+    let line = `  ${String(r.index).padStart(n)}  ${`${short(r.from)} → ${short(r.to)}`.padEnd(25)} ${r.status.padEnd(8)} ${String(r.attempts).padStart(3)}${expected(r)} ${String(r.rowsWritten).padStart(10)} ${seconds(r.durationMs).padStart(6)}  ${err}`.trimEnd();
     if ([...line].length > width) line = [...line].slice(0, width - 1).join('') + '…';
     lines.push(line);
   }

@@ -1,12 +1,9 @@
-// What every command shares: the chkit context, flag access, resolved options,
-// the state directory, the connection, and one place that turns results and
-// errors into output and exit codes.
-import path from 'node:path';
-import { resolveOptions, type ResolvedOptions } from '../core/core.js';
-import { BackfillError, debugStack, fsError, oneLine, usageError, type ExitCode } from '../core/errors.js';
-import { ClickHouseFailure, connect, describeFailure, environmentOf, type ClickHouse, type ConnectOptions, type EnvironmentIdentity } from '../server/clickhouse.js';
-import type { ResolvedConfig } from '../cli/config.js';
-import { statePaths, type StatePaths } from '../engine/store.js';
+// What every command shares: the chkit context, flag access, the SDK session,
+// and one place that turns results and errors into output and exit codes.
+import { debugStack, usageError, type ExitCode } from '../core/errors.js';
+import type { ResolvedConfig } from '../sdk/config.js';
+import { classify } from '../sdk/errors.js';
+import { Session } from '../sdk/session.js';
 
 export type FlagValue = string | string[] | boolean | undefined;
 
@@ -41,19 +38,21 @@ export interface PluginCommand {
 /** What a command hands back: the JSON payload, the lines for humans, the exit code. */
 export interface CommandResult {
   exitCode?: ExitCode;
-  json: Record<string, unknown>;
+  json: object;
   text: string[];
 }
 
+/** A command's view of chkit's context: its flags, and the session the SDK works in. */
 export class Cx {
-  readonly options: ResolvedOptions;
-  readonly configDir: string;
-  readonly paths: StatePaths;
+  readonly session: Session;
 
   constructor(readonly ctx: CommandContext, readonly command: string) {
-    this.options = resolveOptions(ctx.options ?? {});
-    this.configDir = path.dirname(path.resolve(ctx.configPath));
-    this.paths = statePaths(resolveStateDir(ctx.config, this.configDir, this.options));
+    this.session = new Session({
+      configPath: ctx.configPath,
+      config: ctx.config,
+      options: ctx.options,
+      programName: (ctx as { hostName?: string }).hostName ?? 'chkit plugin backfill',
+    });
   }
 
   get jsonMode(): boolean {
@@ -79,34 +78,6 @@ export class Cx {
   bool(name: `--${string}`): boolean {
     return this.ctx.flags[name] === true;
   }
-
-  /** The configured environment's identity, or undefined with no connection configured. */
-  environment(): EnvironmentIdentity | undefined {
-    const ch = this.ctx.config.clickhouse;
-    return ch?.url ? environmentOf(ch, this.configDir) : undefined;
-  }
-
-  /** Connect, or exit 2 saying how to configure a connection. */
-  async connect(opts: ConnectOptions = {}): Promise<ClickHouse> {
-    const ch = this.ctx.config.clickhouse;
-    if (!ch?.url) {
-      throw usageError(
-        'no_connection',
-        `${this.command} needs a ClickHouse connection: set clickhouse: { url: 'http://localhost:8123' } ` +
-          `(or url: 'chdb:./data' for the embedded engine) in ${path.basename(this.ctx.configPath)}`,
-      );
-    }
-    return connect(ch, this.configDir, opts);
-  }
-
-  now(): string {
-    return new Date().toISOString();
-  }
-}
-
-/** Against the config's directory: the real chkit hands over metaDir as written (relative), meant for its cwd. */
-export function resolveStateDir(config: ResolvedConfig, configDir: string, options: ResolvedOptions): string {
-  return path.resolve(configDir, options.stateDir ?? path.join(config.metaDir, 'backfill'));
 }
 
 /**
@@ -134,7 +105,7 @@ export function defineCommand(
         result = await body(cx);
       } catch (err) {
         debugStack(err);
-        const e = classify(err, cx?.paths.root);
+        const e = classify(err, cx?.session.paths.root);
         result = {
           exitCode: e.exitCode,
           json: { ok: false, command: name, error: e.message, code: e.code },
@@ -149,13 +120,4 @@ export function defineCommand(
 }
 
 /** Any error as the failure users see: one code, one message (exit 1 unless it says otherwise). */
-export function classify(err: unknown, stateRoot?: string): BackfillError {
-  if (err instanceof BackfillError) return err;
-  if (err instanceof ClickHouseFailure) return new BackfillError(1, 'clickhouse_error', describeFailure(err), err);
-  // A write through a descriptor names no file: say at least which state directory.
-  const io = fsError(err, (err as NodeJS.ErrnoException)?.path ? undefined : stateRoot);
-  if (io) return io;
-  return new BackfillError(1, 'internal', oneLine(String((err as Error)?.message ?? err)), err);
-}
-
 export const planIdFlag: FlagDef = { name: '--plan-id', type: 'string', description: 'Plan id (see list)', placeholder: '<id>' };

@@ -3,7 +3,6 @@
 // kind mapped to an exit code.
 import { createRequire } from 'node:module';
 import { BackfillError } from './errors.js';
-import type { Plan } from '../engine/plan_file.js';
 
 type Envelope<T> = { ok: true; value: T } | { ok: false; error: { kind: 'usage' | 'runtime'; code: string; message: string } };
 
@@ -44,6 +43,10 @@ export interface ResolvedOptions {
     retryDelayMs: number;
     requireIdempotencyToken: boolean;
     timeColumn?: string;
+    /** Chunks of about this many rows (instead of chunkHours). */
+    chunkRows?: number;
+    /** Chunks of about this many uncompressed bytes (instead of chunkHours). */
+    chunkBytes?: number;
   };
   policy: {
     requireDryRunBeforeRun: boolean;
@@ -51,8 +54,19 @@ export interface ResolvedOptions {
     blockOverlappingRuns: boolean;
     failCheckOnRequiredPendingBackfill: boolean;
   };
-  limits: { maxWindowHours: number; minChunkMinutes: number };
+  limits: { maxWindowHours: number; minChunkMinutes: number; maxChunkHours: number };
   insertSettings?: Record<string, string | number | boolean>;
+}
+
+/** What a plan sized by rows or bytes records (src/volume.rs VolumeHeader). */
+export interface VolumeHeader {
+  sizing: { rows: number } | { bytes: number };
+  gridMinutes: number;
+  maxChunkHours: number;
+  /** Where each chunk but the last ends. */
+  boundaries: string[];
+  expectedRows: number[];
+  expectedBytes?: number[];
 }
 
 /** One INSERT of a chunk. A chunk has several when several views replay into one target. */
@@ -90,7 +104,9 @@ export interface PlanState {
   environment?: { fingerprint: string; url: string; database: string };
   from: string;
   to: string;
-  chunkHours: number;
+  /** Absent when `volume` sizes the chunks. */
+  chunkHours?: number;
+  volume?: VolumeHeader;
   timeColumn: string;
   columns?: string[];
   /** mv_replay: the views replayed, each with its source and the source's time column. */
@@ -130,6 +146,32 @@ export function buildPlanFile(request: Record<string, unknown>): Uint8Array {
   // Not parsed here: a plan can be tens of megabytes and is read back chunk by chunk.
   return Buffer.from(callCoreJson('buildPlan', request), 'utf8');
 }
+
+export interface VolumeQueries {
+  gridMs: number;
+  cells: number;
+  queries: { table: string; counts: string; size: string | null }[];
+}
+/** The distribution queries a plan sized by rows or bytes needs answered (null: sized by hours). */
+export const volumeQueries = (request: Record<string, unknown>): VolumeQueries | null => callCore('volumeQueries', request);
+
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+  total: number;
+}
+export interface VolumeReport {
+  sizing: { rows: number } | { bytes: number };
+  gridMinutes: number;
+  expectedRows: Spread;
+  expectedBytes?: Spread;
+  oversized: { chunk: number; from: string; to: string; rows: number; bytes?: number }[];
+  histogram: string[];
+  warnings: string[];
+}
+/** Spread, histogram and warnings of a plan sized by rows or bytes (null: sized by hours). */
+export const volumeReport = (request: Record<string, unknown>): VolumeReport | null => callCore('volumeReport', request);
 
 /** What the core decided before cutting chunks: strategy, views, time columns. */
 export interface PlanPreview {
@@ -267,32 +309,6 @@ export interface LoadReport {
   fencedLines: number;
 }
 
-/**
- * What the machine needs of a plan: the header, and the first and last chunk
- * for the core to check its own cut of the window against (src/run_state.rs).
- */
-export function planFacts(plan: Plan, defaultDatabase: string): Record<string, unknown> {
-  const n = plan.chunkCount;
-  const first = n > 0 ? plan.chunk(0) : undefined;
-  const last = n > 1 ? plan.chunk(n - 1) : first;
-  const edge = (c: PlanChunk | undefined) => (c ? { id: c.id, from: c.from, to: c.to } : null);
-  return {
-    planId: plan.planId,
-    strategy: plan.strategy,
-    target: plan.target,
-    source: plan.source,
-    timeColumn: plan.timeColumn,
-    columns: plan.columns,
-    defaultDatabase,
-    from: plan.from,
-    to: plan.to,
-    chunkHours: plan.chunkHours,
-    statementsPerChunk: first?.statements?.length ?? 1,
-    chunkCount: plan.chunkCount,
-    firstChunk: edge(first),
-    lastChunk: edge(last),
-  };
-}
 
 /** The event log, read from a byte offset (store.ts eventLogReader). */
 export interface LogReader {

@@ -46,6 +46,8 @@ export interface DriveInput {
   lock?: PlanLock;
   /** Listen to SIGINT/SIGTERM (pause). Off for in-process benches. */
   signals?: boolean;
+  /** Aborted: pause as at a first SIGINT (the SDK's caller stops a run this way). */
+  abort?: AbortSignal;
   now?: () => number;
   /** Called about four times a second with the indexes of the chunks in flight and their query ids (progress display). */
   onTick?: (inFlight: number[], queryIds: string[]) => void;
@@ -218,6 +220,9 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
+  const onAbort = () => stop('pause', { event: 'pause_requested', signal: 'abort' });
+  if (d.abort?.aborted) onAbort();
+  else d.abort?.addEventListener('abort', onAbort, { once: true });
 
   const launch = (a: StartAction) => {
     if (!record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] })) return;
@@ -292,6 +297,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+    d.abort?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -1,10 +1,8 @@
 // The stored run of a plan, read without touching ClickHouse: what `status`,
 // `cancel`, `run` and `resume` report. Loading = snapshot + events after it.
-import { planFacts, RunMachine, type RunSummary } from '../core/core.js';
+import { RunMachine, type PlanChunk, type RunSummary } from '../core/core.js';
 import type { Plan } from './plan_file.js';
-import type { Cx } from '../commands/command.js';
 import { eventLogReader, eventPath, readTextIfExists, runPath, type StatePaths } from './store.js';
-import { clip, wrap } from '../cli/output.js';
 
 export interface LoadedRun {
   machine: RunMachine;
@@ -13,8 +11,14 @@ export interface LoadedRun {
   fresh: boolean;
 }
 
-export function loadRun(cx: Cx, plan: Plan): LoadedRun {
-  return openRun(cx.paths, plan, cx.ctx.config.clickhouse?.database || 'default');
+/** Where runs live and which database unqualified names belong to. */
+export interface RunPlace {
+  paths: StatePaths;
+  defaultDatabase: string;
+}
+
+export function loadRun(at: RunPlace, plan: Plan): LoadedRun {
+  return openRun(at.paths, plan, at.defaultDatabase);
 }
 
 /** The run of `plan` as its state files hold it (the bench loads runs this way too). */
@@ -26,8 +30,8 @@ export function openRun(paths: StatePaths, plan: Plan, defaultDatabase: string):
 }
 
 /** Read-only: summarise and release the core's copy. */
-export function readRunSummary(cx: Cx, plan: Plan): { summary: RunSummary; report: RunMachine['report'] } {
-  const run = loadRun(cx, plan);
+export function readRunSummary(at: RunPlace, plan: Plan): { summary: RunSummary; report: RunMachine['report'] } {
+  const run = loadRun(at, plan);
   try {
     return { summary: run.summary, report: run.machine.report };
   } finally {
@@ -35,43 +39,30 @@ export function readRunSummary(cx: Cx, plan: Plan): { summary: RunSummary; repor
   }
 }
 
-/** The JSON payload shared by run, resume, status and cancel. */
-export function runPayload(cx: Cx, plan: Plan, s: RunSummary, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const payload: Record<string, unknown> = {
-    ok: true,
-    command: cx.command,
+/**
+ * What the machine needs of a plan: the header, and the first and last chunk
+ * for the core to check its own cut of the window against (src/run_state.rs).
+ */
+export function planFacts(plan: Plan, defaultDatabase: string): Record<string, unknown> {
+  const n = plan.chunkCount;
+  const first = n > 0 ? plan.chunk(0) : undefined;
+  const last = n > 1 ? plan.chunk(n - 1) : first;
+  const edge = (c: PlanChunk | undefined) => (c ? { id: c.id, from: c.from, to: c.to } : null);
+  return {
     planId: plan.planId,
-    target: plan.target,
     strategy: plan.strategy,
-    status: s.status ?? 'planned',
-    chunkCounts: s.chunkCounts,
-    attempts: s.attempts,
-    rowsWritten: s.rowsWritten,
-    runPath: runPath(cx.paths, plan.planId),
-    eventPath: eventPath(cx.paths, plan.planId),
-    updatedAt: s.updatedAt ? new Date(s.updatedAt).toISOString() : null,
-    ...extra,
+    target: plan.target,
+    source: plan.source,
+    timeColumn: plan.timeColumn,
+    columns: plan.columns,
+    defaultDatabase,
+    from: plan.from,
+    to: plan.to,
+    chunkHours: plan.chunkHours,
+    volume: plan.volume,
+    statementsPerChunk: first?.statements?.length ?? 1,
+    chunkCount: plan.chunkCount,
+    firstChunk: edge(first),
+    lastChunk: edge(last),
   };
-  if (s.lastError) payload.lastError = s.lastError;
-  if (s.needsOperator) payload.chunksNeedingOperator = s.needsOperator;
-  if (s.unverified) payload.unverifiedChunks = s.unverified;
-  return payload;
-}
-
-export function summaryLines(plan: Plan, s: RunSummary): string[] {
-  const c = s.chunkCounts;
-  const lines = [
-    `  target    ${plan.target} (strategy ${plan.strategy}${plan.source ? ` from ${plan.source}` : ''})`,
-    `  chunks    ${c.done} done, ${c.failed} failed, ${c.skipped} skipped, ${c.pending} pending, ${c.running} running of ${c.total}`,
-    `  rows      ${s.rowsWritten} written, ${s.attempts} attempts`,
-  ];
-  if (s.lastError) {
-    const code = s.lastError.code !== undefined ? ` (${s.lastError.code}${s.lastError.type ? ` ${s.lastError.type}` : ''})` : s.lastError.type ? ` (${s.lastError.type})` : '';
-    lines.push(...wrap(clip(s.lastError.message.split('\n')[0], 300), 80, `  last error${code}: `, '    '));
-  }
-  if (s.needsOperator) lines.push(`  ${s.needsOperator} chunk(s) need an operator: see lastError`);
-  if (s.unverified) {
-    lines.push(...wrap(`${s.unverified} chunk(s) re-sent after a crash wrote no rows, and no count can confirm them: compare the target with the view over their windows (status --chunks marks them)`, 80, '  ', '    '));
-  }
-  return lines;
 }

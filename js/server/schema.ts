@@ -5,9 +5,8 @@
 // names it: a view missed here would silently turn an mv_replay into a table copy.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ResolvedConfig } from '../cli/config.js';
 import { oneLine, usageError } from '../core/errors.js';
-import { importUserModule } from '../cli/loader.js';
+import { importUserModule } from './loader.js';
 
 export interface SchemaColumn {
   name: string;
@@ -120,9 +119,10 @@ export function collectDefinitions(mod: Record<string, unknown>): { kind: string
   return out;
 }
 
-export async function loadSchema(config: ResolvedConfig, configPath: string): Promise<Schema> {
+/** `globs`: chkit's `schema`, matched from the config file's directory. */
+export async function loadSchema(globs: string[] | undefined, configPath: string): Promise<Schema> {
   const configDir = path.dirname(path.resolve(configPath));
-  const files = expandGlobs(config.schema ?? [], configDir);
+  const files = expandGlobs(globs ?? [], configDir);
   const schema: Schema = { tables: [], materializedViews: [], files };
   for (const file of files) {
     let mod: Record<string, unknown>;

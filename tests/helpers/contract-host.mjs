@@ -9,7 +9,7 @@ import { ROOT } from './project.mjs';
 
 const jiti = createJiti(import.meta.url, {
   alias: {
-    '@chkit/core': path.join(ROOT, 'dist', 'cli', 'chkit-core.js'),
+    '@chkit/core': path.join(ROOT, 'dist', 'server', 'chkit-core.js'),
     '@chkit/plugin-backfill': path.join(ROOT, 'dist', 'index.js'),
   },
   fsCache: false,

@@ -1,14 +1,14 @@
 // The chkit plugin object and the `backfill()` registration factory.
-import type { PluginCommand } from './commands/command.js';
-import { planCommand } from './commands/plan.js';
-import { runCommand } from './commands/run.js';
-import { resumeCommand } from './commands/resume.js';
-import { statusCommand } from './commands/status.js';
-import { cancelCommand } from './commands/cancel.js';
-import { checkCommand, checkHooks } from './commands/check.js';
-import { doctorCommand } from './commands/doctor.js';
-import { listCommand } from './commands/list.js';
-import { verifyCommand } from './commands/verify.js';
+import type { PluginCommand } from './command.js';
+import { planCommand } from './plan.js';
+import { runCommand } from './run.js';
+import { resumeCommand } from './resume.js';
+import { statusCommand } from './status.js';
+import { cancelCommand } from './cancel.js';
+import { checkCommand, checkHooks } from './check.js';
+import { doctorCommand } from './doctor.js';
+import { listCommand } from './list.js';
+import { verifyCommand } from './verify.js';
 
 export const PLUGIN_NAME = 'backfill';
 export const PLUGIN_VERSION = '0.1.0';

@@ -1,21 +1,11 @@
 // Live progress for run/resume on stderr: a redrawn line on a terminal, a
 // plain line every few seconds otherwise, nothing at all in --json mode.
 
-export interface ProgressSnapshot {
-  total: number;
-  done: number;
-  failed: number;
-  rowsWritten: number;
-  /** Chunk ids (or short labels) executing now. */
-  inFlight: string[];
-  startedAtMs: number;
-  nowMs: number;
-  /** Chunks already done when this process started: they do not count toward the rate. */
-  doneAtStart?: number;
-  rowsAtStart?: number;
-  /** Rows read and written so far by the statements in flight (from the server), when known. */
-  inFlightRows?: { read: number; written: number };
-}
+import type { RunProgress } from '../sdk/run.js';
+
+/** What the display shows: the SDK's progress report (the start-of-run counts and weights optional). */
+export type ProgressSnapshot = Pick<RunProgress, 'total' | 'done' | 'failed' | 'rowsWritten' | 'inFlight' | 'startedAtMs' | 'nowMs'> &
+  Partial<Pick<RunProgress, 'doneAtStart' | 'rowsAtStart' | 'expected' | 'inFlightRows'>>;
 
 function duration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '--';
@@ -40,9 +30,15 @@ export function formatProgress(s: ProgressSnapshot, width = 80): string {
   const doneHere = s.done - (s.doneAtStart ?? 0);
   const rowsHere = s.rowsWritten - (s.rowsAtStart ?? 0);
   const remaining = s.total - s.done - s.failed;
-  const eta = doneHere > 0 ? (elapsed / doneHere) * remaining : NaN;
+  const w = s.expected;
+  // Weighed by expected rows when the plan knows them.
+  const eta = w && w.total > 0
+    ? w.done - w.doneAtStart > 0 ? (elapsed / (w.done - w.doneAtStart)) * (w.total - w.done - w.failed) : NaN
+    : doneHere > 0 ? (elapsed / doneHere) * remaining : NaN;
   const rate = elapsed > 0 ? (rowsHere * 1000) / elapsed : 0;
-  const pct = s.total > 0 ? Math.floor(((s.done + s.failed) / s.total) * 100) : 100;
+  const pct = w && w.total > 0
+    ? Math.floor(((w.done + w.failed) / w.total) * 100)
+    : s.total > 0 ? Math.floor(((s.done + s.failed) / s.total) * 100) : 100;
   const parts = [
     `${s.done}/${s.total}`,
     s.failed ? `${s.failed} failed` : '',

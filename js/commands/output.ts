@@ -1,9 +1,9 @@
 // Small helpers for human output.
-import type { Cx } from '../commands/command.js';
+import type { Cx } from './command.js';
 
 /** How the user invoked us, for "Next:" hints: the standalone bin or chkit. */
 export function cliName(cx: Cx): string {
-  return (cx.ctx as { hostName?: string }).hostName ?? 'chkit plugin backfill';
+  return cx.session.programName;
 }
 
 /** Word-wrap `text` to `width` columns; lines after the first get `indent`. */
@@ -22,9 +22,4 @@ export function wrap(text: string, width = 80, first = '', indent = first.replac
   }
   lines.push(line);
   return lines;
-}
-
-/** At most `max` characters; server messages can run to kilobytes. The JSON keeps them whole. */
-export function clip(text: string, max: number): string {
-  return [...text].length <= max ? text : [...text].slice(0, max - 1).join('') + '…';
 }

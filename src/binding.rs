@@ -291,6 +291,34 @@ pub fn sql_without_deduplication(sql: &str, token: &str) -> String {
     envelope(Ok(crate::sql::without_deduplication(sql, token)))
 }
 
+/// The inserted-rows check's reads of `system.parts` (see `sql::parts_max_block_sql`).
+#[wasm_bindgen(js_name = partsMaxBlockSql)]
+pub fn parts_max_block_sql(table: &str) -> String {
+    envelope(parse::<crate::sql::TableRef>(table, "table").map(|t| crate::sql::parts_max_block_sql(&t)))
+}
+
+/// A `Distributed` engine definition → `{cluster, remoteDatabase, remoteTable, shardingKey?}`.
+#[wasm_bindgen(js_name = distributedEngine)]
+pub fn distributed_engine(target: &str, engine_full: &str) -> String {
+    envelope(crate::distributed::parse_engine(target, engine_full))
+}
+
+#[wasm_bindgen(js_name = syncReplicaSql)]
+pub fn sync_replica_sql(table: &str, cluster: &str) -> String {
+    envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::sync_replica_sql(&t, parse::<Option<String>>(cluster, "cluster")?.as_deref()))))
+}
+
+#[wasm_bindgen(js_name = partsRowsAfterSql)]
+pub fn parts_rows_after_sql(table: &str, before: &str) -> String {
+    envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::parts_rows_after_sql(&t, parse(before, "block number")?))))
+}
+
+/// What a plan can rely on at a target, from its engine facts (see `doctor::guarantees`).
+#[wasm_bindgen(js_name = targetGuarantees)]
+pub fn target_guarantees(facts: &str) -> String {
+    envelope(parse::<crate::doctor::EngineFacts>(facts, "engine facts").map(|f| crate::doctor::guarantees(&f)))
+}
+
 /// Whether a table engine's merges collapse or aggregate rows (its row counts are not what was inserted).
 #[wasm_bindgen(js_name = engineMergesRows)]
 pub fn engine_merges_rows(engine: &str) -> String {

@@ -78,6 +78,28 @@ pub struct ServerFacts {
     /// Materialized views that read from the target (`db.view`).
     #[serde(default)]
     pub dependent_views: Vec<String>,
+    /// The target is a `Distributed` table: its cluster and queue.
+    #[serde(default)]
+    pub distributed: Option<DistributedFacts>,
+    /// `replicated_deduplication_window` and `…_seconds` of a Replicated table rows land in.
+    #[serde(default)]
+    pub replicated_window: Option<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributedFacts {
+    pub cluster: String,
+    /// `db.table` the rows land in on every shard.
+    pub remote: String,
+    /// One line per shard: `1: host:port, host:port`.
+    pub shards: Vec<String>,
+    /// `system.distribution_queue` of the target.
+    pub queue_files: u64,
+    #[serde(default)]
+    pub queue_errors: u64,
+    #[serde(default)]
+    pub last_exception: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -114,6 +136,43 @@ fn with_command(mut i: Issue, cmd: String) -> Issue {
 /// Engines whose merges collapse or aggregate rows: a window's row count is not what was inserted.
 pub fn merges_rows(engine: &str) -> bool {
     ["Replacing", "Collapsing", "Summing", "Aggregating", "Graphite", "Coalescing"].iter().any(|k| engine.contains(k))
+}
+
+/// What the run learned about the table rows land in (for a `Distributed` target: its remote table).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EngineFacts {
+    pub engine: String,
+    /// Materialized views that read from the target.
+    #[serde(default)]
+    pub dependent_views: Vec<String>,
+}
+
+/// What a run may do at a target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Guarantees {
+    /// A window's row count grows by exactly what an INSERT adds (no merges that fold rows).
+    pub exact_counts: bool,
+    /// A retry that counted the window empty may go in without deduplication.
+    pub resend_without_deduplication: bool,
+    /// Replicated (or Shared) engine: a count may be answered by a replica that lags.
+    pub replicated: bool,
+}
+
+pub fn is_replicated(engine: &str) -> bool {
+    engine.starts_with("Replicated") || engine.starts_with("Shared")
+}
+
+/// Exact counts unless merges fold rows. A retry without deduplication only where the count
+/// is exact, no view reads from the target (a killed attempt may have fed it, and only the
+/// retry's token lets the view's target drop the repeat), and the target is not Replicated:
+/// there a count may come from a replica that has not fetched the attempt's part yet, while
+/// the token is checked across all replicas in Keeper.
+pub fn guarantees(f: &EngineFacts) -> Guarantees {
+    let exact_counts = !merges_rows(&f.engine);
+    let replicated = is_replicated(&f.engine);
+    Guarantees { exact_counts, resend_without_deduplication: exact_counts && f.dependent_views.is_empty() && !replicated, replicated }
 }
 
 pub fn diagnose(d: &DoctorInput) -> DoctorReport {
@@ -301,6 +360,49 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
                     issues.push(i);
                 }
             }
+            if let Some(dist) = &s.distributed {
+                issues.push(issue(
+                    "distributed_target",
+                    Severity::Info,
+                    format!(
+                        "{} is Distributed over cluster {} into {} ({} shard(s): {}); chunk INSERTs wait until their rows are on the shards (distributed_foreground_insert = 1) and the window counts read every shard",
+                        d.target,
+                        dist.cluster,
+                        dist.remote,
+                        dist.shards.len(),
+                        dist.shards.join("; ")
+                    ),
+                ));
+                if dist.queue_files > 0 {
+                    let why = dist.last_exception.as_ref().filter(|e| !e.is_empty()).map(|e| format!("; last error: {e}")).unwrap_or_default();
+                    let mut i = issue(
+                        "distribution_queue",
+                        Severity::Warn,
+                        format!(
+                            "{} file(s) of rows inserted into {} in the background wait in system.distribution_queue ({} error(s){why}): they are on no shard yet, so a window count misses them; let the queue drain (or flush it) before running or resuming a plan on this target",
+                            dist.queue_files, d.target, dist.queue_errors
+                        ),
+                    );
+                    i.sql = Some(format!("SYSTEM FLUSH DISTRIBUTED {}", d.target));
+                    issues.push(i);
+                }
+            }
+            if let Some((window, seconds)) = s.replicated_window {
+                let relies = if d.strategy == "mv_replay" {
+                    "this plan's retries rely on it: a chunk retried after a crash is dropped as a duplicate only while its token is within the window"
+                } else {
+                    "a retry is always sent with its token here (a count may come from a lagging replica), so the window is what drops a repeat"
+                };
+                let off = window == 0 || seconds == 0;
+                issues.push(issue(
+                    "replicated_dedup_window",
+                    if off && d.strategy == "mv_replay" { Severity::Error } else if off { Severity::Warn } else { Severity::Info },
+                    format!(
+                        "replicated_deduplication_window = {window}, replicated_deduplication_window_seconds = {seconds}: a token is recognised among the last {window} inserts into the table and for {seconds} s; {relies}{}",
+                        if off { "; deduplication is off, so a retry can double rows" } else { "" }
+                    ),
+                ));
+            }
             for v in &s.changed_views {
                 issues.push(issue(
                     "view_changed",
@@ -321,6 +423,38 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guarantees_by_engine() {
+        let g = |engine: &str, views: &[&str]| guarantees(&EngineFacts { engine: engine.into(), dependent_views: views.iter().map(|v| v.to_string()).collect() });
+        assert_eq!(g("MergeTree", &[]), Guarantees { exact_counts: true, resend_without_deduplication: true, replicated: false });
+        assert_eq!(g("MergeTree", &["app.v"]).resend_without_deduplication, false);
+        assert_eq!(g("ReplacingMergeTree", &[]), Guarantees { exact_counts: false, resend_without_deduplication: false, replicated: false });
+        // Never a retry without deduplication to a Replicated target: its count may come from a lagging replica.
+        assert_eq!(g("ReplicatedMergeTree", &[]), Guarantees { exact_counts: true, resend_without_deduplication: false, replicated: true });
+        assert_eq!(g("SharedMergeTree", &[]).resend_without_deduplication, false);
+    }
+
+    #[test]
+    fn distributed_and_replicated_facts() {
+        let mut d = base();
+        d.server = Some(ServerFacts {
+            reachable: true,
+            target_exists: true,
+            target_engine: Some("ReplicatedMergeTree".into()),
+            distributed: Some(DistributedFacts { cluster: "c".into(), remote: "app.local".into(), shards: vec!["1: a:9000".into()], queue_files: 2, queue_errors: 1, last_exception: Some("Connection refused".into()) }),
+            replicated_window: Some((0, 3600)),
+            ..Default::default()
+        });
+        let r = diagnose(&d);
+        let codes: Vec<_> = r.issues.iter().map(|i| (i.code, i.severity)).collect();
+        assert!(codes.contains(&("distributed_target", Severity::Info)), "{codes:?}");
+        assert!(codes.contains(&("distribution_queue", Severity::Warn)));
+        assert!(codes.contains(&("replicated_dedup_window", Severity::Warn)));
+        assert_eq!(r.issues.iter().find(|i| i.code == "distribution_queue").unwrap().sql.as_deref(), Some("SYSTEM FLUSH DISTRIBUTED app.events"));
+        d.strategy = "mv_replay".into();
+        assert!(diagnose(&d).issues.iter().any(|i| i.code == "replicated_dedup_window" && i.severity == Severity::Error));
+    }
 
     fn base() -> DoctorInput {
         DoctorInput {

@@ -4,6 +4,7 @@
 pub mod binding;
 pub mod check;
 pub mod chunks;
+pub mod distributed;
 pub mod doctor;
 pub mod error;
 pub mod fence;
@@ -15,6 +16,7 @@ pub mod plan_check;
 pub mod plan_file;
 pub mod redact;
 pub mod run_state;
+pub mod settings;
 pub mod sql;
 pub mod sql_tokens;
 pub mod time_column;

@@ -64,6 +64,9 @@ pub struct Options {
     pub defaults: Defaults,
     pub policy: Policy,
     pub limits: Limits,
+    /// Added to every chunk INSERT (`settings::from_options`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
+    pub insert_settings: crate::sql::InsertSettings,
 }
 
 impl Default for Options {
@@ -87,6 +90,7 @@ impl Default for Options {
                 fail_check_on_required_pending_backfill: true,
             },
             limits: Limits { max_window_hours: 720.0, min_chunk_minutes: 15.0, max_chunk_hours: default_max_chunk_hours() },
+            insert_settings: Default::default(),
         }
     }
 }
@@ -142,7 +146,7 @@ pub fn resolve_options(raw: &Value) -> CoreResult<Options> {
     if raw.is_null() {
         return Ok(o);
     }
-    let top = object(raw, "", &["stateDir", "defaults", "policy", "limits"])
+    let top = object(raw, "", &["stateDir", "defaults", "policy", "limits", "insertSettings"])
         .map_err(|e| if raw.is_object() { e } else { invalid("(root)", "must be an object") })?;
     if let Some(v) = top.get("stateDir") {
         o.state_dir = Some(non_empty_string(v, "stateDir")?);
@@ -241,6 +245,9 @@ pub fn resolve_options(raw: &Value) -> CoreResult<Options> {
         if let Some(v) = l.get("minChunkMinutes") {
             o.limits.min_chunk_minutes = positive_number(v, "limits.minChunkMinutes")?;
         }
+    }
+    if let Some(v) = top.get("insertSettings") {
+        o.insert_settings = crate::settings::from_options(v)?;
     }
     check_chunk_hours(o.defaults.chunk_hours, &o.limits, "defaults.chunkHours")?;
     if o.limits.max_chunk_hours * 60.0 < o.limits.min_chunk_minutes {

@@ -70,6 +70,15 @@ pub struct PlanRequest {
     pub data_range: Option<DataRange>,
     /// ISO instant; the clock is read by the shim.
     pub now: String,
+    /// `--setting name=value` flags as typed, over `options.insertSettings`.
+    #[serde(default)]
+    pub settings: Vec<String>,
+    /// The connected server's `system.settings` (name, type), to check the user's settings against.
+    #[serde(default)]
+    pub server_settings: Option<Vec<crate::settings::ServerSetting>>,
+    /// The target is a `Distributed` table: what it routes to.
+    #[serde(default)]
+    pub distributed: Option<crate::distributed::DistributedInput>,
 }
 
 fn default_database() -> String {
@@ -210,6 +219,12 @@ pub struct PlanState {
     /// window (see `plan_check`). Absent in plans of earlier versions.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sql_digests: Option<Vec<SqlDigest>>,
+    /// The user's settings on every chunk INSERT (part of what a chunk does, so recorded here).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
+    pub insert_settings: sql::InsertSettings,
+    /// The target is a `Distributed` table over these shards.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub distributed: Option<crate::distributed::DistributedTarget>,
     /// Last, so the plan file can put one chunk per line after the header (see `plan_file`).
     /// (Absent when only the header is read.)
     #[serde(default)]
@@ -238,6 +253,7 @@ struct Flags {
     chunking: Chunking,
     /// Both ends given; otherwise the window comes from the data.
     window: Option<Window>,
+    insert_settings: sql::InsertSettings,
 }
 
 /// How chunks are cut: equal hours, or by volume from the data.
@@ -312,7 +328,8 @@ fn check_flags(req: &PlanRequest) -> CoreResult<Flags> {
     if let Some(c) = &req.time_column {
         sql::parse_column(c)?;
     }
-    Ok(Flags { opts, target, source, chunking, window })
+    let insert_settings = crate::settings::resolve(&opts.insert_settings, &req.settings, req.server_settings.as_deref())?;
+    Ok(Flags { opts, target, source, chunking, window, insert_settings })
 }
 
 /// Validate what needs no server (names, numbers, window), so bad input never connects.
@@ -500,8 +517,9 @@ pub fn plan_preview(req: &PlanRequest) -> CoreResult<PlanPreview> {
 pub fn data_range_sql(table: &TableRef, time_column: &str) -> String {
     let c = sql::quote_ident(time_column);
     format!(
-        "SELECT toString(toDateTime64(min({c}), 3, 'UTC')) AS min, toString(toDateTime64(max({c}), 3, 'UTC')) AS max, count() AS rows FROM {}",
-        table.quoted()
+        "SELECT toString(toDateTime64(min({c}), 3, 'UTC')) AS min, toString(toDateTime64(max({c}), 3, 'UTC')) AS max, count() AS rows FROM {} {}",
+        table.quoted(),
+        sql::exact_read_settings(false)
     )
 }
 
@@ -602,7 +620,8 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         Some(w) => w,
         None => window_from_data(req, &flags, &choices)?,
     };
-    let Flags { opts, target, source, chunking, .. } = flags;
+    let Flags { opts, target, source, chunking, insert_settings, .. } = flags;
+    let distributed = req.distributed.as_ref().map(|d| crate::distributed::check_target(&target.display(), strategy, d)).transpose()?;
     let (windows, volume) = match chunking {
         Chunking::Hours(_) => (None, None),
         Chunking::Volume(sizing) => {
@@ -678,7 +697,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     let source_columns: Vec<Option<Vec<String>>> =
         replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
     let read_from = source.as_ref().unwrap_or(&target);
-    let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column);
+    let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column, &insert_settings);
     // The text of each statement around its window, the same in every chunk.
     let texts: Vec<StatementText> = if strategy == Strategy::MvReplay {
         replays.iter().zip(&source_columns).map(|(r, cols)| replay_text(&target, r, cols.as_deref())).collect()
@@ -722,6 +741,8 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         policy: opts.policy,
         limits: opts.limits,
         sql_digests: Some(texts.iter().map(|t| sql_digest(&t.parts)).collect()),
+        insert_settings,
+        distributed,
         chunks: Vec::new(),
     };
     header.plan_id = plan_id_of(&header);
@@ -743,7 +764,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
                 .map(|(v, text)| {
                     let token = ids::view_token(plan_id, &id, &v.name);
                     let comment = sql::header_comment(plan_id, &id, &token);
-                    let sql = text.render(&comment, &sql::window_predicate(&v.time_column, cw), &sql::insert_settings(Some(&token)));
+                    let sql = text.render(&comment, &sql::window_predicate(&v.time_column, cw), &sql::insert_settings(&header.insert_settings, Some(&token)));
                     PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
                 })
                 .collect();
@@ -1367,7 +1388,7 @@ mod tests {
         assert_eq!(p.strategy, Strategy::MvReplay);
         assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
         assert!(p.warnings[0].contains("app.v1: the query in the schema files differs"));
-        assert_eq!(p.data_range_queries, ["SELECT toString(toDateTime64(min(`ts`), 3, 'UTC')) AS min, toString(toDateTime64(max(`ts`), 3, 'UTC')) AS max, count() AS rows FROM `app`.`events`"]);
+        assert_eq!(p.data_range_queries, ["SELECT toString(toDateTime64(min(`ts`), 3, 'UTC')) AS min, toString(toDateTime64(max(`ts`), 3, 'UTC')) AS max, count() AS rows FROM `app`.`events` SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1"]);
         assert_eq!(build_plan(&r).unwrap_err().code, "missing_window");
         r.data_range = Some(DataRange { min: Some("2025-01-01 07:10:00.000".into()), max: Some("2025-01-01 13:00:00.000".into()) });
         let plan = build_plan(&r).unwrap();

@@ -102,6 +102,7 @@ pub struct PlanCheck {
     count: usize,
     tokens: bool,
     slots: Vec<Slot>,
+    insert_settings: sql::InsertSettings,
 }
 
 impl PlanCheck {
@@ -150,7 +151,7 @@ impl PlanCheck {
                     Some(s) => sql::parse_table(s, default_database, "plan source")?,
                     None => target.clone(),
                 };
-                let text = CopyWindowSql::new(&target, &source, header.columns.as_deref(), &header.time_column);
+                let text = CopyWindowSql::new(&target, &source, header.columns.as_deref(), &header.time_column, &header.insert_settings);
                 let (before, after) = text.window_parts();
                 let digest = sql_digest(&[before, after]);
                 if header.sql_digests.as_ref().is_some_and(|d| d.as_slice() != std::slice::from_ref(&digest)) {
@@ -178,7 +179,12 @@ impl PlanCheck {
                     .collect()
             }
         };
-        Ok(PlanCheck { plan_id: id.clone(), window, cuts, count, tokens: header.options.require_idempotency_token, slots })
+        // The user's settings come from the header: none of them may be one the tool pins.
+        let pinned = sql::pinned_insert_settings();
+        if let Some(k) = header.insert_settings.keys().find(|k| pinned.contains(&k.as_str())) {
+            return Err(mismatch(id, format!("its insertSettings set {k}, which the backfill pins")));
+        }
+        Ok(PlanCheck { plan_id: id.clone(), window, cuts, count, tokens: header.options.require_idempotency_token, slots, insert_settings: header.insert_settings.clone() })
     }
 
     /// Chunk `i` (0-based) as the header gives it: window, id and tokens; its SQL around the digest.
@@ -219,7 +225,7 @@ impl PlanCheck {
             }
             let comment = sql::header_comment(&self.plan_id, &id, token.unwrap_or("none"));
             let predicate = sql::window_predicate(&slot.time_column, w);
-            if !statement_matches(sql, &comment, &predicate, &sql::insert_settings(token), &slot.digest) {
+            if !statement_matches(sql, &comment, &predicate, &sql::insert_settings(&self.insert_settings, token), &slot.digest) {
                 return Err(bad("has SQL that is not the statement the plan made for it"));
             }
             Ok(())

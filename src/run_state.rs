@@ -772,11 +772,7 @@ impl RunState {
     }
 
     fn count_sql(&self, table: &TableRef, i: usize) -> String {
-        format!(
-            "SELECT count() AS c FROM {} WHERE {}",
-            table.quoted(),
-            sql::window_predicate(&self.facts.time_column, self.windows[i])
-        )
+        sql::window_count_sql(table, &self.facts.time_column, self.windows[i])
     }
 
     /// The target can be counted per window only when it has the time column

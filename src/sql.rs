@@ -129,42 +129,144 @@ pub fn window_predicate(time_column: &str, w: Window) -> String {
     format!("{c} >= {} AND {c} < {}", sql_literal(w.from), sql_literal(w.to))
 }
 
+/// The row count of a chunk's window in `table`: what decides a chunk's fate, so exact.
+/// Through a `Distributed` table it counts every shard, after a foreground insert put
+/// the rows there.
+pub fn window_count_sql(table: &TableRef, time_column: &str, w: Window) -> String {
+    format!("SELECT count() AS c FROM {} WHERE {} {}", table.quoted(), window_predicate(time_column, w), exact_read_settings(false))
+}
+
+/// Make the replica that answers the next count current with the parts other replicas
+/// committed (a load-balanced endpoint may send a count to one that lags the insert's).
+/// With `cluster`, on every replica of it (a Distributed target's shards).
+pub fn sync_replica_sql(table: &TableRef, cluster: Option<&str>) -> String {
+    let on = cluster.map(|c| format!("ON CLUSTER {} ", quote_ident(c))).unwrap_or_default();
+    format!("SYSTEM SYNC REPLICA {on}{} LIGHTWEIGHT", table.quoted())
+}
+
+/// Inserted-rows check on the embedded engine (which reports no written rows): the highest
+/// block number of `table`'s parts before an INSERT.
+pub fn parts_max_block_sql(table: &TableRef) -> String {
+    format!(
+        "SELECT max(max_block_number) AS c FROM system.parts WHERE database = {} AND table = {} {}",
+        quote_string(&table.database),
+        quote_string(&table.table),
+        exact_read_settings(false)
+    )
+}
+
+/// … and the rows of the single-block parts above it after the INSERT (at their lowest level,
+/// in case a merge already rewrote one): the INSERT's own.
+pub fn parts_rows_after_sql(table: &TableRef, before: u64) -> String {
+    format!(
+        "SELECT sum(r) AS c FROM (SELECT min_block_number AS b, argMin(rows, level) AS r FROM system.parts \
+         WHERE database = {} AND table = {} AND min_block_number = max_block_number AND min_block_number > {before} GROUP BY b) {}",
+        quote_string(&table.database),
+        quote_string(&table.table),
+        exact_read_settings(false)
+    )
+}
+
 /// The header that lets an operator find a chunk's query in `system.query_log`
 /// or `system.processes`.
 pub fn header_comment(plan_id: &str, chunk_id: &str, token: &str) -> String {
     format!("/* chkit-backfill plan={plan_id} chunk={chunk_id} token={token} */")
 }
 
-/// Settings every generated INSERT carries. `async_insert=0` because an async
-/// insert acknowledges before the rows are durable, which breaks checkpoints.
-pub fn insert_settings(token: Option<&str>) -> String {
-    const BASE: &str = "SETTINGS async_insert=0, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0";
-    match token {
-        Some(t) => format!("{BASE}, insert_deduplicate=1, insert_deduplication_token={}", quote_string(t)),
-        None => BASE.to_string(),
-    }
-}
+/// Settings that make a read exact on any server: parallel replicas can count a part
+/// once per replica (ClickHouse Cloud turns them on by default, and counts came out many
+/// times too large). Every read whose result decides a chunk's fate carries them: window
+/// counts, the planning reads of the data, the inserted-rows check; chunk INSERTs too
+/// (their SELECT decides which rows land).
+const EXACT_READ: &[(&str, &str)] = &[("enable_parallel_replicas", "0"), ("max_parallel_replicas", "1")];
 
-/// Settings that make a read count every committed row exactly once: no parallel
+/// `SETTINGS` that make a read count every committed row exactly once: no parallel
 /// replicas (which can sample or split a read across replicas that lag), and on a
 /// replicated table only replicas holding every quorum insert. The one list every
-/// counting/verifying query pins (`verify`; others may adopt it).
+/// counting/verifying query pins.
 pub fn exact_read_settings(replicated: bool) -> String {
-    let mut s = String::from("SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1");
+    let mut s = format!("SETTINGS {}", render_pairs(EXACT_READ.iter().map(|(k, v)| (*k, v.to_string()))));
     if replicated {
         s.push_str(", select_sequential_consistency=1");
     }
     s
 }
 
+/// What every generated INSERT pins, besides the exact-read settings (its SELECT decides
+/// which rows land) and the token's:
+/// - `async_insert=0`: an async insert acknowledges before the rows are durable;
+/// - the asterisk settings: `*` means the ordinary columns an INSERT without a list expects;
+/// - `distributed_foreground_insert=1`: an INSERT into a `Distributed` table (the target, or
+///   one a view writes to) returns once its rows are on the shards, not while they wait in
+///   the distribution queue, where a count cannot see them and a replay would double them.
+const INSERT_PINNED: &[(&str, &str)] = &[
+    ("async_insert", "0"),
+    ("asterisk_include_materialized_columns", "0"),
+    ("asterisk_include_alias_columns", "0"),
+    ("distributed_foreground_insert", "1"),
+];
+
+/// Settings the token adds; always last in a chunk's SETTINGS.
+const TOKEN_SETTINGS: [&str; 2] = ["insert_deduplicate", "insert_deduplication_token"];
+
+/// Every setting the tool pins on a chunk INSERT: `insertSettings` / `--setting` cannot
+/// name one of them.
+pub fn pinned_insert_settings() -> Vec<&'static str> {
+    INSERT_PINNED.iter().chain(EXACT_READ).map(|(k, _)| *k).chain(TOKEN_SETTINGS).collect()
+}
+
+/// A value of `insertSettings` / `--setting`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Bool(bool),
+    Number(serde_json::Number),
+    Text(String),
+}
+
+impl SettingValue {
+    /// As a ClickHouse literal in `SETTINGS name = value`.
+    pub fn literal(&self) -> String {
+        match self {
+            SettingValue::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+            SettingValue::Number(n) => n.to_string(),
+            SettingValue::Text(t) => quote_string(t),
+        }
+    }
+}
+
+/// The user's settings for every chunk INSERT, by name (so the SQL is the same for the same settings).
+pub type InsertSettings = std::collections::BTreeMap<String, SettingValue>;
+
+fn render_pairs<'a>(pairs: impl Iterator<Item = (&'a str, String)>) -> String {
+    pairs.map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Settings every generated INSERT carries: the user's first, then what the tool pins
+/// (the later of two equal names wins in ClickHouse, and the user's cannot name a pinned one
+/// anyway), then with a token `insert_deduplicate=1, insert_deduplication_token='<token>'`.
+pub fn insert_settings(user: &InsertSettings, token: Option<&str>) -> String {
+    let user = user.iter().map(|(k, v)| (k.as_str(), v.literal()));
+    let pinned = INSERT_PINNED.iter().chain(EXACT_READ).map(|(k, v)| (*k, v.to_string()));
+    let mut s = format!("SETTINGS {}", render_pairs(user.chain(pinned)));
+    if let Some(t) = token {
+        s.push_str(&token_settings(t));
+    }
+    s
+}
+
+fn token_settings(token: &str) -> String {
+    format!(", {}=1, {}={}", TOKEN_SETTINGS[0], TOKEN_SETTINGS[1], quote_string(token))
+}
+
 /// A generated INSERT with its token's deduplication turned off: for a retry that has
 /// counted the window and found none of the chunk's rows, where the token could only
 /// make the target drop them (an INSERT killed mid-commit can leave its token in a
 /// non-replicated MergeTree's deduplication log). `None` when `sql` does not end with
-/// the settings `insert_settings(Some(token))` writes.
+/// the token settings `insert_settings(_, Some(token))` writes.
 pub fn without_deduplication(sql: &str, token: &str) -> Option<String> {
-    let head = sql.strip_suffix(&insert_settings(Some(token)))?;
-    Some(format!("{head}{}, insert_deduplicate=0", insert_settings(None)))
+    let head = sql.strip_suffix(&token_settings(token))?;
+    head.contains("\nSETTINGS ").then(|| format!("{head}, {}=0", TOKEN_SETTINGS[0]))
 }
 
 fn column_list(columns: &[String]) -> String {
@@ -179,10 +281,11 @@ pub struct CopyWindowSql {
     /// `\nINSERT INTO … SELECT … FROM …\nWHERE ` (after the header comment).
     body: String,
     column: String,
+    settings: InsertSettings,
 }
 
 impl CopyWindowSql {
-    pub fn new(target: &TableRef, source: &TableRef, columns: Option<&[String]>, time_column: &str) -> Self {
+    pub fn new(target: &TableRef, source: &TableRef, columns: Option<&[String]>, time_column: &str, settings: &InsertSettings) -> Self {
         let (into_cols, select_cols) = match columns {
             Some(cols) if !cols.is_empty() => (format!(" ({})", column_list(cols)), column_list(cols)),
             _ => (String::new(), "*".to_string()),
@@ -190,6 +293,7 @@ impl CopyWindowSql {
         CopyWindowSql {
             body: format!("\nINSERT INTO {}{into_cols}\nSELECT {select_cols}\nFROM {}\nWHERE ", target.quoted(), source.quoted()),
             column: quote_ident(time_column),
+            settings: settings.clone(),
         }
     }
 
@@ -205,7 +309,7 @@ impl CopyWindowSql {
         s.push_str(" < ");
         s.push_str(&sql_literal(w.to));
         s.push('\n');
-        s.push_str(&insert_settings(token));
+        s.push_str(&insert_settings(&self.settings, token));
         s
     }
 
@@ -243,13 +347,50 @@ mod tests {
     fn deduplication_off_for_a_verified_retry() {
         let t = parse_table("app.events", "default", "--target").unwrap();
         let w = Window { from: 0, to: 3_600_000 };
-        let sql = CopyWindowSql::new(&t, &t, None, "ts").render("/* h */", w, Some("chkit-ab'c"));
+        let sql = CopyWindowSql::new(&t, &t, None, "ts", &InsertSettings::new()).render("/* h */", w, Some("chkit-ab'c"));
         let off = without_deduplication(&sql, "chkit-ab'c").unwrap();
-        assert!(off.ends_with("asterisk_include_alias_columns=0, insert_deduplicate=0"), "{off}");
+        assert!(off.ends_with("max_parallel_replicas=1, insert_deduplicate=0"), "{off}");
         assert!(!off.contains("insert_deduplication_token"));
         assert_eq!(off.replace(", insert_deduplicate=0", ""), sql.replace(", insert_deduplicate=1, insert_deduplication_token='chkit-ab\\'c'", ""));
         assert_eq!(without_deduplication(&sql, "chkit-other"), None, "another token: not ours to change");
         assert_eq!(without_deduplication(&(sql.clone() + " "), "chkit-ab'c"), None);
+    }
+
+    /// Names in the trailing `SETTINGS` of a statement.
+    fn settings_of(sql: &str) -> Vec<String> {
+        let tail = &sql[sql.rfind("SETTINGS ").expect("a SETTINGS clause") + 9..];
+        tail.split(", ").map(|kv| kv.split('=').next().unwrap().to_string()).collect()
+    }
+
+    /// Which settings each kind of statement carries.
+    #[test]
+    fn settings_per_statement_kind() {
+        let t = parse_table("app.events", "default", "--target").unwrap();
+        let w = Window { from: 0, to: 3_600_000 };
+        let mut user = InsertSettings::new();
+        user.insert("max_insert_threads".into(), SettingValue::Number(4.into()));
+        let copy = CopyWindowSql::new(&t, &t, None, "ts", &user);
+        let with_token = copy.render("/* h */", w, Some("tok"));
+        let exact = ["enable_parallel_replicas", "max_parallel_replicas"];
+        let insert = ["async_insert", "asterisk_include_materialized_columns", "asterisk_include_alias_columns", "distributed_foreground_insert"];
+        let cat = |parts: &[&[&str]]| parts.concat().iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let table: Vec<(&str, String, Vec<String>)> = vec![
+            ("chunk insert with a token", with_token.clone(), cat(&[&["max_insert_threads"], &insert, &exact, &["insert_deduplicate", "insert_deduplication_token"]])),
+            ("chunk insert without a token", copy.render("/* h */", w, None), cat(&[&["max_insert_threads"], &insert, &exact])),
+            ("retry with deduplication off", without_deduplication(&with_token, "tok").unwrap(), cat(&[&["max_insert_threads"], &insert, &exact, &["insert_deduplicate"]])),
+            ("window count", window_count_sql(&t, "ts", w), cat(&[&exact])),
+            ("parts before an insert", parts_max_block_sql(&t), cat(&[&exact])),
+            ("parts after an insert", parts_rows_after_sql(&t, 7), cat(&[&exact])),
+        ];
+        for (kind, sql, want) in table {
+            assert_eq!(settings_of(&sql), want, "{kind}: {sql}");
+        }
+        assert!(with_token.contains("max_insert_threads=4, async_insert=0"), "the user's settings come before the pinned ones");
+        assert_eq!(settings_of(&exact_read_settings(false)), exact);
+        assert_eq!(settings_of(&exact_read_settings(true)), cat(&[&exact, &["select_sequential_consistency"]]));
+        for name in pinned_insert_settings() {
+            assert!(settings_of(&with_token).contains(&name.to_string()), "{name} is pinned, so every tokened insert carries it");
+        }
     }
 
     #[test]

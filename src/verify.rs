@@ -492,7 +492,7 @@ fn view_select(statement: &str) -> Result<String, String> {
         && lines[0].starts_with("/* chkit-backfill ")
         && lines[1].starts_with("INSERT INTO ")
         && lines[2].starts_with("SELECT ")
-        && lines[lines.len() - 1].starts_with("SETTINGS async_insert=0");
+        && lines[lines.len() - 1].starts_with("SETTINGS ");
     if !ok {
         return Err("a chunk statement is not laid out as this version writes them: make the plan again".into());
     }
@@ -925,6 +925,9 @@ mod tests {
         let st = "/* chkit-backfill plan=p chunk=c token=t */\nINSERT INTO `a`.`t` (`x`)\nSELECT `x`\nFROM (\nSELECT 1 AS x\n)\nSETTINGS async_insert=0";
         assert_eq!(view_select(st).unwrap(), "SELECT `x`\nFROM (\nSELECT 1 AS x\n)");
         assert!(view_select("INSERT INTO t SELECT 1").is_err());
+        // The user's insertSettings come first in a chunk's SETTINGS.
+        let with_user = st.replace("SETTINGS async_insert=0", "SETTINGS max_insert_threads=4, async_insert=0");
+        assert_eq!(view_select(&with_user).unwrap(), "SELECT `x`\nFROM (\nSELECT 1 AS x\n)");
     }
 
     #[test]

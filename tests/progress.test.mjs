@@ -17,6 +17,14 @@ test('progress line shows counts, rate, elapsed, ETA and in-flight chunks within
   assert.match(line, /^\[#+\.+\]  26% 30\/120 · 2 failed · 1\.5M rows · 25\.0k\/s · 1m00s · ETA 2m56s$/);
 });
 
+test('progress line shows what the statements in flight have read and written so far', () => {
+  const line = formatProgress(
+    { total: 4, done: 1, failed: 0, rowsWritten: 100, inFlight: ['#2'], startedAtMs: 0, nowMs: 10_000, inFlightRows: { read: 2_500_000, written: 1_200 } },
+    120,
+  );
+  assert.match(line, / · now 2\.5M read, 1\.2k written \[#2\]$/);
+});
+
 test('rate and ETA count only what this process did', () => {
   const line = formatProgress({
     total: 10,
@@ -65,4 +73,28 @@ test('run shows live progress on a terminal, a plain line without one, nothing w
   assert.equal(json.code, 0);
   assert.equal(json.stderr, '');
   assert.equal(json.json.status, 'completed');
+});
+
+test('inside a long chunk the live line shows the rows its statement has read so far (system.processes)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { createProject, BIN } = await import('./helpers/project.mjs');
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 8 } } });
+  t.after(p.cleanup);
+  // 200 rows read 10 at a time, 30 ms a row: one chunk of about 6 s.
+  await p.exec(
+    'CREATE DATABASE app',
+    `CREATE VIEW app.src AS SELECT toDateTime('2025-01-01 00:00:00', 'UTC') + number * 144 AS event_time, number + sleepEachRow(0.03) AS value
+     FROM numbers(200) SETTINGS max_block_size = 10`,
+    'CREATE TABLE app.events (event_time DateTime, value Float64) ENGINE = MergeTree ORDER BY event_time',
+  );
+  const planned = p.cli(['plan', '--target', 'app.events', '--source', 'app.src', '--from', '2025-01-01', '--to', '2025-01-01T08:00:00Z', '--setting', 'max_threads=1']);
+  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  const tty = spawnSync('script', ['-qec', [process.execPath, BIN, 'run', '--plan-id', planned.json.planId].map((a) => `'${a}'`).join(' '), '/dev/null'], {
+    cwd: p.dir,
+    encoding: 'utf8',
+  });
+  assert.equal(tty.status, 0, tty.stdout);
+  const seen = [...tty.stdout.matchAll(/ · now (\d+) read, \d+ written \[#1\]/g)].map((m) => Number(m[1]));
+  assert.ok(seen.some((n) => n > 0 && n < 200), `rows read mid-chunk: ${seen.join(', ')}\n${tty.stdout.slice(-1500)}`);
+  assert.match(tty.stdout, /Completed [0-9a-f]{16}/);
 });

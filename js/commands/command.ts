@@ -66,6 +66,15 @@ export class Cx {
     return v;
   }
 
+  /** A repeatable flag's values (none when absent). */
+  strings(name: `--${string}`): string[] {
+    const v = this.ctx.flags[name];
+    if (v === undefined || v === false) return [];
+    if (Array.isArray(v)) return v;
+    if (typeof v === 'string') return [v];
+    throw usageError('invalid_flag', `${name} takes a value`);
+  }
+
   bool(name: `--${string}`): boolean {
     return this.ctx.flags[name] === true;
   }

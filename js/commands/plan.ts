@@ -17,6 +17,7 @@ export const planFlags: FlagDef[] = [
   { name: '--time-column', type: 'string', description: 'Column the window filters on', placeholder: '<column>' },
   { name: '--source', type: 'string', description: 'Copy the window from this table instead (strategy copy)', placeholder: '<db.table>' },
   { name: '--force-large-window', type: 'boolean', description: 'Allow a window over limits.maxWindowHours' },
+  { name: '--setting', type: 'string[]', description: 'A setting for every chunk INSERT (repeatable; over options.insertSettings)', placeholder: '<name=value>' },
 ];
 
 export function planInputFromFlags(cx: Cx): PlanInput {
@@ -31,6 +32,7 @@ export function planInputFromFlags(cx: Cx): PlanInput {
     timeColumn: cx.string('--time-column'),
     source: cx.string('--source'),
     forceLargeWindow: cx.bool('--force-large-window'),
+    settings: cx.strings('--setting'),
   };
 }
 
@@ -97,6 +99,10 @@ function planLines(r: PlanResult, cx: Cx): string[] {
         ]
       : []),
     ...viewLines,
+    ...(r.distributed
+      ? [`  shards    Distributed over cluster ${r.distributed.cluster} (${r.distributed.shards} shard(s)) into ${r.distributed.remoteDatabase}.${r.distributed.remoteTable}${r.distributed.shardingKey ? `, sharded by ${r.distributed.shardingKey}` : ''}`]
+      : []),
+    ...(r.insertSettings ? [`  settings  ${Object.entries(r.insertSettings).map(([k, v]) => `${k}=${v}`).join(', ')} on every chunk INSERT`] : []),
     ...detected.map((c) => `  detected  time column ${c.column} of ${c.table} (the only date/time column in its ORDER BY)`),
     `  plan      ${r.planPath}${r.dryRun ? ' (not written)' : ''}`,
     ...(r.keptFiles ?? []).map((f) => `  kept      ${f}`),

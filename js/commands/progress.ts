@@ -5,7 +5,7 @@ import type { RunProgress } from '../sdk/run.js';
 
 /** What the display shows: the SDK's progress report (the start-of-run counts and weights optional). */
 export type ProgressSnapshot = Pick<RunProgress, 'total' | 'done' | 'failed' | 'rowsWritten' | 'inFlight' | 'startedAtMs' | 'nowMs'> &
-  Partial<Pick<RunProgress, 'doneAtStart' | 'rowsAtStart' | 'expected'>>;
+  Partial<Pick<RunProgress, 'doneAtStart' | 'rowsAtStart' | 'expected' | 'inFlightRows'>>;
 
 function duration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '--';
@@ -46,6 +46,7 @@ export function formatProgress(s: ProgressSnapshot, width = 80): string {
     `${compact(rate)}/s`,
     `${duration(elapsed)}`,
     `ETA ${remaining === 0 ? '0s' : duration(eta)}`,
+    s.inFlightRows ? `now ${compact(s.inFlightRows.read)} read, ${compact(s.inFlightRows.written)} written` : '',
   ].filter(Boolean);
   const stats = parts.join(' · ');
   // The bar shrinks first, then the in-flight list does; counts are never cut.

@@ -55,6 +55,7 @@ export interface ResolvedOptions {
     failCheckOnRequiredPendingBackfill: boolean;
   };
   limits: { maxWindowHours: number; minChunkMinutes: number; maxChunkHours: number };
+  insertSettings?: Record<string, string | number | boolean>;
 }
 
 /** What a plan sized by rows or bytes records (src/volume.rs VolumeHeader). */
@@ -114,6 +115,19 @@ export interface PlanState {
   options: ResolvedOptions['defaults'];
   policy: ResolvedOptions['policy'];
   limits: ResolvedOptions['limits'];
+  /** The user's settings on every chunk INSERT. */
+  insertSettings?: Record<string, string | number | boolean>;
+  /** The target is a Distributed table. */
+  distributed?: DistributedTarget;
+}
+
+export interface DistributedTarget {
+  cluster: string;
+  remoteDatabase: string;
+  remoteTable: string;
+  shardingKey?: string;
+  shards: number;
+  remoteEngine?: string;
 }
 
 export const resolveOptions = (raw: unknown): ResolvedOptions => callCore('resolveOptions', raw);
@@ -358,3 +372,16 @@ export class RunMachine {
     callCore('runClose', String(this.handle));
   }
 }
+
+export const distributedEngine = (target: string, engineFull: string): DistributedTarget => callCore('distributedEngine', target, engineFull);
+export const syncReplicaSql = (t: TableRef, cluster: string | null): string => callCore('syncReplicaSql', t, cluster);
+export const partsMaxBlockSql = (t: TableRef): string => callCore('partsMaxBlockSql', t);
+export const partsRowsAfterSql = (t: TableRef, before: number): string => callCore('partsRowsAfterSql', t, before);
+
+export interface Guarantees {
+  exactCounts: boolean;
+  resendWithoutDeduplication: boolean;
+  replicated: boolean;
+}
+/** What a run may rely on at a target whose rows land in a table of `engine`. */
+export const targetGuarantees = (facts: { engine: string; dependentViews: string[] }): Guarantees => callCore('targetGuarantees', facts);

@@ -2,8 +2,8 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, parseTable, sqlWithoutDeduplication, type TableRef, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
-import type { ClickHouse, ClickHouseFailure } from '../server/clickhouse.js';
+import { chunkStatements, parseTable, partsMaxBlockSql, syncReplicaSql, partsRowsAfterSql, sqlWithoutDeduplication, type TableRef, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
+import { needsGrant, type ClickHouse, type ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
 import { fsError } from '../core/errors.js';
@@ -49,8 +49,8 @@ export interface DriveInput {
   /** Aborted: pause as at a first SIGINT (the SDK's caller stops a run this way). */
   abort?: AbortSignal;
   now?: () => number;
-  /** Called about four times a second with the indexes of the chunks in flight (progress display). */
-  onTick?: (inFlight: number[]) => void;
+  /** Called about four times a second with the indexes of the chunks in flight and their query ids (progress display). */
+  onTick?: (inFlight: number[], queryIds: string[]) => void;
 }
 
 const POLL_MS = 250;
@@ -204,7 +204,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
         }
         stop('cancel', { event: 'cancel_requested', by });
       }
-      d.onTick?.([...inFlight.keys()]);
+      d.onTick?.([...inFlight.keys()], [...inFlight.values()].flatMap((f) => f.action.queryIds));
       if (d.lock && !fenced && Date.now() - lastBeat >= 1000) {
         lastBeat = Date.now();
         d.lock.heartbeat();
@@ -313,17 +313,9 @@ let measuring: Promise<unknown> = Promise.resolve();
  */
 async function insertedRows(ch: ClickHouse, t: TableRef, exec: () => Promise<{ writtenRows?: number }>): Promise<{ writtenRows: number }> {
   const turn = measuring.then(async () => {
-    const where = 'database = {db:String} AND table = {t:String}';
-    const params = { db: t.database, t: t.table };
-    const before = await count(ch, `SELECT max(max_block_number) AS c FROM system.parts WHERE ${where}`, params);
+    const before = await count(ch, partsMaxBlockSql(t));
     await exec();
-    const rows = await count(
-      ch,
-      `SELECT sum(r) AS c FROM (SELECT min_block_number AS b, argMin(rows, level) AS r FROM system.parts
-       WHERE ${where} AND min_block_number = max_block_number AND min_block_number > {before:UInt64} GROUP BY b)`,
-      { ...params, before },
-    );
-    return { writtenRows: rows };
+    return { writtenRows: await count(ch, partsRowsAfterSql(t, before)) };
   });
   measuring = turn.catch(() => undefined);
   return turn;
@@ -341,7 +333,7 @@ async function queryLogOutcome(ch: ClickHouse, queryIds: string[]): Promise<{ fi
   try {
     await ch.exec('SYSTEM FLUSH LOGS');
     const rows = await ch.query<{ type: string; written_rows: string }>(
-      `SELECT toString(type) AS type, written_rows FROM system.query_log WHERE has({ids:Array(String)}, query_id) AND type != 'QueryStart' ORDER BY event_time_microseconds DESC LIMIT 1`,
+      `SELECT toString(type) AS type, written_rows FROM system.query_log WHERE user = currentUser() AND has({ids:Array(String)}, query_id) AND type != 'QueryStart' ORDER BY event_time_microseconds DESC LIMIT 1`,
       { params: { ids: queryIds } },
     );
     if (rows[0]?.type === 'QueryFinish') return { finished: true, rows: Number(rows[0].written_rows) };
@@ -378,10 +370,31 @@ export interface ExecutorOptions {
    * own target can drop the repeat only if the retry keeps its token).
    */
   resendWithoutDeduplication: boolean;
+  /**
+   * The target (or a Distributed target's remote table) is Replicated on a server: before a
+   * count decides, the replica answering it fetches what the others committed.
+   */
+  syncReplica?: boolean;
 }
 
 export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): ChunkExecutor {
-  const target = parseTable(plan.target, ch.environment.database, '--target');
+  // The parts an INSERT makes are in the table its rows land in: a Distributed target's remote table.
+  const target = plan.distributed
+    ? { database: plan.distributed.remoteDatabase, table: plan.distributed.remoteTable }
+    : parseTable(plan.target, ch.environment.database, '--target');
+  const d = plan.distributed;
+  const syncSql = opts.syncReplica ? syncReplicaSql(target, d?.cluster ?? null) : undefined;
+  // A count that decides a chunk's fate: on a Replicated target, from a replica made current first.
+  const decidingCount = async (sql: string) => {
+    if (syncSql) {
+      try {
+        await ch.exec(syncSql);
+      } catch (err) {
+        throw needsGrant(err as ClickHouseFailure, `making the replica current before counting (${syncSql}) needs the SYSTEM SYNC REPLICA grant`);
+      }
+    }
+    return count(ch, sql);
+  };
   return {
     async run(a, io) {
       const chunk = plan.chunk(a.chunk);
@@ -409,7 +422,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         // Counted and found at its baseline: none of the chunk's rows are in the window.
         let verifiedEmpty = false;
         if (a.verify && a.countTargetSql && (a.uncertain || a.attempt > 1)) {
-          const seen = await count(ch, a.countTargetSql);
+          const seen = await decidingCount(a.countTargetSql);
           if (seen === a.verify.b + a.verify.e) return { kind: 'succeeded', rows: a.verify.e, recovered: true };
           if (seen !== a.verify.b) {
             return unknownOutcome(
@@ -469,7 +482,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           } else rows = r.writtenRows ?? 0;
         }
         if (a.countTargetSql && baseline) {
-          rows = (await count(ch, a.countTargetSql)) - baseline.b;
+          rows = (await decidingCount(a.countTargetSql)) - baseline.b;
           // Never report a chunk done that did not add its rows (a dropped or partial insert).
           if (opts.exactCounts && rows === 0 && baseline.e > 0) {
             return unknownOutcome(

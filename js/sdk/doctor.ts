@@ -1,11 +1,12 @@
 // What is wrong with a plan and what to run about it. Facts are gathered here
 // (state files, lock, and the server when it may be opened); the diagnosis and
 // advice come from the core (src/doctor.rs).
-import { callCore, chunkStatements, compatibilityToken, envFingerprint, parseTable } from '../core/core.js';
+import { callCore, chunkStatements, compatibilityToken, envFingerprint, parseTable, type DistributedTarget, type TableRef } from '../core/core.js';
 import { describeFailure, ClickHouseFailure } from '../server/clickhouse.js';
 import { embeddedEngineHolder, describeHolder, describeLiveHolder, planLockState } from '../engine/lock.js';
 import { readRunSummary } from '../engine/runs.js';
-import { targetTable } from '../server/schema_info.js';
+import { replicated, targetTable } from '../server/schema_info.js';
+import type { ClickHouse } from '../server/clickhouse.js';
 import { checkPlanId, readPlan } from '../engine/store.js';
 import { clip } from '../core/text.js';
 import { dataOptions } from './run.js';
@@ -55,8 +56,17 @@ async function serverFacts(cx: Session, plan: Plan): Promise<Record<string, unkn
     ch = await cx.connect('doctor');
     const [{ v }] = await ch.query<{ v: string }>('SELECT version() AS v');
     const t = parseTable(plan.target, env.database, '--target');
-    const target = await targetTable(ch, t.database, t.table);
+    const own = await targetTable(ch, t.database, t.table);
+    const d = plan.distributed;
+    // A Distributed target's rows land in its remote table: that engine decides deduplication.
+    const landing = d && own ? ((await targetTable(ch, d.remoteDatabase, d.remoteTable)) ?? own) : own;
+    const target = own && landing ? { ...landing, dependentViews: [...own.dependentViews, ...(landing === own ? [] : landing.dependentViews)] } : own;
     facts = { reachable: true, version: v, targetExists: !!target, targetEngine: target?.engine, dedupWindow: target?.dedupWindow ?? 0, dependentViews: target?.dependentViews ?? [] };
+    if (d && own) facts.distributed = await distributedFacts(ch, t, d);
+    if (landing && replicated(landing)) {
+      const where = d ? { db: d.remoteDatabase, t: d.remoteTable } : { db: t.database, t: t.table };
+      facts.replicatedWindow = await replicatedWindow(ch, where.db, where.t);
+    }
   } catch (err) {
     if (err instanceof ClickHouseFailure) return { reachable: false, error: describeFailure(err) };
     throw err;
@@ -65,6 +75,43 @@ async function serverFacts(cx: Session, plan: Plan): Promise<Record<string, unkn
   }
   if (plan.strategy === 'mv_replay' && facts.targetExists) Object.assign(facts, await viewDrift(cx, plan, await goneViews(cx, plan)));
   return facts;
+}
+
+/** The cluster's shards and the target's distribution queue. */
+async function distributedFacts(ch: ClickHouse, t: TableRef, d: DistributedTarget) {
+  const shards = await ch.query<{ shard_num: number; hosts: string }>(
+    `SELECT shard_num, arrayStringConcat(groupArray(concat(host_name, ':', toString(port))), ', ') AS hosts
+     FROM system.clusters WHERE cluster = {c:String} GROUP BY shard_num ORDER BY shard_num`,
+    { params: { c: d.cluster } },
+  );
+  const [q] = await ch.query<{ files: string | number; errors: string | number; last: string }>(
+    `SELECT sum(data_files) AS files, sum(error_count) AS errors, anyLast(last_exception) AS last
+     FROM system.distribution_queue WHERE database = {db:String} AND table = {t:String}`,
+    { params: { db: t.database, t: t.table } },
+  );
+  return {
+    cluster: d.cluster,
+    remote: `${d.remoteDatabase}.${d.remoteTable}`,
+    shards: shards.map((s) => `${s.shard_num}: ${s.hosts}`),
+    queueFiles: Number(q?.files ?? 0),
+    queueErrors: Number(q?.errors ?? 0),
+    lastException: q?.last || null,
+  };
+}
+
+/** replicated_deduplication_window and …_seconds of a table: its own SETTINGS over the server's defaults. */
+async function replicatedWindow(ch: ClickHouse, db: string, table: string): Promise<[number, number]> {
+  const rows = await ch.query<{ name: string; value: string }>(
+    `SELECT name, value FROM system.merge_tree_settings WHERE name IN ('replicated_deduplication_window', 'replicated_deduplication_window_seconds')`,
+  );
+  const [own] = await ch.query<{ q: string }>('SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = {t:String}', {
+    params: { db, t: table },
+  });
+  const value = (name: string) => {
+    const m = new RegExp(`\\b${name}\\s*=\\s*(\\d+)`).exec(own?.q ?? '');
+    return Number(m ? m[1] : (rows.find((r) => r.name === name)?.value ?? 0));
+  };
+  return [value('replicated_deduplication_window'), value('replicated_deduplication_window_seconds')];
 }
 
 /** The plan's views that no longer exist on the server. */
@@ -100,6 +147,8 @@ async function viewDrift(cx: Session, plan: Plan, gone: string[]): Promise<{ cha
       timeColumn: plan.timeColumn,
       forceLargeWindow: true,
       dryRun: true,
+      // The plan's own settings: the same statements unless a view changed.
+      settings: Object.entries(plan.insertSettings ?? {}).map(([k, v]) => `${k}=${v}`),
     }));
   } catch (err) {
     // The views as they are now cannot be planned at all (dropped source, unsupported query, …).

@@ -6,7 +6,7 @@ import { usageError } from '../core/errors.js';
 import type { ClickHouse } from '../server/clickhouse.js';
 import { insertableColumns, replicated, requireTable, targetTable } from '../server/schema_info.js';
 import { loadSchema } from '../server/schema.js';
-import { gatherPlanInputs } from '../server/plan_inputs.js';
+import { distributedInput, gatherPlanInputs, serverSettings } from '../server/plan_inputs.js';
 import { eventPath, keepAside, planPath, readTextIfExists, runPath, writeFileAtomic } from '../engine/store.js';
 import { readRunSummary } from '../engine/runs.js';
 import { describeHolder, embeddedEngineHolder, planHolder } from '../engine/lock.js';
@@ -31,6 +31,8 @@ export interface PlanInput {
   discardApplied?: boolean;
   /** Compute the plan but write nothing. */
   dryRun?: boolean;
+  /** `name=value` settings for every chunk INSERT, over `options.insertSettings` (`--setting`, repeatable). */
+  settings?: string[];
   /**
    * Asked when the time column was not given: confirm a detected one or pick one of several
    * (the commands prompt on a terminal). → the column chosen per table; none → the plan says
@@ -125,6 +127,7 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
     environment: env,
     forceLargeWindow: input.forceLargeWindow ?? false,
     now: cx.now(),
+    settings: input.settings ?? [],
   };
   // Bad flags are exit 2 before any file is imported or the server is touched.
   checkPlanInput(request);
@@ -138,6 +141,12 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
   try {
     request = { ...request, ...(await gatherPlanInputs(schema, ch, t, s)) };
     if (ch) request = { ...request, ...(await copyColumns(ch, target, source, db)) };
+    if (ch) {
+      const distributed = await distributedInput(ch, t);
+      // The user's settings are checked against what this server knows.
+      const wanted = (input.settings?.length ?? 0) > 0 || Object.keys(cx.options.insertSettings ?? {}).length > 0;
+      request = { ...request, ...(distributed ? { distributed } : {}), ...(wanted ? { serverSettings: await serverSettings(ch) } : {}) };
+    }
     let preview = planPreview(request);
     if (!input.timeColumn && input.chooseTimeColumns) {
       request = { ...request, chosenTimeColumns: await input.chooseTimeColumns(preview) };
@@ -269,6 +278,10 @@ export interface PlanResult {
   strategy: Plan['strategy'];
   timeColumns: { table: string; column: string | null; origin: PlanPreview['timeColumns'][number]['origin'] }[];
   views?: Plan['views'];
+  /** The target is a Distributed table. */
+  distributed?: Plan['distributed'];
+  /** The user's settings on every chunk INSERT. */
+  insertSettings?: Plan['insertSettings'];
   statementsPerChunk: number;
   warnings: string[];
   planPath: string;
@@ -318,6 +331,8 @@ export function planBackfill(config: BackfillConfig | Session, input: PlanInput)
       strategy: plan.strategy,
       timeColumns: preview.timeColumns.map((c) => ({ table: c.table, column: c.column, origin: c.origin })),
       ...(plan.views ? { views: plan.views } : {}),
+      ...(plan.distributed ? { distributed: plan.distributed } : {}),
+      ...(plan.insertSettings ? { insertSettings: plan.insertSettings } : {}),
       statementsPerChunk: plan.chunk(0).statements?.length ?? 1,
       warnings: [...preview.warnings, ...(volume?.warnings ?? [])],
       planPath: file,

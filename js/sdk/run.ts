@@ -2,7 +2,7 @@
 // locks, compatibility), then the connection, then the driver. A refused run
 // never opens the database another run may hold.
 import os from 'node:os';
-import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, type ResolvedOptions, type RunEvent, type RunMachine } from '../core/core.js';
+import { chunkStatements, compatibilityToken, engineMergesRows, envFingerprint, parseTable, targetGuarantees, type ResolvedOptions, type RunEvent, type RunMachine } from '../core/core.js';
 import type { Plan } from '../engine/plan_file.js';
 import { deduplicates, replicated, targetTable, type TargetTable } from '../server/schema_info.js';
 import type { ClickHouse } from '../server/clickhouse.js';
@@ -52,7 +52,14 @@ async function resolvePlan(cx: Session, req: RunRequest, mode: RunMode): Promise
 async function targetEngine(ch: ClickHouse, plan: Plan): Promise<TargetTable | undefined> {
   const t = parseTable(plan.target, ch.environment.database, '--target');
   try {
-    return await targetTable(ch, t.database, t.table);
+    const own = await targetTable(ch, t.database, t.table);
+    const d = plan.distributed;
+    if (!own || !d) return own;
+    // Rows land in the remote table on each shard: its engine decides what a count and a token
+    // are worth there. Views reading from either table see the backfilled rows.
+    const remote = await targetTable(ch, d.remoteDatabase, d.remoteTable);
+    if (!remote) return { ...own, engine: d.remoteEngine ?? own.engine };
+    return { ...remote, dependentViews: [...own.dependentViews, ...remote.dependentViews] };
   } catch {
     return undefined;
   }
@@ -86,6 +93,15 @@ function exactlyOnceNotes(plan: Plan, info: TargetTable | undefined, replayDone:
     );
   }
   if (multi) notes.push('chunks with several statements cannot be counted per window: an interrupted statement stops its chunk for the operator');
+  const d = plan.distributed;
+  if (d) {
+    notes.push(
+      `${plan.target} is Distributed: rows land in ${d.remoteDatabase}.${d.remoteTable} on ${d.shards} shard(s) of cluster ${d.cluster}; every INSERT waits until they are there (distributed_foreground_insert = 1)` +
+        (plan.strategy === 'mv_replay'
+          ? ', and a retry is dropped as a duplicate only by shards whose table deduplicates, for rows the sharding key sends to the same shard again'
+          : ', and the window counts read every shard'),
+    );
+  }
   if (replayDone && tokens && dedup) notes.push('--replay-done re-sends the same tokens: while they are inside the deduplication window the target drops the replayed rows');
   if (plan.strategy !== 'mv_replay') {
     notes.push('the row-count check assumes nothing else writes to the backfilled window of the target during the run');
@@ -139,6 +155,8 @@ export interface RunProgress {
   rowsAtStart: number;
   /** A plan sized by rows or bytes: expected rows of all, done, failed and done-at-start chunks (weights for the bar and ETA). */
   expected?: { total: number; done: number; failed: number; doneAtStart: number };
+  /** Rows read and written so far by the statements in flight (system.processes, every few seconds), when known. */
+  inFlightRows?: { read: number; written: number };
 }
 
 export interface RunHooks {
@@ -269,7 +287,9 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
     const target = await targetEngine(ch, plan);
     notes.push(...exactlyOnceNotes(plan, target, replayDone));
     // A window gains exactly what a chunk inserts only where merges do not fold rows.
-    const exactCounts = !!target && !engineMergesRows(target.engine);
+    // What counts and tokens are worth at this target: the core decides from its engine.
+    const guarantees = target ? targetGuarantees({ engine: target.engine, dependentViews: target.dependentViews }) : undefined;
+    const exactCounts = guarantees?.exactCounts ?? false;
     removeIfExists(cancelPath(cx.paths, plan.planId));
     record({
       event: 'run_started',
@@ -294,16 +314,32 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
       // The log and snapshot hold everything up to the failed write: resume checks what was in flight.
       throw runtimeError(io.code, `${io.message}; the run stopped: fix that, then \`${cx.programName} resume --plan-id ${plan.planId}\` continues it`, io);
     };
+    // A long chunk is not a frozen bar: every few seconds, what its statements have read and
+    // written so far, from system.processes (the display only; nothing decides on it).
+    let inFlightRows: { read: number; written: number } | undefined;
+    let polling = false;
+    let lastPoll = 0;
+    const pollInFlight = (queryIds: string[]) => {
+      if (polling || queryIds.length === 0 || Date.now() - lastPoll < 3000) return;
+      polling = true;
+      lastPoll = Date.now();
+      ch!
+        .progress(queryIds)
+        .then((p) => (inFlightRows = { read: p.readRows, written: p.writtenRows }))
+        .catch(() => (inFlightRows = undefined))
+        .finally(() => (polling = false));
+    };
     const status = await drive({
       machine,
       log,
-      executor: sqlExecutor(ch, plan, { exactCounts, resendWithoutDeduplication: exactCounts && target?.dependentViews.length === 0 }),
+      executor: sqlExecutor(ch, plan, { exactCounts, resendWithoutDeduplication: guarantees?.resendWithoutDeduplication ?? false, syncReplica: (guarantees?.replicated ?? false) && !ch.embedded }),
       snapshotFile: runPath(cx.paths, plan.planId),
       cancelFile: cancelPath(cx.paths, plan.planId),
       lock,
       signals: !!hooks.processSignals,
       abort: hooks.signal,
-      onTick: !hooks.onProgress ? undefined : (inFlight) => {
+      onTick: !hooks.onProgress ? undefined : (inFlight, queryIds) => {
+        pollInFlight(queryIds);
         const s = machine.summary();
         hooks.onProgress!({
           total: s.chunkCounts.total,
@@ -317,6 +353,7 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
           doneAtStart: atStart.chunkCounts.done + atStart.chunkCounts.skipped,
           rowsAtStart: atStart.rowsWritten,
           ...(weigh ? { expected: weigh() } : {}),
+          ...(inFlight.length && inFlightRows ? { inFlightRows } : {}),
         });
       },
     }).catch(stopped);

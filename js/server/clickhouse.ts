@@ -1,10 +1,12 @@
 // The only module that knows how to reach ClickHouse: HTTP(S) through
 // @clickhouse/client, or the embedded engine (chdb) for `chdb:<path>` URLs.
 // Everything else asks for exec/query and gets ClickHouseFailure back.
+import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { usageError } from '../core/errors.js';
+import { createConfiguredChdbConnection } from './chdb_session.js';
 import { redactCredentials } from '../core/core.js';
 
 export interface ClickHouseSettings {
@@ -61,6 +63,8 @@ export interface ClickHouse {
   kill(queryId: string): Promise<void>;
   /** Whether the server still lists a query with this id. */
   running(queryId: string): Promise<boolean>;
+  /** Rows read and written so far by those of these statements the server is running. */
+  progress(queryIds: string[]): Promise<{ readRows: number; writtenRows: number }>;
   close(): Promise<void>;
 }
 
@@ -71,9 +75,29 @@ export function isEmbeddedUrl(url: string): boolean {
 }
 
 function embeddedPath(url: string, configDir: string): string {
-  const p = url.slice(CHDB_PREFIX.length).replace(/^\/\/(?=\/)/, '');
+  return embeddedTarget(url, configDir).dir;
+}
+
+/**
+ * `chdb:<dir>[?config=<file>]`, both relative to the config file's directory. The engine
+ * config (a ClickHouse server config: clusters, profiles, ports) is not part of the
+ * environment's identity: the data directory is.
+ */
+export function embeddedTarget(url: string, configDir: string): { dir: string; configFile?: string } {
+  const rest = url.slice(CHDB_PREFIX.length);
+  const q = rest.indexOf('?');
+  const p = (q < 0 ? rest : rest.slice(0, q)).replace(/^\/\/(?=\/)/, '');
   if (!p) throw usageError('invalid_clickhouse_url', `clickhouse.url '${url}' names no directory (chdb:<path>)`);
-  return path.resolve(configDir, p);
+  const dir = path.resolve(configDir, p);
+  if (q < 0) return { dir };
+  const params = new URLSearchParams(rest.slice(q + 1));
+  const unknown = [...params.keys()].filter((k) => k !== 'config');
+  if (unknown.length) throw usageError('invalid_clickhouse_url', `clickhouse.url '${url}': unknown parameter ${unknown.join(', ')} (only config=<engine config file>)`);
+  const config = params.get('config');
+  if (!config) throw usageError('invalid_clickhouse_url', `clickhouse.url '${url}': config= names no file`);
+  const configFile = path.resolve(configDir, config);
+  if (!fs.existsSync(configFile)) throw usageError('invalid_clickhouse_url', `clickhouse.url '${url}': engine config file ${configFile} does not exist`);
+  return { dir, configFile };
 }
 
 /** The identity of the configured environment, computed without connecting. */
@@ -139,6 +163,12 @@ export function credentialRedactor(settings: ClickHouseSettings): (text: string)
   return (text) => redactCredentials(text, credentials);
 }
 
+/** ACCESS_DENIED (497) says which grant a step needs; other failures pass unchanged. */
+export function needsGrant(f: ClickHouseFailure, what: string): ClickHouseFailure {
+  if (f.code !== 497) return f;
+  return new ClickHouseFailure(`${what}: ${f.message}`, f.code, f.type, f.origin);
+}
+
 /** The one line users see for a failed statement. */
 export function describeFailure(f: ClickHouseFailure): string {
   if (f.origin === 'server') return `ClickHouse error ${f.code}${f.type ? ` ${f.type}` : ''}: ${f.message}`;
@@ -198,7 +228,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
   let client: ClickHouseClient;
   let pool: Pool;
   if (embedded) {
-    const dir = embeddedPath(settings.url, configDir);
+    const { dir, configFile } = embeddedTarget(settings.url, configDir);
     let createChdbConnection: (o: { path: string }) => unknown;
     try {
       // chdb is an optional peer dependency: only embedded URLs need it.
@@ -209,7 +239,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
     }
     const open = () =>
       createClient({
-        connection: createChdbConnection({ path: dir }) as never,
+        connection: (configFile ? createConfiguredChdbConnection(dir, configFile) : createChdbConnection({ path: dir })) as never,
         database: environment.database,
         log: { level: ClickHouseLogLevel.OFF },
       } as never);
@@ -237,10 +267,11 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
     pool.use = (fn) => fn(client);
   }
   // Literal SQL only: on chdb, parameterised statements are serialised process-wide.
-  const listed = (queryId: string) =>
-    embedded
-      ? `SELECT count() AS c FROM system.processes WHERE startsWith(query, '/* chkit-backfill qid=${queryId} */')`
-      : `SELECT count() AS c FROM system.processes WHERE query_id = '${queryId}'`;
+  // Our own statements only: under row policies a user sees (and may kill) no other user's, and
+  // a KILL must never reach another user's query that happens to match.
+  const ours = (queryId: string) =>
+    `user = currentUser() AND ${embedded ? `startsWith(query, '/* chkit-backfill qid=${queryId} */')` : `query_id = '${queryId}'`}`;
+  const listed = (queryId: string) => `SELECT count() AS c FROM system.processes WHERE ${ours(queryId)}`;
   const control = (sql: string) => client.query({ query: sql, format: 'JSONEachRow' }).then((r) => r.json<{ c: string | number }>());
   const ch: ClickHouse = {
     environment,
@@ -286,18 +317,28 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
       try {
         return Number((await control(listed(queryId)))[0]?.c ?? 0) > 0;
       } catch (err) {
+        throw needsGrant(toFailure(err), 'reading system.processes needs SELECT on system.processes (or SHOW PROCESSLIST)');
+      }
+    },
+    async progress(queryIds) {
+      if (queryIds.length === 0) return { readRows: 0, writtenRows: 0 };
+      for (const q of queryIds) if (!QUERY_ID.test(q)) throw new Error(`not a query id: ${q}`);
+      const sql = `SELECT sum(read_rows) AS r, sum(written_rows) AS w FROM system.processes WHERE ${queryIds.map((q) => `(${ours(q)})`).join(' OR ')}`;
+      try {
+        const [row] = await client.query({ query: sql, format: 'JSONEachRow' }).then((r) => r.json<{ r: string | number; w: string | number }>());
+        return { readRows: Number(row?.r ?? 0), writtenRows: Number(row?.w ?? 0) };
+      } catch (err) {
         throw toFailure(err);
       }
     },
     async kill(queryId) {
       if (!QUERY_ID.test(queryId)) throw new Error(`not a query id: ${queryId}`);
       // ASYNC, then poll: KILL ... SYNC never returns on the embedded engine.
-      const where = embedded ? `startsWith(query, '/* chkit-backfill qid=${queryId} */')` : `query_id = '${queryId}'`;
       try {
-        await client.command({ query: `KILL QUERY WHERE ${where} ASYNC` });
+        await client.command({ query: `KILL QUERY WHERE ${ours(queryId)} ASYNC` });
         for (let i = 0; i < 600 && (await ch.running(queryId)); i++) await new Promise((r) => setTimeout(r, 50));
       } catch (err) {
-        throw toFailure(err);
+        throw needsGrant(toFailure(err), 'stopping a statement of an earlier attempt needs the KILL QUERY grant');
       }
       if (await ch.running(queryId)) throw new ClickHouseFailure(`query ${queryId} is still running 30 s after KILL QUERY`, undefined, undefined, 'server');
     },

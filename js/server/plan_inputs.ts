@@ -3,7 +3,7 @@
 // into the target, from the schema files and, when a connection is
 // configured, from the server (so a view created outside chkit is found too).
 import type { ClickHouse } from './clickhouse.js';
-import { viewSource, type TableRef } from '../core/core.js';
+import { distributedEngine, viewSource, type TableRef } from '../core/core.js';
 import { tableColumns, targetTable } from './schema_info.js';
 import { schemaColumnType, type Schema, type TableDefinition } from './schema.js';
 
@@ -118,4 +118,38 @@ export async function gatherPlanInputs(schema: Schema, ch: ClickHouse | undefine
   }
   const dependents = ch ? (await targetTable(ch, target.database, target.table))?.dependentViews : undefined;
   return { tables, views: [...views.values()], targetDependents: dependents ?? [] };
+}
+
+export interface DistributedInput {
+  engineFull: string;
+  shards: { shardNum: number; replicas: number; internalReplication: boolean }[];
+  remoteEngine?: string;
+}
+
+/** When `target` is a Distributed table: its definition, its cluster's shards, and the remote table's engine here. */
+export async function distributedInput(ch: ClickHouse, target: TableRef): Promise<DistributedInput | undefined> {
+  const [t] = await ch.query<{ engine: string; engine_full: string }>(
+    'SELECT engine, engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}',
+    { params: { db: target.database, t: target.table } },
+  );
+  if (t?.engine !== 'Distributed') return undefined;
+  const d = distributedEngine(`${target.database}.${target.table}`, t.engine_full);
+  const shards = await ch.query<{ shard_num: number; replicas: string | number; internal_replication: number }>(
+    `SELECT shard_num, count() AS replicas, max(internal_replication) AS internal_replication
+     FROM system.clusters WHERE cluster = {c:String} GROUP BY shard_num ORDER BY shard_num`,
+    { params: { c: d.cluster } },
+  );
+  const [remote] = await ch.query<{ engine: string }>('SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}', {
+    params: { db: d.remoteDatabase, t: d.remoteTable },
+  });
+  return {
+    engineFull: t.engine_full,
+    shards: shards.map((s) => ({ shardNum: Number(s.shard_num), replicas: Number(s.replicas), internalReplication: Number(s.internal_replication) === 1 })),
+    remoteEngine: remote?.engine,
+  };
+}
+
+/** The server's settings (name and type), to check the user's INSERT settings against. */
+export async function serverSettings(ch: ClickHouse): Promise<{ name: string; type: string }[]> {
+  return ch.query<{ name: string; type: string }>('SELECT name, type FROM system.settings');
 }

@@ -83,15 +83,21 @@ fn request(shape: &Value) -> PlanRequest {
     }
 }
 
-#[test]
-fn golden_sql_of_every_shape() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+/// The MV corpus's shape files (tests/mv_corpus/*.json), in name order.
+fn corpus_shapes(root: &Path) -> Vec<std::path::PathBuf> {
     let mut names: Vec<_> = std::fs::read_dir(root.join("mv_corpus"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     names.sort();
+    names
+}
+
+#[test]
+fn golden_sql_of_every_shape() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let names = corpus_shapes(&root);
     assert!(names.len() >= 12, "the corpus holds at least 12 shapes");
     let update = std::env::var("UPDATE_GOLDEN").is_ok();
     let mut failures = Vec::new();
@@ -120,12 +126,7 @@ fn golden_sql_of_every_shape() {
 fn golden_verify_sql_of_every_shape() {
     use chkit_backfill_core::verify::{mv_chunk_sql, queries, VerifyRequest};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let mut names: Vec<_> = std::fs::read_dir(root.join("mv_corpus"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    names.sort();
+    let names = corpus_shapes(&root);
     let update = std::env::var("UPDATE_GOLDEN").is_ok();
     let mut failures = Vec::new();
     for path in names {

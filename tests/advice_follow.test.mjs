@@ -136,3 +136,50 @@ test('"interrupted in statement k of n … check the targets, then resume with -
   assert.equal(again.code, 0, again.stdout + again.stderr);
   assert.deepEqual(await p.rows(windows), live, 'every window of every view once');
 });
+
+test('view_changed after a completed run into a deduplicating target: its advice, followed, leaves what the changed view writes, once', async (t) => {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 1 } } });
+  t.after(p.cleanup);
+  const view = (factor) =>
+    `CREATE MATERIALIZED VIEW app.agg_mv TO app.agg AS SELECT toStartOfHour(event_time) AS t, count() AS n, sum(value * ${factor}) AS v FROM app.events GROUP BY t`;
+  await p.exec(
+    'CREATE DATABASE app',
+    'CREATE TABLE app.events (event_time DateTime, value UInt64) ENGINE = MergeTree ORDER BY event_time',
+    'CREATE TABLE app.agg (t DateTime, n UInt64, v UInt64) ENGINE = MergeTree ORDER BY t SETTINGS non_replicated_deduplication_window = 1000',
+    "INSERT INTO app.events SELECT toDateTime('2025-01-01', 'UTC') + number * 60, number FROM numbers(240)",
+  );
+  await p.exec(view(1));
+  const flags = ['plan', '--target', 'app.agg', '--from', '2025-01-01', '--to', '2025-01-01T04:00:00Z'];
+  const planned = p.cli(flags);
+  assert.equal(planned.json?.strategy, 'mv_replay', planned.stdout + planned.stderr);
+  const planId = planned.json.planId;
+  assert.equal(p.cli(['run', '--plan-id', planId]).code, 0);
+  // The view's query changes (same name, source and time column: the same plan id and tokens).
+  await p.exec('DROP VIEW app.agg_mv', view(2));
+  const d = p.cli(['doctor', '--plan-id', planId]).json;
+  const issue = d.issues.find((i) => i.code === 'view_changed');
+  assert.ok(issue, JSON.stringify(d.issues));
+  assert.match(issue.message, /--force refuses/);
+  // Followed as given: the windows to repair first, from its command.
+  assert.equal(issue.command, `status --plan-id ${planId} --chunks`);
+  const listed = p.cli(issue.command.split(' '));
+  const applied = listed.json.chunks.filter((c) => c.status === 'done');
+  assert.equal(applied.length, 4);
+  for (const c of applied) {
+    await p.exec(`ALTER TABLE app.agg DELETE WHERE t >= parseDateTimeBestEffort('${c.from}') AND t < parseDateTimeBestEffort('${c.to}') SETTINGS mutations_sync = 2`);
+  }
+  // Then its SQL (the target would drop the replay: same tokens), the plan it names, the run, and the setting back.
+  assert.ok(issue.sql, 'turns deduplication off');
+  await p.exec(issue.sql);
+  assert.match(issue.message, /plan again with the flags it was made with, adding --force --discard-applied/);
+  const again = p.cli([...flags, '--force', '--discard-applied']);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.equal(again.json.planId, planId);
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(issue.message, /set non_replicated_deduplication_window back to 1000/);
+  await p.exec('ALTER TABLE app.agg MODIFY SETTING non_replicated_deduplication_window = 1000');
+  const got = await p.rows('SELECT toString(t) AS t, sum(n) AS n, sum(v) AS v FROM app.agg GROUP BY t ORDER BY t');
+  const want = await p.rows("SELECT toString(toStartOfHour(event_time)) AS t, count() AS n, sum(value * 2) AS v FROM app.events WHERE event_time < '2025-01-01 04:00:00' GROUP BY t ORDER BY t");
+  assert.deepEqual(got, want, 'every window as the changed view writes it, once');
+});

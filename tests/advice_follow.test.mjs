@@ -159,7 +159,7 @@ test('view_changed after a completed run into a deduplicating target: its advice
   const d = p.cli(['doctor', '--plan-id', planId]).json;
   const issue = d.issues.find((i) => i.code === 'view_changed');
   assert.ok(issue, JSON.stringify(d.issues));
-  assert.match(issue.message, /--force refuses/);
+  assert.match(issue.message, /`plan --force` refuses/);
   // Followed as given: the windows to repair first, from its command.
   assert.equal(issue.command, `status --plan-id ${planId} --chunks`);
   const listed = p.cli(issue.command.split(' '));

@@ -43,6 +43,10 @@ pub struct RunFacts {
     /// Done chunks no check could confirm (mv_replay re-sent after a crash, no rows written).
     #[serde(default)]
     pub unverified_chunks: u64,
+    /// Chunks that wrote rows or may have (done, interrupted, or stopped for the operator):
+    /// `plan --force` refuses to replace their plan without `--discard-applied`.
+    #[serde(default)]
+    pub applied_chunks: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +177,57 @@ pub fn guarantees(f: &EngineFacts) -> Guarantees {
     let exact_counts = !merges_rows(&f.engine);
     let replicated = is_replicated(&f.engine);
     Guarantees { exact_counts, resend_without_deduplication: exact_counts && f.dependent_views.is_empty() && !replicated, replicated }
+}
+
+/// A view's query changed, but not its name, source or time column: planning again gives the
+/// same plan id, so the same chunk tokens. Windows the old query already wrote must go from the
+/// target first (replayed on top they are doubled), and a target that deduplicates would drop
+/// the replay as a repeat of them, so its deduplication is off while the plan runs again.
+fn view_changed(d: &DoctorInput, s: &ServerFacts, v: &str) -> Issue {
+    let id = &d.plan_id;
+    let applied = d.run.as_ref().map_or(0, |r| r.applied_chunks);
+    let head = format!("view {v} on the server no longer matches the plan");
+    if applied == 0 {
+        return issue(
+            "view_changed",
+            Severity::Error,
+            format!("{head}; no chunk of it was applied: plan again with the flags it was made with, adding --force, then run it"),
+        );
+    }
+    let t = &d.target;
+    let replicated_dedup = s.replicated_window.is_some_and(|(w, secs)| w > 0 && secs > 0);
+    let (dedup_off, set_back) = if s.dedup_window > 0 {
+        (
+            format!("turn {t}'s deduplication off (the plan's tokens stay the same, so it would drop the replay as a repeat of the old rows), "),
+            format!(", and set non_replicated_deduplication_window back to {}", s.dedup_window),
+        )
+    } else if replicated_dedup {
+        (
+            format!("wait until {t}'s replicated deduplication window no longer holds the plan's tokens (or turn it off), "),
+            String::new(),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    let mut i = with_command(
+        issue(
+            "view_changed",
+            Severity::Error,
+            format!(
+                "{head}; its run applied {applied} chunk(s) with the old query. `plan --force` refuses to replace it, and with \
+                 --discard-applied the new run replays every window with the same tokens: on top of the old rows (doubled), or \
+                 dropped as their duplicates where {t} deduplicates. To keep the old query, `resume --plan-id {id}` continues with \
+                 the plan's statements. To replay with the new one: remove the windows of the chunks that are not pending (listed by \
+                 this command) from {t}, {dedup_off}plan again with the flags it was made with, adding --force --discard-applied, \
+                 run it{set_back}"
+            ),
+        ),
+        format!("status --plan-id {id} --chunks"),
+    );
+    if s.dedup_window > 0 {
+        i.sql = Some(format!("ALTER TABLE {t} MODIFY SETTING non_replicated_deduplication_window = 0"));
+    }
+    i
 }
 
 pub fn diagnose(d: &DoctorInput) -> DoctorReport {
@@ -404,11 +459,7 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
                 ));
             }
             for v in &s.changed_views {
-                issues.push(issue(
-                    "view_changed",
-                    Severity::Error,
-                    format!("view {v} on the server no longer matches the plan; re-plan with --force"),
-                ));
+                issues.push(view_changed(d, s, v));
             }
             for v in &s.missing_views {
                 issues.push(issue("view_missing", Severity::Error, format!("view {v} of the plan is gone from the server")));
@@ -475,6 +526,7 @@ mod tests {
             last_error_type: None,
             blocked_chunks: 0,
             unverified_chunks: 0,
+            applied_chunks: 0,
         }
     }
 
@@ -512,6 +564,28 @@ mod tests {
         assert!(r.issues[1].sql.is_some());
         d.run = Some(RunFacts { blocked_chunks: 1, last_error_type: Some("UNKNOWN_OUTCOME".into()), ..run("failed", 1) });
         assert_eq!(codes(&diagnose(&d))[1].0, "chunks_need_operator");
+    }
+
+    #[test]
+    fn changed_view_names_the_windows_to_repair_once_chunks_were_applied() {
+        let mut d = base();
+        d.strategy = "mv_replay".into();
+        d.server = Some(ServerFacts { reachable: true, target_exists: true, target_engine: Some("MergeTree".into()), dedup_window: 1000, changed_views: vec!["app.v".into()], ..Default::default() });
+        d.run = Some(run("completed", 0));
+        let i = diagnose(&d).issues.into_iter().find(|i| i.code == "view_changed").unwrap();
+        assert_eq!((i.command.as_deref(), i.sql.as_deref()), (None, None));
+        assert!(i.message.contains("adding --force, then run it"), "{}", i.message);
+        d.run = Some(RunFacts { applied_chunks: 3, ..run("completed", 0) });
+        let i = diagnose(&d).issues.into_iter().find(|i| i.code == "view_changed").unwrap();
+        assert_eq!(i.command.as_deref(), Some("status --plan-id p1 --chunks"));
+        assert_eq!(i.sql.as_deref(), Some("ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 0"));
+        for part in ["applied 3 chunk(s)", "`plan --force` refuses", "--force --discard-applied", "back to 1000", "resume --plan-id p1"] {
+            assert!(i.message.contains(part), "{part}: {}", i.message);
+        }
+        // No deduplication: nothing to turn off, the windows still go first.
+        d.server.as_mut().unwrap().dedup_window = 0;
+        let i = diagnose(&d).issues.into_iter().find(|i| i.code == "view_changed").unwrap();
+        assert!(i.sql.is_none() && i.message.contains("remove the windows"), "{}", i.message);
     }
 
     #[test]

@@ -638,10 +638,13 @@ impl RunState {
                         }
                         ChunkStatus::Failed => {
                             if ch.needs_operator {
-                                // The operator repaired the window: measure it afresh.
-                                ch.baseline = None;
+                                // The operator checked the window. Its baseline stays: a count of
+                                // before + expected (the chunk's rows kept) is done, a count of
+                                // before is sent, anything else stops again; measuring afresh
+                                // would send the rows a second time over a window that holds them.
+                                // Statements done stay done: a replay continues at the one
+                                // that was interrupted, so earlier views are not fed twice.
                                 ch.uncertain = false;
-                                ch.statements_done = 0;
                             }
                             ch.status = ChunkStatus::Pending;
                             ch.needs_operator = false;
@@ -1317,7 +1320,22 @@ mod tests {
         assert_eq!(m.s.next_actions(m.now, 0), vec![Action::Finish { status: RunStatus::Failed }]);
         m.ev(Event::RunFinished { status: RunStatus::Failed });
         m.start(RunMode::Resume, settings(1, 3, 100), false, true);
-        assert!(matches!(&m.s.next_actions(m.now, 0)[0], Action::StartChunk { chunk: 0, verify: None, .. }));
+        assert!(matches!(&m.s.next_actions(m.now, 0)[0], Action::StartChunk { chunk: 0, verify: None, uncertain: false, .. }));
+    }
+
+    #[test]
+    fn replay_failed_keeps_the_baseline_and_the_statements_done() {
+        let mut m = M::new(1, settings(1, 3, 100));
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        m.ev(Event::ChunkMeasured { chunk: 0, before: 5, expected: 7, checksum: None });
+        m.ev(Event::StatementSucceeded { chunk: 0, statement: 0, rows: 0 });
+        m.fail_as(0, ChunkError { code: None, kind: Some("UNKNOWN_OUTCOME".into()), message: "x".into(), origin: "check".into() }, true);
+        m.ev(Event::RunFinished { status: RunStatus::Failed });
+        m.start(RunMode::Resume, settings(1, 3, 100), false, true);
+        // Counted against the window as it was before the first attempt, from the statement that did not finish.
+        assert!(matches!(&m.s.next_actions(m.now, 0)[0],
+            Action::StartChunk { chunk: 0, attempt: 2, verify: Some(Baseline { before: 5, expected: 7 }), statements_done: 1, uncertain: false, .. }));
     }
 
     #[test]

@@ -171,7 +171,7 @@ test('mv_replay: doctor notices when the server\'s view no longer matches the pl
   d = doctor(p, plan.planId);
   const changed = d.issues.find((i) => i.code === 'view_changed');
   assert.ok(changed, JSON.stringify(d.issues));
-  assert.match(changed.message, /view app\.hourly_mv on the server no longer matches the plan; re-plan with --force/);
+  assert.match(changed.message, /view app\.hourly_mv on the server no longer matches the plan; no chunk of it was applied: plan again with the flags it was made with, adding --force/);
   assert.equal(d.healthy, false);
 
   await p.exec('DROP VIEW app.hourly_mv');

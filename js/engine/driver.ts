@@ -428,7 +428,8 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
             return unknownOutcome(
               `chunk ${a.chunkId}: the window holds ${seen} rows in the target; before the first attempt it held ${a.verify.b} ` +
                 `and one execution adds ${a.verify.e}. An earlier attempt wrote part of its rows (or something else writes to this window): ` +
-                `repair the window, then resume with --replay-failed`,
+                `repair the window (back to its ${a.verify.b} rows, or to ${a.verify.b + a.verify.e} with this chunk's rows complete), then resume ` +
+                `with --replay-failed: it counts the window again and inserts only at ${a.verify.b}`,
             );
           }
           verifiedEmpty = true;
@@ -441,8 +442,10 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           (statements.length > 1 || plan.strategy !== 'mv_replay')
         ) {
           return unknownOutcome(
-            `chunk ${a.chunkId}: an attempt was interrupted in statement ${a.statementsDone + 1} of ${statements.length} and ` +
-              `its rows cannot be counted per window; check the targets, then resume with --replay-failed`,
+            `chunk ${a.chunkId}: an attempt was interrupted in statement ${a.statementsDone + 1} of ${statements.length} ` +
+              `(${statements[a.statementsDone].label}) and its rows cannot be counted per window; the statements before it completed. ` +
+              `Check the targets over ${chunk.from} → ${chunk.to}: remove what ${statements[a.statementsDone].label} wrote there, if anything, ` +
+              `then resume with --replay-failed: it continues at statement ${a.statementsDone + 1}`,
           );
         }
         if (a.verify === undefined && a.countTargetSql) {
@@ -494,7 +497,8 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           if (opts.exactCounts && rows !== baseline.e) {
             return unknownOutcome(
               `chunk ${a.chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}: ` +
-                `something else writes to the window; repair it, then resume with --replay-failed`,
+                `something else writes to the window; remove the rows that are not this chunk's (leaving ${baseline.b + baseline.e}), ` +
+                `then resume with --replay-failed: it counts the window again and, finding this chunk's rows there, does not insert them twice`,
             );
           }
         } else if (a.uncertain && statements.length === 1 && ch.embedded && rows === 0) {

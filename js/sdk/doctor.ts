@@ -205,6 +205,8 @@ export function diagnoseBackfill(config: BackfillConfig | Session, req: { planId
               lastErrorType: summary.lastError?.type ?? null,
               blockedChunks: summary.needsOperator,
               unverifiedChunks: summary.unverified,
+              // As `plan --force` counts them: done, and interrupted or stopped chunks that may have written rows.
+              appliedChunks: summary.chunkCounts.done + summary.chunkCounts.running + summary.needsOperator,
             },
       lock: lock ? { pid: lock.info.pid, host: lock.info.host, live: lock.liveness.live } : null,
       environmentMismatch: envMismatch,

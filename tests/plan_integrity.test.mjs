@@ -134,7 +134,7 @@ function editChunkLine(planPath, chunk, edit) {
   fs.writeFileSync(planPath, lines.join('\n'));
 }
 
-test('a chunk whose SQL was edited is refused before anything executes', async (t) => {
+test('a chunk whose SQL was edited is refused before anything executes; making the plan again, as advised, runs it exactly', async (t) => {
   const { p, planId, planPath } = await tablePlan(t);
   // Chunk 3 made to re-insert the whole day instead of its 6 hours.
   editChunkLine(planPath, 3, (l) => l.replace("toDateTime64('2025-01-01 12:00:00.000', 3, 'UTC')", "toDateTime64('2025-01-01 00:00:00.000', 3, 'UTC')"));
@@ -151,6 +151,22 @@ test('a chunk whose SQL was edited is refused before anything executes', async (
   assert.equal(dry.json.code, 'plan_mismatch');
   assert.equal(await count(p), 1440, 'the target is unchanged');
   assert.deepEqual(p.stateFiles(), files, 'no run was recorded');
+
+  // Following the advice: make the plan again with the same flags. The edited file differs from
+  // what planning gives, so `plan` asks for --force; nothing was applied, so --force goes through.
+  const args = ['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02'];
+  const again = p.cli(args);
+  assert.equal(again.code, 2, again.stdout);
+  assert.equal(again.json.code, 'plan_conflict');
+  assert.match(again.json.error, /--force/);
+  const forced = p.cli([...args, '--force']);
+  assert.equal(forced.code, 0, forced.stdout);
+  assert.equal(forced.json.planId, planId, 'the same plan, made again');
+  const ran = p.cli(['run', '--plan-id', planId]);
+  assert.equal(ran.code, 0, ran.stdout);
+  assert.equal(await count(p), 2880, 'every row of the day re-inserted exactly once');
+  const perHour = await p.rows("SELECT toHour(event_time) AS h, count() AS c FROM app.events GROUP BY h ORDER BY h");
+  assert.ok(perHour.every((r) => Number(r.c) === 120), JSON.stringify(perHour));
 });
 
 test('a middle chunk whose window was edited is refused, naming it', async (t) => {

@@ -314,12 +314,13 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
                     Severity::Warn,
                     format!(
                         "{} chunk(s) were sent again after a crash and wrote no rows: {} dropped them as duplicates, most likely of rows the \
-                         interrupted attempt had written, but possibly of a token it left behind without them; compare {} with the view \
-                         over those windows",
+                         interrupted attempt had written, but possibly of a token it left behind without them; `verify` compares {} \
+                         with the view over every window, on the server, and names any that differ (`status --chunks` marks the unverified ones)",
                         r.unverified_chunks, d.target, d.target
                     ),
                 ),
-                format!("status --plan-id {id} --chunks"),
+                // Read-only: it answers whether those windows hold what the view gives.
+                format!("verify --plan-id {id} --chunks"),
             ));
         }
         let dedup_window = d.server.as_ref().map_or(0, |s| s.dedup_window);
@@ -540,7 +541,7 @@ mod tests {
         d.strategy = "mv_replay".into();
         d.run = Some(RunFacts { unverified_chunks: 2, ..run("completed", 0) });
         let r = diagnose(&d);
-        assert_eq!(codes(&r), [("chunks_unverified", Some("status --plan-id p1 --chunks"))]);
+        assert_eq!(codes(&r), [("chunks_unverified", Some("verify --plan-id p1 --chunks"))]);
         assert!(r.ok, "a warning: the run completed");
         assert!(r.issues[0].message.starts_with("2 chunk(s) were sent again after a crash and wrote no rows"));
     }

@@ -66,5 +66,13 @@ test(`mv_replay of ${CHUNKS} chunks into a deduplicating target survives ${KILLS
   assert.deepEqual(new Set(table.filter((c) => c.unverified).map((c) => c.id)), noted);
   const d = p.cli(['doctor', '--plan-id', planned.json.planId]).json;
   assert.equal(d.issues.some((i) => i.code === 'chunks_unverified'), noted.size > 0);
+  // Its advice (`verify`, read-only) answers for every window: it must agree with the comparison above.
+  const unverified = d.issues.find((i) => i.code === 'chunks_unverified');
+  if (unverified) assert.equal(unverified.command, `verify --plan-id ${planned.json.planId} --chunks`);
+  const v = p.cli(['verify', '--plan-id', planned.json.planId, '--chunks']);
+  const differ = new Set(live.filter((w) => JSON.stringify(replayed.get(`${w.t}|${w.kind}`)) !== JSON.stringify(w)).map((w) => chunkOf(w.t)));
+  const named = new Set(v.json.chunks.filter((c) => c.verdict !== 'ok' && c.verdict !== 'not_verifiable').map((c) => c.id));
+  assert.deepEqual(named, differ, v.stdout);
+  assert.equal(v.code, differ.size === 0 ? 0 : 1, v.stdout);
   t.diagnostic(`kills landed: ${landed}, retries after a crash that wrote no rows (noted): ${noted.size}`);
 });

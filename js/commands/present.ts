@@ -19,7 +19,7 @@ export function summaryLines(p: RunPayload): string[] {
   if (p.unverifiedChunks) {
     lines.push(
       ...wrap(
-        `${p.unverifiedChunks} chunk(s) re-sent after a crash wrote no rows, and no count can confirm them: compare the target with the view over their windows (status --chunks marks them)`,
+        `${p.unverifiedChunks} chunk(s) re-sent after a crash wrote no rows, and no count can confirm them: \`verify\` compares the target with the view over every window (status --chunks marks them)`,
         80,
         '  ',
         '    ',

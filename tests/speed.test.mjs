@@ -53,3 +53,30 @@ test('an edited config is read again, not served from the transpile cache', asyn
   assert.equal(second.code, 0, second.stdout + second.stderr);
   assert.equal(second.json.chunkCount, 2, 'the edited chunkHours');
 });
+
+test('mv_replay on the embedded engine: each insert counted by the parts it made, the next starting where the last ended', async (t) => {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 2 } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 12, rowsPerHour: 20 });
+  await p.exec(
+    `CREATE TABLE app.copy (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time
+     SETTINGS non_replicated_deduplication_window = 100`,
+    'CREATE MATERIALIZED VIEW app.copy_mv TO app.copy AS SELECT event_time, user_id FROM app.events',
+  );
+  const planned = p.cli(['plan', '--target', 'app.copy', '--from', '2025-01-01', '--to', '2025-01-01T12:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  assert.equal(planned.json.strategy, 'mv_replay');
+  const r = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const events = () => fs.readFileSync(r.json.eventPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const ok = events().filter((e) => e.event === 'chunk_succeeded');
+  assert.deepEqual(ok.map((e) => e.rows), Array(6).fill(40), 'each chunk its own rows, none of its neighbour');
+  assert.equal(r.json.rowsWritten, 240);
+  // Sent again with the same tokens: the target drops them, and that counts 0 rows per chunk.
+  const replay = p.cli(['run', '--plan-id', planned.json.planId, '--replay-done']);
+  assert.equal(replay.code, 0, replay.stdout + replay.stderr);
+  const [c] = await p.rows('SELECT count() AS c FROM app.copy');
+  assert.equal(Number(c.c), 240);
+  const second = events().filter((e) => e.event === 'chunk_succeeded').slice(6);
+  assert.deepEqual(second.map((e) => e.rows), Array(6).fill(0));
+});

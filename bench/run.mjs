@@ -6,6 +6,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { realDataBench } from './real.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const counts = [100, 1_000, 10_000, 100_000];
@@ -87,6 +88,11 @@ const verdicts = [
 const table = [header, sep, ...lines].join('\n');
 console.log(table + '\n\n' + verdicts.join('\n'));
 
+console.log('\nreal data: 5M rows over 30 days on the embedded engine');
+const real = await realDataBench();
+const realText = [real.table, '', real.tiny, '', real.parallel, '', real.startup, '', ...real.verdicts].join('\n');
+console.log(realText);
+
 const md = `# Benchmarks
 
 Measured by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${process.platform}/${process.arch}.
@@ -107,6 +113,21 @@ ${table}
 
 Targets:
 ${verdicts.join('\n')}
+
+## Real data (bench/real.mjs)
+
+A source of 5M rows over 30 days (\`app.events\`, MergeTree ordered by time), on the embedded engine.
+\`mv_replay\`: an hourly \`SummingMergeTree\` (deduplication window 1000) fed by a materialized view;
+\`table\`: a copy of the source backfilled into itself. Each run is a whole \`chkit-backfill run\`
+process on a reset target; the limit is one \`INSERT … SELECT\` of the whole window in a whole
+process of its own. Interleaved, median of ${process.env.BENCH_ROUNDS ?? 3} rounds. Phases from the run's event log:
+start-up (process start → \`run_started\`), before the first chunk (engine facts, baselines),
+the chunks, and after the last chunk (snapshot, close, exit); "engine statements alone" runs the
+plan's statements in order from one process with a bare client. maxParallelChunks 2 and 4: one
+run each, in the first round. If the machine is shared with other jobs, compare ratios within
+one run only, and measure again on a quiet machine.
+
+${realText}
 `;
 fs.writeFileSync(path.join(here, '..', 'BENCHMARKS.md'), md);
 console.log('\nwrote BENCHMARKS.md');

@@ -155,12 +155,14 @@ pub fn parts_max_block_sql(table: &TableRef) -> String {
     )
 }
 
-/// … and the rows of the single-block parts above it after the INSERT (at their lowest level,
-/// in case a merge already rewrote one): the INSERT's own.
+/// … and, after the INSERT, `c` the rows of the single-block parts above it (at their lowest
+/// level, in case a merge already rewrote one): the INSERT's own; and `top` the highest block
+/// number now, which is the next insert's `before`: one query per insert, not two.
 pub fn parts_rows_after_sql(table: &TableRef, before: u64) -> String {
     format!(
-        "SELECT sum(r) AS c FROM (SELECT min_block_number AS b, argMin(rows, level) AS r FROM system.parts \
-         WHERE database = {} AND table = {} AND min_block_number = max_block_number AND min_block_number > {before} GROUP BY b) {}",
+        "SELECT sumIf(r, single AND b > {before}) AS c, max(top) AS top FROM (SELECT min_block_number AS b, \
+         min_block_number = max_block_number AS single, argMin(rows, level) AS r, max(max_block_number) AS top \
+         FROM system.parts WHERE database = {} AND table = {} GROUP BY b, single) {}",
         quote_string(&table.database),
         quote_string(&table.table),
         exact_read_settings(false)
@@ -391,6 +393,18 @@ mod tests {
         for name in pinned_insert_settings() {
             assert!(settings_of(&with_token).contains(&name.to_string()), "{name} is pinned, so every tokened insert carries it");
         }
+    }
+
+    #[test]
+    fn parts_after_an_insert_reads_its_rows_and_the_next_before_at_once() {
+        let t = TableRef { database: "a'b".into(), table: "t\\x".into() };
+        assert_eq!(
+            parts_rows_after_sql(&t, 42),
+            "SELECT sumIf(r, single AND b > 42) AS c, max(top) AS top FROM (SELECT min_block_number AS b, \
+             min_block_number = max_block_number AS single, argMin(rows, level) AS r, max(max_block_number) AS top \
+             FROM system.parts WHERE database = 'a\\'b' AND table = 't\\\\x' GROUP BY b, single) \
+             SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1"
+        );
     }
 
     #[test]

@@ -305,17 +305,31 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
 let measuring: Promise<unknown> = Promise.resolve();
 
 /**
+ * Per run: a table's highest block number read right after the last insert measured into it.
+ * Inserts are measured one at a time and nothing else may write to the target during a run
+ * (the assumption every row-count check makes), so it is the next insert's "before".
+ */
+type HighestBlocks = Map<string, number>;
+
+/**
  * Rows an INSERT wrote, from the parts it created: every insert block gets a new block
  * number, so the single-block parts above the highest block number seen before the insert
  * are its own (at their lowest level, in case a merge already rewrote one). A block dropped
  * by deduplication makes no part and counts 0. Assumes nothing else inserts meanwhile, as
- * the row-count checks do.
+ * the row-count checks do. One query per insert: the one after it also reads the next
+ * insert's "before".
  */
-async function insertedRows(ch: ClickHouse, t: TableRef, exec: () => Promise<{ writtenRows?: number }>): Promise<{ writtenRows: number }> {
+async function insertedRows(ch: ClickHouse, t: TableRef, highest: HighestBlocks, exec: () => Promise<{ writtenRows?: number }>): Promise<{ writtenRows: number }> {
+  const key = JSON.stringify([t.database, t.table]);
   const turn = measuring.then(async () => {
-    const before = await count(ch, partsMaxBlockSql(t));
+    // Forgotten until this insert is measured: one that failed may have committed some blocks.
+    let before = highest.get(key);
+    highest.delete(key);
+    if (before === undefined) before = await count(ch, partsMaxBlockSql(t));
     await exec();
-    return { writtenRows: await count(ch, partsRowsAfterSql(t, before)) };
+    const [r] = await ch.query<{ c: string | number; top: string | number }>(partsRowsAfterSql(t, before));
+    highest.set(key, Math.max(before, Number(r?.top ?? 0)));
+    return { writtenRows: Number(r?.c ?? 0) };
   });
   measuring = turn.catch(() => undefined);
   return turn;
@@ -384,6 +398,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
     : parseTable(plan.target, ch.environment.database, '--target');
   const d = plan.distributed;
   const syncSql = opts.syncReplica ? syncReplicaSql(target, d?.cluster ?? null) : undefined;
+  const highest: HighestBlocks = new Map();
   // A count that decides a chunk's fate: on a Replicated target, from a replica made current first.
   const decidingCount = async (sql: string) => {
     if (syncSql) {
@@ -478,7 +493,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
             return ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
           };
           // The embedded engine reports no written rows: count the parts the insert made instead.
-          const r = ch.embedded && !a.countTargetSql ? await insertedRows(ch, target, exec) : await exec();
+          const r = ch.embedded && !a.countTargetSql ? await insertedRows(ch, target, highest, exec) : await exec();
           if (statements.length > 1) {
             io.record({ event: 'statement_succeeded', chunk: a.chunk, statement: k, rows: r.writtenRows ?? 0 });
             io.durable();

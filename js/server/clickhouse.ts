@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+// Only the types up front: commands that never connect (status, list, check, cancel) never load the client.
+import type { ClickHouseClient } from '@clickhouse/client';
 import { usageError } from '../core/errors.js';
 import { createConfiguredChdbConnection } from './chdb_session.js';
 import { redactCredentials } from '../core/core.js';
@@ -225,6 +226,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
     return new ClickHouseFailure(redact(f.message), f.code, f.type, f.origin);
   };
   const embedded = isEmbeddedUrl(settings.url);
+  const { ClickHouseLogLevel, createClient } = await import('@clickhouse/client');
   let client: ClickHouseClient;
   let pool: Pool;
   if (embedded) {

@@ -4,9 +4,10 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { createJiti } from 'jiti';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// Through require, not import: the ESM entry has node scan jiti's 190 KB bundle for its exports on every start.
+const { createJiti } = createRequire(import.meta.url)('jiti') as typeof import('jiti');
 
 function chkitCoreAlias(fromDir: string): string {
   try {
@@ -26,8 +27,9 @@ function jitiFor(fromDir: string) {
         '@chkit/plugin-backfill': path.join(here, '..', 'index.js'),
         '@chkit/core': chkitCoreAlias(fromDir),
       },
-      // A user edits config and schema between runs; never serve a stale copy.
-      fsCache: false,
+      // Transpiled files are cached on disk (babel is then not even loaded): jiti keys an entry
+      // by the source's hash and checks it on every read, so an edited file is transpiled again.
+      fsCache: true,
       moduleCache: false,
       interopDefault: false,
     });

@@ -32,5 +32,5 @@ SELECT toString(toDateTime64(min(`ts`), 3, 'UTC')) AS min, toString(toDateTime64
 SELECT max(max_block_number) AS c FROM system.parts WHERE database = 'app' AND table = 'events' SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1;
 
 -- inserted rows, embedded engine: parts after
-SELECT sum(r) AS c FROM (SELECT min_block_number AS b, argMin(rows, level) AS r FROM system.parts WHERE database = 'app' AND table = 'events' AND min_block_number = max_block_number AND min_block_number > 41 GROUP BY b) SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1;
+SELECT sumIf(r, single AND b > 41) AS c, max(top) AS top FROM (SELECT min_block_number AS b, min_block_number = max_block_number AS single, argMin(rows, level) AS r, max(max_block_number) AS top FROM system.parts WHERE database = 'app' AND table = 'events' GROUP BY b, single) SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1;
 

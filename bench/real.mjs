@@ -1,0 +1,224 @@
+// The real-data phase of `npm run bench`: a source of 5M rows (BENCH_REAL_ROWS) over 30 days on
+// the embedded engine, an mv_replay target and a table backfill of 120 and 720
+// chunks, each run as a whole `chkit-backfill run` process, interleaved with the
+// single INSERT … SELECT of the whole window (the limit), median of 3 rounds.
+// Also: the cost per chunk above the engine's own statement (one row per chunk),
+// maxParallelChunks 1/2/4, and the start-up of the commands. Returns the rows
+// and the markdown for BENCHMARKS.md.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.join(here, '..', 'dist', 'cli', 'bin.js');
+// BENCH_REAL_ROWS: a smaller source to check the bench itself runs (the numbers are for 5M).
+const ROWS = Number(process.env.BENCH_REAL_ROWS ?? 5_000_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+export async function realDataBench(log = console.log) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chkit-bench-real-'));
+  const dataDir = path.join(dir, 'data');
+  const stateDir = path.join(dir, 'chkit', 'meta', 'backfill');
+  fs.writeFileSync(
+    path.join(dir, 'clickhouse.config.ts'),
+    `import { defineConfig } from '@chkit/core';
+import { backfill } from '@chkit/plugin-backfill';
+export default defineConfig({
+  clickhouse: { url: 'chdb:./data', database: 'app' },
+  plugins: [backfill({ defaults: { timeColumn: 'event_time', maxParallelChunks: Number(process.env.BENCH_PARALLEL ?? 1) }, limits: { maxWindowHours: 100000 } })],
+});
+`,
+  );
+  const worker = (...args) => {
+    const r = spawnSync(process.execPath, [path.join(here, 'real_worker.mjs'), args[0], dataDir, ...args.slice(1)], {
+      encoding: 'utf8',
+      env: { ...process.env, BENCH_REAL_ROWS: String(ROWS) },
+    });
+    if (r.status !== 0) throw new Error(`real_worker ${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').pop());
+  };
+  const cli = (args, env = {}) => {
+    const t0 = Date.now();
+    const p0 = performance.now();
+    const r = spawnSync(process.execPath, [BIN, ...args, '--json'], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+    const wallMs = performance.now() - p0;
+    let json;
+    try {
+      json = JSON.parse(r.stdout);
+    } catch {
+      json = undefined;
+    }
+    return { code: r.status, json, stderr: r.stderr, wallMs, startedAt: t0, endedAt: t0 + wallMs };
+  };
+  try {
+    const seeded = worker('seed');
+    log(`seeded ${ROWS.toLocaleString('en')} rows in ${(seeded.wallMs / 1000).toFixed(1)} s`);
+    const plan = (target, chunkHours) => {
+      const r = cli(['plan', '--target', target, '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', String(chunkHours)]);
+      if (r.code !== 0) throw new Error(`plan ${target}: ${r.stderr}${JSON.stringify(r.json)}`);
+      return { planId: r.json.planId, chunks: r.json.chunkCount, strategy: r.json.strategy, file: r.json.planPath, target };
+    };
+    const cases = {
+      mv120: plan('app.hourly', 6),
+      mv720: plan('app.hourly', 1),
+      table120: plan('app.events_t', 6),
+      table720: plan('app.events_t', 1),
+      tinyTable720: plan('app.tiny_t', 1),
+      tinyMv720: plan('app.tiny_agg', 1),
+    };
+    const rowsOf = { 'app.hourly': ROWS, 'app.events_t': ROWS, 'app.tiny_t': 720, 'app.tiny_agg': 720 };
+    const clearRun = (planId) => {
+      for (const d of ['runs', 'events', 'locks']) {
+        for (const f of fs.readdirSync(path.join(stateDir, d), { withFileTypes: true }).filter((e) => e.name.startsWith(planId))) {
+          fs.rmSync(path.join(stateDir, d, f.name), { force: true });
+        }
+      }
+    };
+    fs.mkdirSync(path.join(stateDir, 'locks'), { recursive: true });
+    fs.mkdirSync(path.join(stateDir, 'runs'), { recursive: true });
+    fs.mkdirSync(path.join(stateDir, 'events'), { recursive: true });
+
+    /** One `run` process of a plan from a reset target; the phases from its event log. */
+    const runCase = (c, parallel = 1) => {
+      worker('reset', c.target);
+      clearRun(c.planId);
+      const r = cli(['run', '--plan-id', c.planId], { BENCH_PARALLEL: String(parallel) });
+      if (r.code !== 0 || r.json?.status !== 'completed') throw new Error(`run ${c.planId}: ${r.stderr}${JSON.stringify(r.json)}`);
+      const events = fs
+        .readFileSync(path.join(stateDir, 'events', `${c.planId}.ndjson`), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+      const started = events.find((e) => e.event === 'run_started').at;
+      const firstChunk = events.find((e) => e.event === 'chunk_started')?.at ?? started;
+      const lastChunk = events.filter((e) => e.event === 'chunk_succeeded' || e.event === 'chunk_skipped').pop()?.at ?? firstChunk;
+      const finished = events.find((e) => e.event === 'run_finished').at;
+      return {
+        wallMs: r.wallMs,
+        rowsWritten: r.json.rowsWritten,
+        startupMs: started - r.startedAt,
+        beforeChunksMs: firstChunk - started,
+        chunksMs: lastChunk - firstChunk,
+        afterMs: r.endedAt - lastChunk,
+        finishedMs: finished,
+      };
+    };
+    const directCase = (c) => {
+      worker('reset', c.target);
+      return worker('direct', c.file);
+    };
+    const limitCase = (target) => {
+      worker('reset', target);
+      return worker('limit', target);
+    };
+
+    const results = { limitMv: [], limitTable: [] };
+    for (const k of Object.keys(cases)) results[k] = [];
+    const direct = {};
+    for (const k of Object.keys(cases)) direct[k] = [];
+    const parallel = { mv720: { 2: [], 4: [] }, table720: { 2: [], 4: [] } };
+    for (let round = 0; round < ROUNDS; round++) {
+      results.limitMv.push(limitCase('app.hourly'));
+      for (const k of ['mv120', 'mv720']) results[k].push(runCase(cases[k]));
+      results.limitTable.push(limitCase('app.events_t'));
+      for (const k of ['table120', 'table720']) results[k].push(runCase(cases[k]));
+      for (const k of ['tinyTable720', 'tinyMv720']) results[k].push(runCase(cases[k]));
+      // The engine alone: the same statements from one process.
+      for (const k of Object.keys(cases)) direct[k].push(directCase(cases[k]));
+      // One round of maxParallelChunks 2 and 4, next to the sequential runs of this round.
+      if (round === 0) for (const k of ['mv720', 'table720']) for (const p of [2, 4]) parallel[k][p].push(runCase(cases[k], p));
+      log(`round ${round + 1}/${ROUNDS} done`);
+    }
+    for (const k of Object.keys(cases)) {
+      const rows = results[k].map((r) => r.rowsWritten);
+      if (k !== 'mv120' && k !== 'mv720' && k !== 'tinyMv720' && rows.some((n) => n !== rowsOf[cases[k].target])) throw new Error(`${k}: wrote ${rows}`);
+    }
+
+    // Start-up: no database opened by these; median of 7.
+    const startup = {};
+    const timeCmd = (name, args) => {
+      const ms = [];
+      for (let i = 0; i < 7; i++) {
+        const r = cli(args);
+        if (r.code !== 0) throw new Error(`${name}: ${r.stderr}${JSON.stringify(r.json)}`);
+        ms.push(r.wallMs);
+      }
+      startup[name] = median(ms);
+    };
+    const nodeOnly = [];
+    for (let i = 0; i < 7; i++) {
+      const t0 = performance.now();
+      spawnSync(process.execPath, ['-e', '0']);
+      nodeOnly.push(performance.now() - t0);
+    }
+    startup['node -e 0'] = median(nodeOnly);
+    timeCmd('status', ['status', '--plan-id', cases.mv720.planId]);
+    timeCmd('list', ['list']);
+    timeCmd('check', ['check']);
+    timeCmd('plan (2,880 chunks)', ['plan', '--target', 'app.hourly', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '0.25']);
+    timeCmd('plan (720 chunks, table)', ['plan', '--target', 'app.events_t', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '1']);
+    // cancel with no live run marks the run cancelled: on the tiny plan, after everything else.
+    timeCmd('cancel', ['cancel', '--plan-id', cases.tinyTable720.planId]);
+
+    return report({ cases, results, direct, parallel, startup });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function report({ cases, results, direct, parallel, startup }) {
+  const med = (rs, f) => median(rs.map(f));
+  const limitMv = med(results.limitMv, (r) => r.wallMs);
+  const limitTable = med(results.limitTable, (r) => r.wallMs);
+  const rps = (ms) => ROWS / (ms / 1000);
+  const lines = [];
+  const ratioRows = [
+    ['mv120', 'MV replay, 120 chunks', limitMv, 0.5],
+    ['mv720', 'MV replay, 720 chunks', limitMv, 0.075],
+    ['table120', 'table strategy, 120 chunks', limitTable, 0.75],
+    ['table720', 'table strategy, 720 chunks', limitTable, undefined],
+  ];
+  const fmt = (x, d = 0) => x.toFixed(d);
+  lines.push('| work | wall (s) | rows/s | limit (s) | ratio to limit | goal | start-up (ms) | before first chunk (ms) | chunks (ms) | engine statements alone (ms) | above the statements, per chunk (ms) | after last chunk (ms) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const verdicts = [];
+  for (const [k, name, limit, goal] of ratioRows) {
+    const wall = med(results[k], (r) => r.wallMs);
+    const ratio = limit / wall;
+    const stmts = med(direct[k], (r) => r.statementMs);
+    const chunksMs = med(results[k], (r) => r.chunksMs);
+    lines.push(
+      `| ${name} | ${fmt(wall / 1000, 2)} | ${fmt(rps(wall))} | ${fmt(limit / 1000, 2)} | ${fmt(ratio, 3)} | ${goal === undefined ? '—' : `≥ ${goal}`} | ${fmt(med(results[k], (r) => r.startupMs))} | ${fmt(med(results[k], (r) => r.beforeChunksMs))} | ${fmt(chunksMs)} | ${fmt(stmts)} | ${fmt((chunksMs - stmts) / cases[k].chunks, 2)} | ${fmt(med(results[k], (r) => r.afterMs))} |`,
+    );
+    if (goal !== undefined) verdicts.push(`- ${name}: ${ratio >= goal ? 'met' : 'NOT met'} (${fmt(ratio, 3)}× the limit's rows/s; goal ≥ ${goal}×)`);
+  }
+  const tiny = [];
+  tiny.push('| one row per chunk, 720 chunks | run wall (s) | chunks (ms) | engine statements alone (ms) | above the statement, per chunk (ms) |');
+  tiny.push('|---|---:|---:|---:|---:|');
+  for (const [k, name] of [['tinyTable720', 'table strategy'], ['tinyMv720', 'mv_replay']]) {
+    const chunksMs = med(results[k], (r) => r.chunksMs);
+    const stmts = med(direct[k], (r) => r.statementMs);
+    const per = (chunksMs - stmts) / cases[k].chunks;
+    tiny.push(`| ${name} | ${fmt(med(results[k], (r) => r.wallMs) / 1000, 2)} | ${fmt(chunksMs)} | ${fmt(stmts)} | ${fmt(per, 2)} |`);
+    verdicts.push(`- cost per chunk above the engine's statement, ${name}, 720 chunks: ${per <= 2 ? 'met' : 'NOT met'} (${fmt(per, 2)} ms; goal ≤ 2 ms)`);
+  }
+  const par = ['| maxParallelChunks | MV replay 720: rows/s | vs 1 | table 720: rows/s | vs 1 |', '|---:|---:|---:|---:|---:|'];
+  const seq = { mv720: med(results.mv720, (r) => r.wallMs), table720: med(results.table720, (r) => r.wallMs) };
+  par.push(`| 1 | ${fmt(rps(seq.mv720))} | 1.00 | ${fmt(rps(seq.table720))} | 1.00 |`);
+  for (const p of [2, 4]) {
+    const mv = parallel.mv720[p][0].wallMs;
+    const tb = parallel.table720[p][0].wallMs;
+    par.push(`| ${p} | ${fmt(rps(mv))} | ${fmt(seq.mv720 / mv, 2)} | ${fmt(rps(tb))} | ${fmt(seq.table720 / tb, 2)} |`);
+  }
+  const st = ['| command | median wall (ms) |', '|---|---:|', ...Object.entries(startup).map(([k, v]) => `| ${k} | ${fmt(v)} |`)];
+  return { table: lines.join('\n'), tiny: tiny.join('\n'), parallel: par.join('\n'), startup: st.join('\n'), verdicts };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const r = await realDataBench();
+  console.log([r.table, '', r.tiny, '', r.parallel, '', r.startup, '', ...r.verdicts].join('\n'));
+}

@@ -1,0 +1,82 @@
+// What makes a run cheap without dropping a check: commands that never connect load
+// neither the client nor the engine, and mv_replay's rows come from one system.parts query
+// per insert.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { BIN, createProject, seedEvents } from './helpers/project.mjs';
+
+test('status, list, check and cancel load neither the ClickHouse client, the embedded engine nor the transpiler on a warm start', async (t) => {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time' } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 4, rowsPerHour: 4 });
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T04:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  const id = planned.json.planId;
+  // The packages, not our own shim modules (server/chdb_session.js loads chdb only when called).
+  const heavy = { client: /node_modules\/@clickhouse\/client\//, engine: /node_modules\/chdb\//, babel: /babel\.cjs/ };
+  const traced = (args) => {
+    const trace = path.join(p.dir, `trace-${args[0]}.txt`);
+    const r = spawnSync(process.execPath, ['--import', path.join(import.meta.dirname, 'helpers', 'trace_modules.mjs'), BIN, ...args, '--json'], {
+      cwd: p.dir,
+      encoding: 'utf8',
+      env: { ...process.env, TRACE_MODULES: trace },
+    });
+    return { r, loaded: fs.readFileSync(trace, 'utf8') };
+  };
+  for (const args of [['status', '--plan-id', id, '--chunks'], ['list'], ['check'], ['cancel', '--plan-id', id]]) {
+    const { r, loaded } = traced(args);
+    assert.ok(r.status === 0 || (args[0] === 'check' && r.status === 1), `${args[0]}: ${r.status} ${r.stdout}${r.stderr}`);
+    assert.match(loaded, /dist\/cli\/host\.js/, 'the trace sees the modules');
+    for (const [name, re] of Object.entries(heavy)) assert.doesNotMatch(loaded, re, `${args[0]} loaded the ${name}`);
+  }
+  // A command that connects loads the client and the engine: the patterns above do match.
+  const { r, loaded } = traced(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T04:00:00Z', '--force']);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(loaded, heavy.client);
+  assert.match(loaded, heavy.engine);
+});
+
+test('an edited config is read again, not served from the transpile cache', async (t) => {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 1 } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 4, rowsPerHour: 4 });
+  const args = ['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T04:00:00Z'];
+  const first = p.cli(args);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  assert.equal(first.json.chunkCount, 4);
+  const file = path.join(p.dir, 'clickhouse.config.ts');
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"chunkHours":1', '"chunkHours":2'));
+  const second = p.cli([...args, '--force']);
+  assert.equal(second.code, 0, second.stdout + second.stderr);
+  assert.equal(second.json.chunkCount, 2, 'the edited chunkHours');
+});
+
+test('mv_replay on the embedded engine: each insert counted by the parts it made, the next starting where the last ended', async (t) => {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 2 } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 12, rowsPerHour: 20 });
+  await p.exec(
+    `CREATE TABLE app.copy (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time
+     SETTINGS non_replicated_deduplication_window = 100`,
+    'CREATE MATERIALIZED VIEW app.copy_mv TO app.copy AS SELECT event_time, user_id FROM app.events',
+  );
+  const planned = p.cli(['plan', '--target', 'app.copy', '--from', '2025-01-01', '--to', '2025-01-01T12:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  assert.equal(planned.json.strategy, 'mv_replay');
+  const r = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const events = () => fs.readFileSync(r.json.eventPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const ok = events().filter((e) => e.event === 'chunk_succeeded');
+  assert.deepEqual(ok.map((e) => e.rows), Array(6).fill(40), 'each chunk its own rows, none of its neighbour');
+  assert.equal(r.json.rowsWritten, 240);
+  // Sent again with the same tokens: the target drops them, and that counts 0 rows per chunk.
+  const replay = p.cli(['run', '--plan-id', planned.json.planId, '--replay-done']);
+  assert.equal(replay.code, 0, replay.stdout + replay.stderr);
+  const [c] = await p.rows('SELECT count() AS c FROM app.copy');
+  assert.equal(Number(c.c), 240);
+  const second = events().filter((e) => e.event === 'chunk_succeeded').slice(6);
+  assert.deepEqual(second.map((e) => e.rows), Array(6).fill(0));
+});

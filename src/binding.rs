@@ -270,6 +270,18 @@ pub fn run_chunk(handle: &str, chunk: &str) -> String {
     }))
 }
 
+/// The grid count that measures every unmeasured `table` chunk at once, or null (see `RunState::baseline_grid`).
+#[wasm_bindgen(js_name = runBaselineGrid)]
+pub fn run_baseline_grid(handle: &str) -> String {
+    envelope(with_run(handle, |run| run.baseline_grid()))
+}
+
+/// Whether a time column of this type can be counted by the chunk grid.
+#[wasm_bindgen(js_name = gridCountable)]
+pub fn grid_countable(column_type: &str) -> String {
+    envelope(Ok(crate::run_state::grid_countable(column_type)))
+}
+
 /// Indexes of the chunks a run started now would execute (`run --dry-run`).
 #[wasm_bindgen(js_name = runWouldExecute)]
 pub fn run_would_execute(handle: &str, mode: &str, replay_done: &str, replay_failed: &str) -> String {

@@ -213,6 +213,10 @@ pub struct ChunkState {
     pub retry_at: Option<i64>,
     #[serde(rename = "bl", default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
+    /// The baseline came from the grid count at this run's start (`windows_measured`) and no
+    /// attempt has started since: the next attempt inserts without counting first.
+    #[serde(rename = "bf", default, skip_serializing_if = "is_false")]
+    pub baseline_fresh: bool,
     /// The last attempt ended without a known outcome (crash, kill, pause).
     #[serde(rename = "u", default, skip_serializing_if = "is_false")]
     pub uncertain: bool,
@@ -257,6 +261,7 @@ impl ChunkState {
             statements_done: 0,
             retry_at: None,
             baseline: None,
+            baseline_fresh: false,
             uncertain: false,
             needs_operator: false,
             unverified: false,
@@ -319,6 +324,18 @@ pub enum Event {
         /// for `verify` to compare with; absent in logs of earlier versions.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         checksum: Option<String>,
+    },
+    /// Baselines of many `table` chunks from one count over the chunk grid at run start,
+    /// durable before the first insert: `before[k]`, `expected[k]` and `checksums[k]` (as
+    /// `chunk_measured` records them, for `verify`) belong to `chunks[k]`, each a chunk that is
+    /// pending and not yet measured. Without `checksums`, `verify` compares counts only.
+    #[serde(rename_all = "camelCase")]
+    WindowsMeasured {
+        chunks: Vec<usize>,
+        before: Vec<u64>,
+        expected: Vec<u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checksums: Vec<String>,
     },
     #[serde(rename_all = "camelCase")]
     StatementSucceeded { chunk: usize, statement: u32, rows: u64 },
@@ -402,11 +419,36 @@ pub enum Action {
         /// (`h1`, `h2`), recorded in `chunk_measured` for `verify`; absent once measured.
         #[serde(skip_serializing_if = "Option::is_none")]
         measure_target_sql: Option<String>,
+        /// Counted at this run's start (`windows_measured`), no attempt since: insert without
+        /// counting first (`verify` is then absent).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        measured: Option<Baseline>,
     },
     #[serde(rename_all = "camelCase")]
     WaitUntil { at: i64 },
     #[serde(rename_all = "camelCase")]
     Finish { status: RunStatus },
+}
+
+/// See `RunState::baseline_grid`. Rows `{ __chkit_chunk, __chkit_c, __chkit_h1, __chkit_h2 }`;
+/// a chunk without a row holds no rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineGrid {
+    pub chunks: Vec<usize>,
+    pub sql: String,
+}
+
+/// Whether instants of a time column of this type convert exactly to the milliseconds the
+/// grid divides: `DateTime`, `DateTime64` (maybe Nullable/LowCardinality); not `Date`.
+pub fn grid_countable(column_type: &str) -> bool {
+    let mut t = column_type.trim();
+    for wrapper in ["LowCardinality(", "Nullable("] {
+        if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix(')')) {
+            t = inner.trim();
+        }
+    }
+    t == "DateTime" || t.starts_with("DateTime(") || t.starts_with("DateTime64(")
 }
 
 /// The compact snapshot written to `runs/<planId>.json`.
@@ -626,6 +668,11 @@ impl RunState {
                 self.snap.compatibility = Some(compatibility.clone());
                 self.snap.settings = *settings;
                 for ch in self.snap.chunks.iter_mut() {
+                    if ch.baseline_fresh {
+                        // Counted at an earlier run's start, never attempted: counted again.
+                        ch.baseline = None;
+                        ch.baseline_fresh = false;
+                    }
                     if !ch.runs_when_started(*mode, *replay_done, *replay_failed) {
                         ch.retry_at = None;
                         continue;
@@ -679,12 +726,30 @@ impl RunState {
                 let ch = &mut self.snap.chunks[i];
                 ch.attempts = *attempt;
                 ch.retry_at = None;
+                ch.baseline_fresh = false;
                 self.snap.attempts += 1;
                 self.advance_cursor();
             }
             Event::ChunkMeasured { chunk, before, expected, .. } => {
                 self.expect_status(*chunk, ChunkStatus::Running, "chunk_measured")?;
                 self.snap.chunks[*chunk].baseline = Some(Baseline { before: *before, expected: *expected });
+            }
+            Event::WindowsMeasured { chunks, before, expected, checksums } => {
+                self.expect_running_run("windows_measured")?;
+                if chunks.len() != before.len() || chunks.len() != expected.len() || !(checksums.is_empty() || chunks.len() == checksums.len()) {
+                    return Err(invalid("windows_measured with lists of different lengths".into()));
+                }
+                for &i in chunks.iter() {
+                    let ch = self.chunk(i)?;
+                    if ch.status != ChunkStatus::Pending || ch.baseline.is_some() || ch.uncertain {
+                        return Err(invalid(format!("windows_measured for chunk {i}, which is not pending and unmeasured")));
+                    }
+                }
+                for (k, &i) in chunks.iter().enumerate() {
+                    let ch = &mut self.snap.chunks[i];
+                    ch.baseline = Some(Baseline { before: before[k], expected: expected[k] });
+                    ch.baseline_fresh = true;
+                }
             }
             Event::StatementSucceeded { chunk, statement, rows } => {
                 self.expect_status(*chunk, ChunkStatus::Running, "statement_succeeded")?;
@@ -778,6 +843,27 @@ impl RunState {
         sql::window_count_sql(table, &self.facts.time_column, self.windows[i])
     }
 
+    /// The chunks a grid count at run start measures (`table` only: a copy's source may still
+    /// be filling, so it is counted just before each insert) and its SQL (`verify::grid_measure_sql`:
+    /// per chunk the count and checksum `chunk_measured` records), or `None` when no chunk
+    /// needs it. The caller checks that the time column converts exactly (`grid_countable`).
+    pub fn baseline_grid(&self) -> CoreResult<Option<BaselineGrid>> {
+        if !self.countable() || self.facts.strategy != "table" || self.snap.status != Some(RunStatus::Running) {
+            return Ok(None);
+        }
+        let chunks: Vec<usize> = (0..self.snap.chunks.len())
+            .filter(|&i| {
+                let c = &self.snap.chunks[i];
+                c.status == ChunkStatus::Pending && c.baseline.is_none() && !c.uncertain
+            })
+            .collect();
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        let sql = crate::verify::grid_measure_sql(&self.facts, &chunks)?;
+        Ok(Some(BaselineGrid { chunks, sql }))
+    }
+
     /// The target can be counted per window only when it has the time column
     /// and a chunk is one INSERT into it.
     fn countable(&self) -> bool {
@@ -807,7 +893,8 @@ impl RunState {
             query_ids,
             statements_done: ch.statements_done,
             previous_query_ids,
-            verify: ch.baseline,
+            verify: if ch.baseline_fresh { None } else { ch.baseline },
+            measured: if ch.baseline_fresh { ch.baseline } else { None },
             uncertain: ch.uncertain,
             count_target_sql: countable.then(|| self.count_sql(&self.target, i)),
             count_expected_sql: countable.then(|| self.count_sql(self.source.as_ref().unwrap_or(&self.target), i)),
@@ -1321,6 +1408,76 @@ mod tests {
         m.ev(Event::RunFinished { status: RunStatus::Failed });
         m.start(RunMode::Resume, settings(1, 3, 100), false, true);
         assert!(matches!(&m.s.next_actions(m.now, 0)[0], Action::StartChunk { chunk: 0, verify: None, uncertain: false, .. }));
+    }
+
+    #[test]
+    fn baselines_from_one_grid_count() {
+        let mut m = M::new(4, settings(1, 3, 100));
+        // Chunk 0 measured and started the usual way: the grid leaves it out.
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        m.ev(Event::ChunkMeasured { chunk: 0, before: 1, expected: 1, checksum: Some("1:2".into()) });
+        let g = m.s.baseline_grid().unwrap().unwrap();
+        assert_eq!(g.chunks, vec![1, 2, 3]);
+        assert!(g.sql.starts_with("SELECT intDiv(toUnixTimestamp64Milli(toDateTime64(`t`, 3, 'UTC')) - 1735689600000, 3600000) AS __chkit_chunk, count() AS __chkit_c, "), "{}", g.sql);
+        assert!(g.sql.contains("WHERE `t` >= toDateTime64('2025-01-01 01:00:00.000', 3, 'UTC') AND `t` < toDateTime64('2025-01-01 04:00:00.000', 3, 'UTC')"), "{}", g.sql);
+        let measured = |chunks: Vec<usize>, counts: Vec<u64>| Event::WindowsMeasured {
+            checksums: counts.iter().map(|c| format!("{c}:{c}")).collect(),
+            chunks,
+            before: counts.clone(),
+            expected: counts,
+        };
+        m.ev(measured(vec![1, 2, 3], vec![5, 0, 7]));
+        assert_eq!(m.s.snap.chunks[2].baseline, Some(Baseline { before: 0, expected: 0 }));
+        assert_eq!(m.s.baseline_grid().unwrap(), None, "nothing left to measure");
+        m.ok(0);
+        let a = m.s.next_actions(m.now, 0);
+        assert!(
+            matches!(&a[0], Action::StartChunk { chunk: 1, attempt: 1, verify: None, measured: Some(Baseline { before: 5, expected: 5 }), measure_target_sql: None, .. }),
+            "{a:?}"
+        );
+        // Once an attempt started, the baseline is checked like any other before a retry.
+        m.started(&a[0]);
+        m.fail(1, 209);
+        m.now += 10_000;
+        let a = m.s.next_actions(m.now, 0);
+        assert!(matches!(&a[0], Action::StartChunk { chunk: 1, attempt: 2, verify: Some(Baseline { before: 5, expected: 5 }), measured: None, .. }), "{a:?}");
+        m.started(&a[0]);
+        m.ok(1);
+        // Measured twice, a chunk that ran, or lists of different lengths: refused, and nothing applied.
+        let seq = m.s.snap.seq + 1;
+        let gen = m.s.snap.generation;
+        for bad in [measured(vec![3], vec![1]), measured(vec![1], vec![1]), Event::WindowsMeasured { chunks: vec![3], before: vec![1], expected: vec![1], checksums: vec!["1:1".into(), "2:2".into()] }] {
+            assert!(m.s.apply(EventLine { seq, at: m.now, gen, event: bad }).is_err());
+        }
+        assert_eq!(m.s.snap.chunks[3].baseline, Some(Baseline { before: 7, expected: 7 }));
+        // A later run counts again what was counted at an earlier start and never attempted
+        // (chunks 2 and 3), and the done ones it replays (--replay-done); not chunk 1's own.
+        m.ev(Event::RunFinished { status: RunStatus::Paused });
+        m.start(RunMode::Resume, settings(1, 3, 100), false, false);
+        assert_eq!(m.s.baseline_grid().unwrap().unwrap().chunks, vec![2, 3]);
+        assert!(!m.s.snap.chunks[3].baseline_fresh);
+        m.ev(Event::RunFinished { status: RunStatus::Paused });
+        m.start(RunMode::Resume, settings(1, 3, 100), true, false);
+        assert_eq!(m.s.baseline_grid().unwrap().unwrap().chunks, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn grid_needs_exact_instants_and_a_table_plan() {
+        for t in ["DateTime", "DateTime('UTC')", "DateTime64(3)", "DateTime64(6, 'Europe/Berlin')", "Nullable(DateTime)", "LowCardinality(Nullable(DateTime))"] {
+            assert!(grid_countable(t), "{t}");
+        }
+        for t in ["Date", "Date32", "String", "Nullable(Date)", "UInt32"] {
+            assert!(!grid_countable(t), "{t}");
+        }
+        for (strategy, source) in [("mv_replay", None), ("copy", Some("app.src"))] {
+            let mut f = facts(3);
+            f.strategy = strategy.into();
+            f.source = source.map(str::to_string);
+            let mut m = M { s: RunState::new(f).unwrap(), now: 0 };
+            m.start(RunMode::Run, settings(1, 3, 100), false, false);
+            assert_eq!(m.s.baseline_grid().unwrap(), None, "{strategy}");
+        }
     }
 
     #[test]

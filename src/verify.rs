@@ -69,6 +69,21 @@ pub fn measure_sql(table: &TableRef, columns: Option<&[String]>, time_column: &s
     )
 }
 
+/// `measure_sql` for many chunks of a plan at once: per chunk (`__chkit_chunk`) the same
+/// count and checksum, from one GROUP BY over the chunk grid, as `verify` reads it back.
+pub fn grid_measure_sql(f: &PlanFacts, chunks: &[usize]) -> CoreResult<String> {
+    let p = plan_of(f)?;
+    let (first, last) = match (chunks.first(), chunks.last()) {
+        (Some(&a), Some(&b)) if b < p.windows.len() => (a, b),
+        _ => return Err(CoreError::runtime("grid_measure", format!("no such chunks: {chunks:?}"))),
+    };
+    // The span from the first chunk to the last (a short WHERE however many chunks are
+    // picked); rows of chunks in between that are not picked are grouped apart and unused.
+    let span = sql::window_predicate(&f.time_column, Window { from: p.windows[first].from, to: p.windows[last].to });
+    let cols = f.columns.as_ref().map(|c| c.iter().map(|c| quote_ident(c)).collect::<Vec<_>>());
+    Ok(side_sql_where(&p.target, cols.as_deref(), &f.time_column, &p, &span, false))
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Column {
@@ -215,6 +230,10 @@ fn replicated(engine: &str) -> bool {
 /// One side of a `table`/`copy` comparison: count and checksum per chunk, one GROUP BY
 /// over the selected windows (consecutive, of one length, so a row's chunk is a division).
 fn side_sql(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &Plan, chunks: &[usize], replicated_table: bool) -> String {
+    side_sql_where(table, exprs, time_column, p, &windows_predicate(time_column, p, chunks), replicated_table)
+}
+
+fn side_sql_where(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &Plan, predicate: &str, replicated_table: bool) -> String {
     let ms = format!("toUnixTimestamp64Milli(toDateTime64({}, 3, 'UTC'))", quote_ident(time_column));
     let chunk = match &p.bucket {
         Bucket::Step(step) => format!("intDiv({ms} - {}, {step})", p.whole.from),
@@ -226,7 +245,7 @@ fn side_sql(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &P
         "SELECT {chunk} AS __chkit_chunk, count() AS __chkit_c, {h}\nFROM {t}\nWHERE {w}\nGROUP BY __chkit_chunk ORDER BY __chkit_chunk\n{s}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
         h = checksum_items(exprs),
         t = table.quoted(),
-        w = windows_predicate(time_column, p, chunks),
+        w = predicate,
         s = exact_read_settings(replicated_table),
     )
 }

@@ -80,3 +80,36 @@ test('mv_replay on the embedded engine: each insert counted by the parts it made
   const second = events().filter((e) => e.event === 'chunk_succeeded').slice(6);
   assert.deepEqual(second.map((e) => e.rows), Array(6).fill(0));
 });
+
+test('table strategy: every window measured by one grid count before the first insert, with the checksums verify compares', async (t) => {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 1 } } });
+  t.after(p.cleanup);
+  // Data in hours 0-9 of the window and none in 10-13: the empty ones are skipped.
+  await seedEvents(p, { hours: 10, rowsPerHour: 30 });
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-01T14:00:00Z']);
+  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  const r = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual([r.json.chunkCounts.done, r.json.chunkCounts.skipped, r.json.rowsWritten], [10, 4, 300]);
+  const ev = fs.readFileSync(r.json.eventPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const names = ev.map((e) => e.event);
+  const grid = ev.filter((e) => e.event === 'windows_measured');
+  assert.equal(grid.length, 1);
+  assert.deepEqual(grid[0].chunks, [...Array(14).keys()]);
+  assert.deepEqual(grid[0].before, [...Array(10).fill(30), 0, 0, 0, 0]);
+  assert.deepEqual(grid[0].expected, grid[0].before);
+  assert.ok(grid[0].checksums.slice(0, 10).every((h) => /^[1-9]\d*:[1-9]\d*$/.test(h)), grid[0].checksums.join(' '));
+  assert.deepEqual(grid[0].checksums.slice(10), Array(4).fill('0:0'));
+  assert.ok(names.indexOf('windows_measured') < names.indexOf('chunk_started'), 'measured before the first chunk starts');
+  assert.equal(names.filter((n) => n === 'chunk_measured').length, 0, 'no count per chunk before its insert');
+  const [c] = await p.rows("SELECT count() AS c FROM app.events WHERE event_time < toDateTime('2025-01-01 10:00:00', 'UTC')");
+  assert.equal(Number(c.c), 600, 'every row of the window once more');
+  // verify compares the content of every window against the grid's checksums.
+  const v = p.cli(['verify', '--plan-id', planned.json.planId, '--chunks']);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  assert.ok(v.json.chunks.every((x) => x.verdict === 'ok' && x.contentChecked), JSON.stringify(v.json.chunks));
+  await p.exec("ALTER TABLE app.events UPDATE value = value + 1 WHERE event_time = toDateTime('2025-01-01 04:00:00', 'UTC') AND user_id = 120 SETTINGS mutations_sync = 2");
+  const bad = p.cli(['verify', '--plan-id', planned.json.planId]);
+  assert.equal(bad.code, 1, bad.stdout);
+  assert.deepEqual(bad.json.chunks.map((x) => [x.index, x.verdict]), [[5, 'differs']]);
+});

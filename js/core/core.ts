@@ -248,6 +248,7 @@ export type RunEvent =
   | { event: 'lock_taken_over'; previousPid: number; previousHost: string; reason: string }
   | { event: 'chunk_started'; chunk: number; chunkId: string; attempt: number; queryId: string }
   | { event: 'chunk_measured'; chunk: number; before: number; expected: number; checksum?: string }
+  | { event: 'windows_measured'; chunks: number[]; before: number[]; expected: number[]; checksums?: string[] }
   | { event: 'statement_succeeded'; chunk: number; statement: number; rows: number }
   | { event: 'chunk_succeeded'; chunk: number; rows: number; recovered?: boolean; unverified?: boolean }
   | { event: 'chunk_skipped'; chunk: number; reason: string }
@@ -280,9 +281,20 @@ export type RunAction =
       countExpectedSql?: string;
       /** The first count of the target's window, with its checksum (`c`, `h1`, `h2`). */
       measureTargetSql?: string;
+      /** Counted at this run's start (windows_measured), no attempt since: insert without counting first. */
+      measured?: Baseline;
     }
   | { action: 'wait_until'; at: number }
   | { action: 'finish'; status: RunStatus };
+
+/** One count of many `table` chunks at run start: rows `{ __chkit_chunk, __chkit_c, __chkit_h1, __chkit_h2 }` (src/run_state.rs). */
+export interface BaselineGrid {
+  chunks: number[];
+  sql: string;
+}
+
+/** Whether a time column of this type can be counted by the chunk grid (DateTime, DateTime64). */
+export const gridCountable = (columnType: string): boolean => callCore('gridCountable', columnType);
 
 export interface RunSummary {
   status: RunStatus | null;
@@ -361,6 +373,11 @@ export class RunMachine {
 
   chunk(i: number): { s: ChunkStatus; a: number; r?: number; e?: ChunkError; op?: boolean; u?: boolean; uv?: boolean } {
     return callCore('runChunk', String(this.handle), String(i));
+  }
+
+  /** The grid count that measures every unmeasured `table` chunk at once, or null. */
+  baselineGrid(): BaselineGrid | null {
+    return callCore('runBaselineGrid', String(this.handle));
   }
 
   /** Indexes of the chunks a run started now would execute. */

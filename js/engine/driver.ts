@@ -463,7 +463,11 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
               `then resume with --replay-failed: it continues at statement ${a.statementsDone + 1}`,
           );
         }
-        if (a.verify === undefined && a.countTargetSql) {
+        if (a.measured) {
+          // Counted with the others at run start (windows_measured), durable since.
+          if (a.measured.e === 0) return { kind: 'skipped', reason: 'no rows in the window' };
+          baseline = a.measured;
+        } else if (a.verify === undefined && a.countTargetSql) {
           // The first count also takes the window's checksum, for `verify` to compare with later.
           const m = a.measureTargetSql
             ? (await ch.query<{ __chkit_c: string | number; __chkit_h1: string; __chkit_h2: string }>(a.measureTargetSql))[0]

@@ -9,6 +9,7 @@ import type { ClickHouse } from '../server/clickhouse.js';
 import { fsError, runtimeError, usageError } from '../core/errors.js';
 import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../engine/lock.js';
 import { drive, sqlExecutor } from '../engine/driver.js';
+import { measureWindows } from '../engine/baselines.js';
 import { loadRun } from '../engine/runs.js';
 import { cancelPath, detachEventLog, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../engine/store.js';
 import { verifyPlan } from '../engine/plan_check.js';
@@ -303,6 +304,8 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
       forced,
     });
     for (const n of notes) record({ event: 'note', message: n });
+    // Merges that fold rows make a count taken early drift: those count per chunk, just before.
+    if (exactCounts) await measureWindows(ch, plan, machine, record);
     log.sync();
 
     const atStart = machine.summary();

@@ -57,16 +57,18 @@ export interface StoredVerification {
 }
 
 
-/** The last `chunk_measured` of every chunk: the baseline (and checksum) the run recorded. */
+/** The last `chunk_measured` or `windows_measured` of every chunk: the baseline (and checksum) the run recorded. */
 function measurements(log: LogReader): Map<number, { before: number; expected: number; checksum?: string }> {
   const out = new Map<number, { before: number; expected: number; checksum?: string }>();
   for (let from = 0; ; ) {
     const { text, atEnd } = log.read(from);
     for (const line of text.split('\n')) {
-      if (!line.includes('"chunk_measured"')) continue;
+      if (!line.includes('"chunk_measured"') && !line.includes('"windows_measured"')) continue;
       try {
         const e = JSON.parse(line);
-        out.set(e.chunk, { before: e.before, expected: e.expected, checksum: e.checksum });
+        if (e.event === 'windows_measured') {
+          e.chunks.forEach((c: number, k: number) => out.set(c, { before: e.before[k], expected: e.expected[k], checksum: e.checksums?.[k] }));
+        } else out.set(e.chunk, { before: e.before, expected: e.expected, checksum: e.checksum });
       } catch {
         // a torn last line
       }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createProject } from './helpers/project.mjs';
+import { createProject, MINUTE_ROWS } from './helpers/project.mjs';
 
 const fingerprint = (t, where = '1') => `SELECT count() AS c, toString(sum(cityHash64(*))) AS h FROM ${t} WHERE ${where}`;
 const events = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
@@ -33,10 +33,7 @@ test('"something else writes to the window; repair it, then resume with --replay
   const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 3, maxRetriesPerChunk: 1 } } });
   t.after(p.cleanup);
   await p.exec(
-    'CREATE DATABASE app',
-    'CREATE TABLE app.base (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
-    "INSERT INTO app.base SELECT toDateTime('2025-01-01', 'UTC') + number * 60, number FROM numbers(720)",
-    'CREATE TABLE app.events (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
+    ...MINUTE_ROWS,
     // While a first attempt's INSERT runs, five foreign rows appear in chunk 3's window: after the
     // window was measured, before it is counted again.
     `CREATE VIEW app.src AS SELECT event_time, user_id FROM app.base
@@ -62,10 +59,7 @@ test('"the window holds N rows … repair the window, then resume with --replay-
   const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 3, maxRetriesPerChunk: 1 } } });
   t.after(p.cleanup);
   await p.exec(
-    'CREATE DATABASE app',
-    'CREATE TABLE app.base (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
-    "INSERT INTO app.base SELECT toDateTime('2025-01-01', 'UTC') + number * 60, number FROM numbers(720)",
-    'CREATE TABLE app.events (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
+    ...MINUTE_ROWS,
     // Chunk 3's first attempt fails with a server error.
     `CREATE VIEW app.src AS SELECT event_time, user_id + throwIf(event_time >= toDateTime('2025-01-01 06:00:00', 'UTC')
        AND event_time < toDateTime('2025-01-01 09:00:00', 'UTC') AND ${inAttempt(1)}, 'simulated overload', toInt32(202)) AS user_id

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createProject, seedEvents } from './helpers/project.mjs';
+import { createProject, seedEvents, MINUTE_ROWS } from './helpers/project.mjs';
 
 /** Rewrite the backfill options in the project's config. */
 function setOptions(p, options) {
@@ -26,10 +26,7 @@ async function partialCopyRun(t) {
   const p = createProject({ options: { defaults } });
   t.after(p.cleanup);
   await p.exec(
-    'CREATE DATABASE app',
-    'CREATE TABLE app.base (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
-    "INSERT INTO app.base SELECT toDateTime('2025-01-01', 'UTC') + number * 60, number FROM numbers(720)",
-    'CREATE TABLE app.events (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
+    ...MINUTE_ROWS,
     `CREATE VIEW app.flaky AS SELECT event_time, user_id + throwIf(event_time >= toDateTime('2025-01-01 06:00:00', 'UTC'),
        'simulated failure', toInt32(202)) AS user_id FROM app.base SETTINGS allow_custom_error_code_in_throwif = 1`,
   );

@@ -7,16 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createProject } from './helpers/project.mjs';
+import { createProject, MINUTE_ROWS } from './helpers/project.mjs';
 
 async function setup(t, { retries, delayMs, viewCondition }) {
   const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 3, maxRetriesPerChunk: retries, retryDelayMs: delayMs } } });
   t.after(p.cleanup);
   await p.exec(
-    'CREATE DATABASE app',
-    'CREATE TABLE app.base (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
-    "INSERT INTO app.base SELECT toDateTime('2025-01-01', 'UTC') + number * 60, number FROM numbers(720)",
-    'CREATE TABLE app.events (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
+    ...MINUTE_ROWS,
     // Computed after the chunk's WHERE: only rows of [06:00, 09:00) can throw.
     `CREATE VIEW app.flaky AS SELECT event_time, user_id + throwIf(event_time >= toDateTime('2025-01-01 06:00:00', 'UTC')
        AND event_time < toDateTime('2025-01-01 09:00:00', 'UTC') AND ${viewCondition}, 'simulated overload', toInt32(202)) AS user_id

@@ -128,6 +128,14 @@ export async function seedEvents(project, { table = 'app.events', from = '2025-0
   );
 }
 
+/** app.base: one row a minute over 2025-01-01 (720 rows in 12 h, user_id = minute), and an empty app.events of the same columns. */
+export const MINUTE_ROWS = [
+  'CREATE DATABASE app',
+  'CREATE TABLE app.base (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
+  "INSERT INTO app.base SELECT toDateTime('2025-01-01', 'UTC') + number * 60, number FROM numbers(720)",
+  'CREATE TABLE app.events (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
+];
+
 export function sh(cmd, args, opts = {}) {
   return spawnSync(cmd, args, { encoding: 'utf8', ...opts });
 }

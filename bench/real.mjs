@@ -34,12 +34,14 @@ export default defineConfig({
 `,
   );
   const worker = (...args) => {
+    const p0 = performance.now();
     const r = spawnSync(process.execPath, [path.join(here, 'real_worker.mjs'), args[0], dataDir, ...args.slice(1)], {
       encoding: 'utf8',
       env: { ...process.env, BENCH_REAL_ROWS: String(ROWS) },
     });
+    const processMs = performance.now() - p0;
     if (r.status !== 0) throw new Error(`real_worker ${args.join(' ')}: ${r.stderr}`);
-    return JSON.parse(r.stdout.trim().split('\n').pop());
+    return { ...JSON.parse(r.stdout.trim().split('\n').pop()), processMs };
   };
   const cli = (args, env = {}) => {
     const t0 = Date.now();
@@ -172,27 +174,31 @@ export default defineConfig({
 
 function report({ cases, results, direct, parallel, startup }) {
   const med = (rs, f) => median(rs.map(f));
-  const limitMv = med(results.limitMv, (r) => r.wallMs);
-  const limitTable = med(results.limitTable, (r) => r.wallMs);
+  // The limit as a whole process (node, the engine, the one statement), as each run is measured.
+  const limitMv = med(results.limitMv, (r) => r.processMs);
+  const limitTable = med(results.limitTable, (r) => r.processMs);
+  const limitStmt = { mv: med(results.limitMv, (r) => r.statementMs), table: med(results.limitTable, (r) => r.statementMs) };
   const rps = (ms) => ROWS / (ms / 1000);
   const lines = [];
   const ratioRows = [
-    ['mv120', 'MV replay, 120 chunks', limitMv, 0.5],
-    ['mv720', 'MV replay, 720 chunks', limitMv, 0.075],
-    ['table120', 'table strategy, 120 chunks', limitTable, 0.75],
-    ['table720', 'table strategy, 720 chunks', limitTable, undefined],
+    ['mv120', 'MV replay, 120 chunks', limitMv, 0.5, limitStmt.mv],
+    ['mv720', 'MV replay, 720 chunks', limitMv, 0.075, limitStmt.mv],
+    ['table120', 'table strategy, 120 chunks', limitTable, 0.75, limitStmt.table],
+    ['table720', 'table strategy, 720 chunks', limitTable, undefined, limitStmt.table],
   ];
   const fmt = (x, d = 0) => x.toFixed(d);
-  lines.push('| work | wall (s) | rows/s | limit (s) | ratio to limit | goal | start-up (ms) | before first chunk (ms) | chunks (ms) | engine statements alone (ms) | above the statements, per chunk (ms) | after last chunk (ms) |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| work | wall (s) | rows/s | limit (s) | ratio to limit | goal | the statements\' ceiling | start-up (ms) | before first chunk (ms) | chunks (ms) | engine statements alone (ms) | above the statements, per chunk (ms) | after last chunk (ms) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const verdicts = [];
-  for (const [k, name, limit, goal] of ratioRows) {
+  for (const [k, name, limit, goal, limitStatement] of ratioRows) {
     const wall = med(results[k], (r) => r.wallMs);
     const ratio = limit / wall;
     const stmts = med(direct[k], (r) => r.statementMs);
     const chunksMs = med(results[k], (r) => r.chunksMs);
     lines.push(
-      `| ${name} | ${fmt(wall / 1000, 2)} | ${fmt(rps(wall))} | ${fmt(limit / 1000, 2)} | ${fmt(ratio, 3)} | ${goal === undefined ? '—' : `≥ ${goal}`} | ${fmt(med(results[k], (r) => r.startupMs))} | ${fmt(med(results[k], (r) => r.beforeChunksMs))} | ${fmt(chunksMs)} | ${fmt(stmts)} | ${fmt((chunksMs - stmts) / cases[k].chunks, 2)} | ${fmt(med(results[k], (r) => r.afterMs))} |`,
+      // The best ratio a run of these statements can reach: the limit's process with its one
+      // statement replaced by the chunks' statements, nothing else around them.
+      `| ${name} | ${fmt(wall / 1000, 2)} | ${fmt(rps(wall))} | ${fmt(limit / 1000, 2)} | ${fmt(ratio, 3)} | ${goal === undefined ? '—' : `≥ ${goal}`} | ${fmt(limit / (limit - limitStatement + stmts), 3)} | ${fmt(med(results[k], (r) => r.startupMs))} | ${fmt(med(results[k], (r) => r.beforeChunksMs))} | ${fmt(chunksMs)} | ${fmt(stmts)} | ${fmt((chunksMs - stmts) / cases[k].chunks, 2)} | ${fmt(med(results[k], (r) => r.afterMs))} |`,
     );
     if (goal !== undefined) verdicts.push(`- ${name}: ${ratio >= goal ? 'met' : 'NOT met'} (${fmt(ratio, 3)}× the limit's rows/s; goal ≥ ${goal}×)`);
   }

@@ -276,6 +276,15 @@ pub fn run_baseline_grid(handle: &str) -> String {
     envelope(with_run(handle, |run| run.baseline_grid()))
 }
 
+/// One count of the windows of several inserted, unchecked chunks (see `RunState::check_counts_sql`).
+#[wasm_bindgen(js_name = runCheckCountsSql)]
+pub fn run_check_counts_sql(handle: &str, chunks: &str) -> String {
+    envelope(with_run(handle, |run| {
+        let chunks: Vec<usize> = parse(chunks, "chunks")?;
+        run.check_counts_sql(&chunks)
+    }))
+}
+
 /// Whether a time column of this type can be counted by the chunk grid.
 #[wasm_bindgen(js_name = gridCountable)]
 pub fn grid_countable(column_type: &str) -> String {

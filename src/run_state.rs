@@ -220,6 +220,13 @@ pub struct ChunkState {
     /// The last attempt ended without a known outcome (crash, kill, pause).
     #[serde(rename = "u", default, skip_serializing_if = "is_false")]
     pub uncertain: bool,
+    /// Its next attempt was announced (`chunks_intended`) and has not logged `chunk_started`:
+    /// that line need not be durable before the insert, so the attempt may have been sent.
+    #[serde(rename = "i", default, skip_serializing_if = "is_false")]
+    pub intended: bool,
+    /// Running, its INSERT returned (`chunk_inserted`): waiting for its window's count.
+    #[serde(rename = "ins", default, skip_serializing_if = "is_false")]
+    pub inserted: bool,
     /// Failed in a way only a person can resolve (a partial write was found).
     #[serde(rename = "op", default, skip_serializing_if = "is_false")]
     pub needs_operator: bool,
@@ -263,6 +270,8 @@ impl ChunkState {
             baseline: None,
             baseline_fresh: false,
             uncertain: false,
+            intended: false,
+            inserted: false,
             needs_operator: false,
             unverified: false,
             last_error: None,
@@ -279,6 +288,9 @@ pub struct ChunkCounts {
     pub total: usize,
     pub pending: usize,
     pub running: usize,
+    /// Of `running`: inserted, waiting for the count that checks their windows.
+    #[serde(default)]
+    pub checking: usize,
     pub done: usize,
     pub failed: usize,
     pub skipped: usize,
@@ -312,8 +324,18 @@ pub enum Event {
     },
     #[serde(rename_all = "camelCase")]
     LockTakenOver { previous_pid: u32, previous_host: String, reason: String },
+    /// Write-ahead for several attempts at once: the next attempt of each listed chunk may be
+    /// sent from now on. Durable before the first of them is sent; their own `chunk_started`
+    /// lines then need no fsync of their own (one fsync covers many chunks). A run that stops
+    /// before starting some of them says so by `run_finished`; a crash leaves them uncertain.
+    #[serde(rename_all = "camelCase")]
+    ChunksIntended { chunks: Vec<usize> },
     #[serde(rename_all = "camelCase")]
     ChunkStarted { chunk: usize, chunk_id: String, attempt: u32, query_id: String },
+    /// The chunk's INSERT returned; it is done once the count of its window (one query for
+    /// several chunks) says so. Still running: a crash leaves it uncertain, counted on resume.
+    #[serde(rename_all = "camelCase")]
+    ChunkInserted { chunk: usize },
     /// Row counts before the first attempt; durable before the insert starts.
     #[serde(rename_all = "camelCase")]
     ChunkMeasured {
@@ -409,6 +431,10 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         verify: Option<Baseline>,
         uncertain: bool,
+        /// Chunks (this one first) whose next attempts the driver logs as `chunks_intended`
+        /// before this attempt's first statement; empty when an earlier announcement covers it.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        announce: Vec<usize>,
         /// `SELECT count()` of the window in the target; absent when it cannot be counted.
         #[serde(skip_serializing_if = "Option::is_none")]
         count_target_sql: Option<String>,
@@ -513,6 +539,10 @@ fn chunk_id(plan_id: &str, w: Window) -> String {
     ids::chunk_id(plan_id, &format_instant(w.from), &format_instant(w.to))
 }
 
+/// Chunks per `chunks_intended`: one fsync per this many chunks; after a crash, at most this
+/// many not-yet-started chunks are checked before they run.
+const INTENT_BATCH: usize = 32;
+
 fn invalid(msg: String) -> CoreError {
     CoreError::runtime("invalid_transition", msg)
 }
@@ -585,7 +615,10 @@ impl RunState {
         for (i, ch) in self.snap.chunks.iter().enumerate() {
             match ch.status {
                 ChunkStatus::Pending => c.pending += 1,
-                ChunkStatus::Running => c.running += 1,
+                ChunkStatus::Running => {
+                    c.running += 1;
+                    c.checking += usize::from(ch.inserted);
+                }
                 ChunkStatus::Done => c.done += 1,
                 ChunkStatus::Failed => c.failed += 1,
                 ChunkStatus::Skipped => c.skipped += 1,
@@ -616,6 +649,9 @@ impl RunState {
             }
         }
         let old = self.snap.chunks[i].status;
+        if std::mem::take(&mut self.snap.chunks[i].inserted) {
+            self.snap.chunk_counts.checking -= 1;
+        }
         *counter(&mut self.snap.chunk_counts, old) -= 1;
         *counter(&mut self.snap.chunk_counts, s) += 1;
         self.snap.chunks[i].status = s;
@@ -668,6 +704,16 @@ impl RunState {
                 self.snap.compatibility = Some(compatibility.clone());
                 self.snap.settings = *settings;
                 for ch in self.snap.chunks.iter_mut() {
+                    if ch.intended {
+                        // Announced by a writer that stopped without saying it was not sent (a
+                        // crash, or a power loss that took its `chunk_started`): it may have run.
+                        // Counted as that attempt, so its query ids are the ones to look for.
+                        ch.intended = false;
+                        ch.attempts += 1;
+                        self.snap.attempts += 1;
+                        ch.uncertain = true;
+                        ch.baseline_fresh = false;
+                    }
                     if ch.baseline_fresh {
                         // Counted at an earlier run's start, never attempted: counted again.
                         ch.baseline = None;
@@ -682,6 +728,7 @@ impl RunState {
                         ChunkStatus::Running => {
                             ch.status = ChunkStatus::Pending;
                             ch.uncertain = true;
+                            ch.inserted = false;
                         }
                         ChunkStatus::Failed => {
                             if ch.needs_operator {
@@ -711,6 +758,15 @@ impl RunState {
                 self.reindex();
             }
             Event::LockTakenOver { .. } | Event::Note { .. } => {}
+            Event::ChunksIntended { chunks } => {
+                self.expect_running_run("chunks_intended")?;
+                for &i in chunks.iter() {
+                    self.expect_status(i, ChunkStatus::Pending, "chunks_intended")?;
+                }
+                for &i in chunks.iter() {
+                    self.snap.chunks[i].intended = true;
+                }
+            }
             Event::ChunkStarted { chunk, attempt, .. } => {
                 let i = *chunk;
                 self.expect_running_run("chunk_started")?;
@@ -727,8 +783,17 @@ impl RunState {
                 ch.attempts = *attempt;
                 ch.retry_at = None;
                 ch.baseline_fresh = false;
+                ch.intended = false;
                 self.snap.attempts += 1;
                 self.advance_cursor();
+            }
+            Event::ChunkInserted { chunk } => {
+                self.expect_status(*chunk, ChunkStatus::Running, "chunk_inserted")?;
+                let ch = &mut self.snap.chunks[*chunk];
+                if !ch.inserted {
+                    ch.inserted = true;
+                    self.snap.chunk_counts.checking += 1;
+                }
             }
             Event::ChunkMeasured { chunk, before, expected, .. } => {
                 self.expect_status(*chunk, ChunkStatus::Running, "chunk_measured")?;
@@ -825,6 +890,10 @@ impl RunState {
                 }
                 self.snap.status = Some(*status);
                 self.snap.stopping = None;
+                // Nothing is in flight: what was announced and not started was not sent.
+                for ch in self.snap.chunks.iter_mut() {
+                    ch.intended = false;
+                }
             }
         }
         self.snap.seq = line.seq;
@@ -864,6 +933,20 @@ impl RunState {
         Ok(Some(BaselineGrid { chunks, sql }))
     }
 
+    /// One count of the target's windows of `chunks` (each running, inserted, not yet checked):
+    /// `sql::windows_count_sql`, the same count `count_target_sql` gives each of them.
+    pub fn check_counts_sql(&self, chunks: &[usize]) -> CoreResult<String> {
+        if !self.countable() || chunks.is_empty() {
+            return Err(invalid(format!("no window count for chunks {chunks:?} of this plan")));
+        }
+        let mut windows = Vec::with_capacity(chunks.len());
+        for &i in chunks {
+            self.expect_status(i, ChunkStatus::Running, "a window count")?;
+            windows.push((i, self.windows[i]));
+        }
+        Ok(sql::windows_count_sql(&self.target, &self.facts.time_column, &windows))
+    }
+
     /// The target can be counted per window only when it has the time column
     /// and a chunk is one INSERT into it.
     fn countable(&self) -> bool {
@@ -871,7 +954,40 @@ impl RunState {
         self.facts.statements_per_chunk <= 1 && has_time && matches!(self.facts.strategy.as_str(), "table" | "copy")
     }
 
-    fn start_action(&self, i: usize) -> Action {
+    /// How many chunks one `chunks_intended` announces. After a crash each announced chunk that
+    /// had not started is checked like an interrupted one, so only where that check is cheap and
+    /// settles it alone: a count of its window (table, copy) or a resend with its token (one
+    /// statement). A chunk of several statements that cannot be counted would wait for an
+    /// operator: it announces itself only.
+    fn intent_batch(&self) -> usize {
+        if self.countable() || self.facts.statements_per_chunk <= 1 {
+            INTENT_BATCH
+        } else {
+            1
+        }
+    }
+
+    /// The chunks chunk `i`'s start announces: none when it is announced already; else `i`
+    /// and the next fresh chunks after it up to the batch, minus those in `covered` (announced
+    /// by an earlier action of the same call), which this adds to.
+    fn announce_for(&self, i: usize, covered: &mut Vec<usize>) -> Vec<usize> {
+        if self.snap.chunks[i].intended || covered.contains(&i) {
+            return Vec::new();
+        }
+        let mut out = vec![i];
+        let mut j = i + 1;
+        while out.len() < self.intent_batch() && j < self.snap.chunks.len() {
+            let c = &self.snap.chunks[j];
+            if c.is_fresh() && !c.intended && !covered.contains(&j) {
+                out.push(j);
+            }
+            j += 1;
+        }
+        covered.extend_from_slice(&out);
+        out
+    }
+
+    fn start_action(&self, i: usize, covered: &mut Vec<usize>) -> Action {
         let ch = &self.snap.chunks[i];
         let id = chunk_id(&self.facts.plan_id, self.windows[i]);
         let statements = self.facts.statements_per_chunk.max(1);
@@ -896,6 +1012,7 @@ impl RunState {
             verify: if ch.baseline_fresh { None } else { ch.baseline },
             measured: if ch.baseline_fresh { ch.baseline } else { None },
             uncertain: ch.uncertain,
+            announce: self.announce_for(i, covered),
             count_target_sql: countable.then(|| self.count_sql(&self.target, i)),
             count_expected_sql: countable.then(|| self.count_sql(self.source.as_ref().unwrap_or(&self.target), i)),
             measure_target_sql: (countable && ch.baseline.is_none()).then(|| {
@@ -914,6 +1031,7 @@ impl RunState {
             return if in_flight == 0 { vec![Action::Finish { status: stop }] } else { Vec::new() };
         }
         let mut out = Vec::new();
+        let mut covered = Vec::new();
         let mut slots = (self.snap.settings.max_parallel_chunks.max(1) as usize).saturating_sub(in_flight);
         // Retries that are due go first, earliest first.
         let mut due: Vec<(i64, usize)> = self
@@ -926,13 +1044,13 @@ impl RunState {
             if slots == 0 {
                 break;
             }
-            out.push(self.start_action(i));
+            out.push(self.start_action(i, &mut covered));
             slots -= 1;
         }
         let mut i = self.cursor;
         while slots > 0 && i < self.snap.chunks.len() {
             if self.snap.chunks[i].is_fresh() {
-                out.push(self.start_action(i));
+                out.push(self.start_action(i, &mut covered));
                 slots -= 1;
             }
             i += 1;
@@ -1188,6 +1306,13 @@ mod tests {
         fn fail_as(&mut self, i: usize, error: ChunkError, needs_operator: bool) -> EventLine {
             self.ev(Event::ChunkFailed { chunk: i, error, retryable: false, retry_at: None, needs_operator })
         }
+        fn ok_started_then_check_refusal(&mut self, _seq: u64) {
+            let a = self.s.next_actions(self.now, 0);
+            let c = self.started(&a[0]);
+            let seq = self.s.snap.seq + 1;
+            let e = self.s.apply(EventLine { seq, at: self.now, gen: self.s.snap.generation, event: Event::ChunksIntended { chunks: vec![c] } }).unwrap_err();
+            assert!(e.message.contains("chunks_intended for chunk"), "{}", e.message);
+        }
         fn ok(&mut self, i: usize) {
             self.ev(Event::ChunkSucceeded { chunk: i, rows: 10, recovered: false, unverified: false });
         }
@@ -1312,7 +1437,7 @@ mod tests {
         let a = m.s.next_actions(m.now, 3);
         assert_eq!(a.len(), 1);
         assert_eq!(m.started(&a[0]), 4);
-        assert_eq!(m.s.snap.chunk_counts, ChunkCounts { total: 10, pending: 5, running: 4, done: 1, failed: 0, skipped: 0 });
+        assert_eq!(m.s.snap.chunk_counts, ChunkCounts { total: 10, pending: 5, running: 4, done: 1, failed: 0, skipped: 0, checking: 0 });
     }
 
     #[test]
@@ -1394,6 +1519,117 @@ mod tests {
         // Chunk 0 failed with a server error: its statement is over, nothing to kill first.
         assert!(matches!(&a[0], Action::StartChunk { chunk: 0, verify: Some(Baseline { before: 5, expected: 5 }), previous_query_ids, .. }
             if previous_query_ids.is_empty()));
+    }
+
+    fn announce(a: &Action) -> Vec<usize> {
+        match a {
+            Action::StartChunk { announce, .. } => announce.clone(),
+            x => panic!("{x:?}"),
+        }
+    }
+
+    #[test]
+    fn one_announcement_covers_a_batch_of_chunks_even_across_parallel_starts() {
+        let half_hours = PlanFacts { to: "2025-01-01T20:00:00Z".into(), chunk_hours: Some(0.5), chunk_count: 40, ..facts(1) };
+        let mut m = M { s: RunState::new(half_hours).unwrap(), now: 1_000 };
+        m.start(RunMode::Run, settings(2, 3, 100), false, false);
+        let a = m.s.next_actions(m.now, 0);
+        assert_eq!(a.len(), 2);
+        assert_eq!(announce(&a[0]), (0..INTENT_BATCH).collect::<Vec<_>>());
+        assert!(announce(&a[1]).is_empty(), "chunk 1 is in chunk 0's announcement");
+        m.ev(Event::ChunksIntended { chunks: announce(&a[0]) });
+        m.started(&a[0]);
+        m.started(&a[1]);
+        m.ok(0);
+        m.ok(1);
+        // Chunks 2..31 were announced; 32 is not: its start announces 32..39.
+        for i in 2..INTENT_BATCH {
+            let a = m.s.next_actions(m.now, 0);
+            assert!(announce(&a[0]).is_empty(), "chunk {i}");
+            let c = m.started(&a[0]);
+            m.ok(c);
+        }
+        let a = m.s.next_actions(m.now, 1);
+        assert_eq!(announce(&a[0]), (INTENT_BATCH..40).collect::<Vec<_>>());
+        // A chunk of several statements that no count can check announces only itself.
+        let mut f = facts(3);
+        f.strategy = "mv_replay".into();
+        f.statements_per_chunk = 2;
+        let mut s = RunState::new(f).unwrap();
+        let started = EventLine { seq: 1, at: 0, gen: 0, event: Event::RunStarted { mode: RunMode::Run, compatibility: "x".into(), pid: 1, host: "h".into(), replay_done: false, replay_failed: false, settings: settings(1, 1, 1), forced: vec![] } };
+        s.apply(started).unwrap();
+        assert_eq!(announce(&s.next_actions(0, 0)[0]), vec![0]);
+    }
+
+    #[test]
+    fn an_announced_chunk_whose_start_was_lost_is_uncertain_after_a_crash() {
+        let mut m = M::new(4, settings(1, 3, 100));
+        m.ev(Event::WindowsMeasured { chunks: vec![0, 1, 2, 3], before: vec![5; 4], expected: vec![5; 4], checksums: vec![] });
+        let a = m.s.next_actions(m.now, 0);
+        m.ev(Event::ChunksIntended { chunks: announce(&a[0]) });
+        m.started(&a[0]);
+        m.ok(0);
+        // Chunk 1's insert was sent; its chunk_started line was never made durable and a power
+        // loss took it. Chunks 2 and 3 were announced too and never sent.
+        m.start(RunMode::Run, settings(1, 3, 100), false, false);
+        let a = m.s.next_actions(m.now, 0);
+        match &a[0] {
+            Action::StartChunk { chunk: 1, attempt: 2, uncertain: true, verify, measured: None, previous_query_ids, query_ids, announce, .. } => {
+                // Checked against the baseline counted before the insert, never counted afresh.
+                assert_eq!(*verify, Some(Baseline { before: 5, expected: 5 }));
+                assert_eq!(previous_query_ids, &vec![ids::query_id("p", &chunk_id("p", m.s.windows[1]), 1, 0)]);
+                assert_ne!(previous_query_ids, query_ids);
+                assert_eq!(announce, &vec![1, 2, 3]);
+            }
+            x => panic!("{x:?}"),
+        }
+        assert!(m.s.snap.chunks[2].uncertain && m.s.snap.chunks[3].uncertain);
+        assert_eq!(m.s.snap.chunks[0].status, ChunkStatus::Done);
+    }
+
+    #[test]
+    fn a_run_that_finished_says_its_announced_chunks_were_not_sent() {
+        let mut m = M::new(3, settings(1, 3, 100));
+        m.ev(Event::WindowsMeasured { chunks: vec![0, 1, 2], before: vec![5; 3], expected: vec![5; 3], checksums: vec![] });
+        let a = m.s.next_actions(m.now, 0);
+        m.ev(Event::ChunksIntended { chunks: announce(&a[0]) });
+        m.started(&a[0]);
+        m.ev(Event::PauseRequested { signal: "SIGINT".into() });
+        m.ok(0);
+        m.ev(Event::RunFinished { status: RunStatus::Paused });
+        m.start(RunMode::Resume, settings(1, 3, 100), false, false);
+        let a = m.s.next_actions(m.now, 0);
+        assert!(matches!(&a[0], Action::StartChunk { chunk: 1, attempt: 1, uncertain: false, previous_query_ids, .. } if previous_query_ids.is_empty()), "{a:?}");
+        assert_eq!(announce(&a[0]), vec![1, 2]);
+        // Announcing a chunk that is not pending is refused.
+        let seq = m.s.snap.seq + 1;
+        m.ok_started_then_check_refusal(seq);
+    }
+
+    #[test]
+    fn one_count_checks_the_windows_of_several_running_chunks() {
+        let mut m = M::new(4, settings(2, 3, 100));
+        assert!(m.s.check_counts_sql(&[0]).is_err(), "chunk 0 is not running");
+        let a = m.s.next_actions(m.now, 0);
+        m.started(&a[0]);
+        m.started(&a[1]);
+        m.ev(Event::ChunkInserted { chunk: 0 });
+        m.ev(Event::ChunkInserted { chunk: 1 });
+        assert_eq!((m.s.snap.chunk_counts.running, m.s.snap.chunk_counts.checking), (2, 2));
+        let sql = m.s.check_counts_sql(&[0, 1]).unwrap();
+        let w = |i: usize| sql::window_predicate("t", m.s.windows[i]);
+        assert!(sql.starts_with(&format!("SELECT multiIf({}, 0, {}, 1, -1) AS __chkit_chunk, count() AS c FROM `app`.`events` WHERE ({}) OR ({}) GROUP BY __chkit_chunk", w(0), w(1), w(0), w(1))), "{sql}");
+        // Each window as `count_target_sql` reads it, with the same exact-read settings.
+        match &a[0] {
+            Action::StartChunk { count_target_sql: Some(c), .. } => assert!(c.ends_with(sql.rsplit(" GROUP BY __chkit_chunk ").next().unwrap()), "{c}"),
+            x => panic!("{x:?}"),
+        }
+        m.ok(0);
+        assert_eq!((m.s.snap.chunk_counts.running, m.s.snap.chunk_counts.checking), (1, 1));
+        // A crash before the count: uncertain, counted again before anything is sent.
+        m.start(RunMode::Run, settings(2, 3, 100), false, false);
+        assert_eq!((m.s.snap.chunk_counts.running, m.s.snap.chunk_counts.checking), (0, 0));
+        assert!(m.s.snap.chunks[1].uncertain && !m.s.snap.chunks[1].inserted);
     }
 
     #[test]

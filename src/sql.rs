@@ -136,6 +136,21 @@ pub fn window_count_sql(table: &TableRef, time_column: &str, w: Window) -> Strin
     format!("SELECT count() AS c FROM {} WHERE {} {}", table.quoted(), window_predicate(time_column, w), exact_read_settings(false))
 }
 
+/// The row counts of several chunks' windows in `table` at once: rows `{ __chkit_chunk, c }`
+/// for each `(chunk, window)` given (windows disjoint); a chunk without a row holds none.
+/// The same count as `window_count_sql`, so it decides a chunk's fate just as exactly.
+pub fn windows_count_sql(table: &TableRef, time_column: &str, windows: &[(usize, Window)]) -> String {
+    let branches: Vec<String> = windows.iter().map(|(i, w)| format!("{}, {i}", window_predicate(time_column, *w))).collect();
+    let any: Vec<String> = windows.iter().map(|(_, w)| format!("({})", window_predicate(time_column, *w))).collect();
+    format!(
+        "SELECT multiIf({}, -1) AS __chkit_chunk, count() AS c FROM {} WHERE {} GROUP BY __chkit_chunk {}",
+        branches.join(", "),
+        table.quoted(),
+        any.join(" OR "),
+        exact_read_settings(false)
+    )
+}
+
 /// Make the replica that answers the next count current with the parts other replicas
 /// committed (a load-balanced endpoint may send a count to one that lags the insert's).
 /// With `cluster`, on every replica of it (a Distributed target's shards).

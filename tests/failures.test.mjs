@@ -213,8 +213,10 @@ test('disk full mid-run (parallel table run): exit 1 with one JSON document, loc
   assert.ok(!fs.existsSync(lockFile), 'the lock is released');
   assert.deepEqual(allFiles(stateDir).filter((f) => f.endsWith('.tmp')), [], 'no temp files left behind');
   const logged = readEvents(eventFile);
+  // Chunks are logged done in batches (one window count for many): mid-run is some started, not all done.
   const done = logged.filter((e) => e.event === 'chunk_succeeded').length;
-  assert.ok(done > 0 && done < 96, `stopped mid-run (${done} chunks logged done)`);
+  const started = logged.filter((e) => e.event === 'chunk_started').length;
+  assert.ok(started > 0 && done < 96, `stopped mid-run (${started} chunks started, ${done} logged done)`);
 
   // No statement without its measurement in the log: a window that gained rows was measured first.
   // (by its own count, or by the grid count at run start)

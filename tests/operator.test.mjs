@@ -42,7 +42,7 @@ test('list shows every plan with status, window, progress and rows', async (t) =
   assert.equal(list.code, 0);
   const byId = Object.fromEntries(list.json.plans.map((x) => [x.planId, x]));
   assert.equal(byId[a.planId].status, 'completed');
-  assert.deepEqual(byId[a.planId].chunkCounts, { total: 4, pending: 0, running: 0, done: 4, failed: 0, skipped: 0 });
+  assert.deepEqual(byId[a.planId].chunkCounts, { total: 4, pending: 0, running: 0, checking: 0, done: 4, failed: 0, skipped: 0 });
   assert.equal(byId[a.planId].rowsWritten, 240);
   assert.equal(byId[b.planId].status, 'planned');
   assert.equal(byId[b.planId].chunkCounts.pending, 1);

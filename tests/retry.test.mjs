@@ -61,7 +61,7 @@ test('a chunk that exhausts its budget fails, the run goes on, ends failed; resu
   assert.equal(r.code, 1, r.stdout);
   assert.equal(r.json.status, 'failed');
   assert.equal(r.json.ok, false);
-  assert.deepEqual(r.json.chunkCounts, { total: 4, pending: 0, running: 0, done: 3, failed: 1, skipped: 0 });
+  assert.deepEqual(r.json.chunkCounts, { total: 4, pending: 0, running: 0, checking: 0, done: 3, failed: 1, skipped: 0 });
   assert.equal(r.json.attempts, 5, '3 chunks once, the failing one twice');
   assert.equal(r.json.lastError.code, 202);
   assert.match(r.json.lastError.message, /simulated overload/);

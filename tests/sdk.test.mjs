@@ -27,7 +27,7 @@ test('plan, run, status, list, verify and doctor through the SDK alone', async (
   const ran = await sdk.runBackfill(config, { planId: planned.planId }, { onProgress: (pr) => seen.push(pr) });
   assert.equal(ran.ok, true);
   assert.equal(ran.status, 'completed');
-  assert.deepEqual(ran.chunkCounts, { total: 4, pending: 0, running: 0, done: 4, failed: 0, skipped: 0 });
+  assert.deepEqual(ran.chunkCounts, { total: 4, pending: 0, running: 0, checking: 0, done: 4, failed: 0, skipped: 0 });
   assert.equal(ran.rowsWritten, Number(before));
   for (const pr of seen) assert.equal(pr.total, 4);
 

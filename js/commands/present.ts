@@ -7,7 +7,7 @@ export function summaryLines(p: RunPayload): string[] {
   const c = p.chunkCounts;
   const lines = [
     `  target    ${p.target} (strategy ${p.strategy}${p.source ? ` from ${p.source}` : ''})`,
-    `  chunks    ${c.done} done, ${c.failed} failed, ${c.skipped} skipped, ${c.pending} pending, ${c.running} running of ${c.total}`,
+    `  chunks    ${c.done} done, ${c.failed} failed, ${c.skipped} skipped, ${c.pending} pending, ${c.running} running${c.checking ? ` (${c.checking} inserted, being counted)` : ''} of ${c.total}`,
     `  rows      ${p.rowsWritten} written, ${p.attempts} attempts`,
   ];
   const e = p.lastError;

@@ -231,6 +231,8 @@ export interface ChunkCounts {
   total: number;
   pending: number;
   running: number;
+  /** Of `running`: inserted, waiting for the count that checks their windows. */
+  checking: number;
   done: number;
   failed: number;
   skipped: number;
@@ -246,6 +248,8 @@ export interface RunSettings {
 export type RunEvent =
   | { event: 'run_started'; mode: 'run' | 'resume'; compatibility: string; pid: number; host: string; replayDone: boolean; replayFailed: boolean; settings: RunSettings; forced: string[] }
   | { event: 'lock_taken_over'; previousPid: number; previousHost: string; reason: string }
+  | { event: 'chunks_intended'; chunks: number[] }
+  | { event: 'chunk_inserted'; chunk: number }
   | { event: 'chunk_started'; chunk: number; chunkId: string; attempt: number; queryId: string }
   | { event: 'chunk_measured'; chunk: number; before: number; expected: number; checksum?: string }
   | { event: 'windows_measured'; chunks: number[]; before: number[]; expected: number[]; checksums?: string[] }
@@ -277,6 +281,8 @@ export type RunAction =
       previousQueryIds?: string[];
       verify?: Baseline;
       uncertain: boolean;
+      /** Log these chunks as `chunks_intended` before this attempt's first statement (write-ahead for all of them). */
+      announce?: number[];
       countTargetSql?: string;
       countExpectedSql?: string;
       /** The first count of the target's window, with its checksum (`c`, `h1`, `h2`). */
@@ -378,6 +384,11 @@ export class RunMachine {
   /** The grid count that measures every unmeasured `table` chunk at once, or null. */
   baselineGrid(): BaselineGrid | null {
     return callCore('runBaselineGrid', String(this.handle));
+  }
+
+  /** One count of the windows of several inserted, unchecked chunks: rows `{ __chkit_chunk, c }`. */
+  checkCountsSql(chunks: number[]): string {
+    return callCore('runCheckCountsSql', String(this.handle), JSON.stringify(chunks));
   }
 
   /** Indexes of the chunks a run started now would execute. */

@@ -2,7 +2,7 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, parseTable, partsMaxBlockSql, syncReplicaSql, partsRowsAfterSql, sqlWithoutDeduplication, type TableRef, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
+import { chunkStatements, parseTable, partsMaxBlockSql, syncReplicaSql, partsRowsAfterSql, sqlWithoutDeduplication, type TableRef, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
 import { needsGrant, type ClickHouse, type ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
@@ -15,12 +15,20 @@ export type Outcome =
   | { kind: 'succeeded'; rows: number; recovered?: boolean; unverified?: boolean }
   | { kind: 'skipped'; reason: string }
   | { kind: 'failed'; error: ChunkError; needsOperator?: boolean }
-  | { kind: 'interrupted' };
+  | { kind: 'interrupted' }
+  /** The INSERT returned; the chunk is done once `check` counts its window (see `ChunkExecutor.check`). */
+  | { kind: 'inserted'; baseline: Baseline };
+
+/** An inserted chunk waiting for its window's count. */
+export interface AwaitingCheck {
+  action: StartAction;
+  baseline: Baseline;
+}
 
 export interface AttemptIO {
   /** Log an intermediate event (`chunk_measured`, `statement_succeeded`); false when the run lost its lock. */
   record(e: RunEvent): boolean;
-  /** Make everything logged so far durable; call before any write to the server. */
+  /** Make durable what the attempt's next write to the server depends on (its announcement, its own events); call before each. */
   durable(): void;
   /** Throws when the run lost its lock: call right before sending each statement, which must then not be sent. */
   beforeStatement(): void;
@@ -32,6 +40,12 @@ export interface ChunkExecutor {
   run(a: StartAction, io: AttemptIO): Promise<Outcome>;
   /** Stop the attempt's statements on the server. */
   kill(a: StartAction): Promise<void>;
+  /**
+   * Count the windows of inserted chunks with one query (`sql`, from the core) and judge each:
+   * the count that used to follow each INSERT, for many chunks at once. Required of an
+   * executor whose `run` returns `inserted`.
+   */
+  check?(batch: AwaitingCheck[], sql: string): Promise<Outcome[]>;
 }
 
 export interface DriveInput {
@@ -54,6 +68,8 @@ export interface DriveInput {
 }
 
 const POLL_MS = 250;
+const CHECK_BATCH = 32;
+const CHECK_AGE_MS = 1000;
 
 export async function drive(d: DriveInput): Promise<RunStatus> {
   const now = d.now ?? Date.now;
@@ -100,15 +116,18 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
 
   let lastSnapshot = 0;
   let snapshotCost = 0;
-  const syncLog = (): boolean => {
+  const syncLog = (upTo = d.log.bytes): boolean => {
     try {
-      d.log.sync();
+      d.log.syncTo(upTo);
       return true;
     } catch (err) {
       halt(err, d.log.file);
       return false;
     }
   };
+  // The end of the last `chunks_intended` this process logged: every attempt it starts
+  // depends on it (its own `chunk_started` line does not need to be durable).
+  let intentEnd = 0;
   const writeSnapshot = () => {
     const t0 = Date.now();
     // Checked first: should this process be stopped between the check and the rename and lose
@@ -225,13 +244,25 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   else d.abort?.addEventListener('abort', onAbort, { once: true });
 
   const launch = (a: StartAction) => {
+    if (a.announce?.length) {
+      if (!record({ event: 'chunks_intended', chunks: a.announce })) return;
+      intentEnd = d.log.bytes;
+    }
     if (!record({ event: 'chunk_started', chunk: a.chunk, chunkId: a.chunkId, attempt: a.attempt, queryId: a.queryIds[0] })) return;
+    // What must be durable before this attempt's next statement: the announcement that covers
+    // it (one fsync for many chunks), then whatever the attempt itself logs (a baseline, a
+    // statement done). A start no announcement covered (none is expected) waits for its own line.
+    let needs = intentEnd > 0 ? intentEnd : d.log.bytes;
     const abort = new AbortController();
     const io: AttemptIO = {
-      record,
+      record: (e) => {
+        const ok = record(e);
+        if (ok) needs = d.log.bytes;
+        return ok;
+      },
       // Throws once the log cannot be written or the lock is gone: the attempt then sends nothing.
       durable: () => {
-        if (!holding() || !syncLog()) throw fenced ?? broken;
+        if (!holding() || !syncLog(needs)) throw fenced ?? broken;
       },
       beforeStatement: () => {
         if (!holding()) throw fenced ?? broken;
@@ -244,12 +275,45 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     inFlight.set(a.chunk, { action: a, abort, settled });
     void settled.then((o) => {
       inFlight.delete(a.chunk);
-      if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered, unverified: o.unverified });
-      else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
-      else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))
-        record({ event: 'chunk_interrupted', chunk: a.chunk });
-      else record({ event: 'chunk_failed', chunk: a.chunk, error: o.error, needsOperator: o.needsOperator });
-      wake();
+      if (o.kind === 'inserted') {
+        // Out of flight (the next chunk may start) but running in the log until counted.
+        if (!record({ event: 'chunk_inserted', chunk: a.chunk })) return wake();
+        awaiting.push({ action: a, baseline: o.baseline, at: Date.now() });
+        wake();
+        return;
+      }
+      conclude(a, o);
+    });
+  };
+  /** Log an attempt's outcome. */
+  const conclude = (a: StartAction, o: Exclude<Outcome, { kind: 'inserted' }>) => {
+    if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered, unverified: o.unverified });
+    else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
+    else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))
+      record({ event: 'chunk_interrupted', chunk: a.chunk });
+    else record({ event: 'chunk_failed', chunk: a.chunk, error: o.error, needsOperator: o.needsOperator });
+    wake();
+  };
+
+  // Inserted chunks whose windows are counted together: one query for up to CHECK_BATCH of them,
+  // no later than CHECK_AGE_MS after the oldest returned, and before the run waits with
+  // nothing in flight or finishes. A crash before the count leaves them running in the log:
+  // uncertain, counted on resume, as a crash between an INSERT and its own count did.
+  const awaiting: (AwaitingCheck & { at: number })[] = [];
+  const checkDue = () =>
+    awaiting.length > 0 && (inFlight.size === 0 || awaiting.length >= CHECK_BATCH || Date.now() - awaiting[0].at >= CHECK_AGE_MS);
+  const checkAwaiting = async () => {
+    const batch = awaiting.splice(0);
+    if (!batch.length || fenced || broken) return;
+    let outcomes: Outcome[];
+    try {
+      outcomes = await d.executor.check!(batch, d.machine.checkCountsSql(batch.map((b) => b.action.chunk)));
+    } catch (err) {
+      outcomes = batch.map((): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }));
+    }
+    batch.forEach((b, k) => {
+      const o = outcomes[k];
+      conclude(b.action, o.kind === 'inserted' ? { kind: 'failed', error: { message: 'the window count returned no outcome', origin: 'check' } } : o);
     });
   };
 
@@ -279,11 +343,19 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
             await Promise.all(kills.splice(0));
             continue next; // the kills logged notes meanwhile: ask again
           }
+          if (awaiting.length) {
+            await checkAwaiting();
+            continue next;
+          }
           if (!record({ event: 'run_finished', status: a.status })) continue next;
           writeSnapshot(); // syncs the log first
           if (broken || fenced) continue next;
           return a.status;
         }
+      }
+      if (checkDue()) {
+        await checkAwaiting();
+        continue;
       }
       if (started) continue;
       await new Promise<void>((resolve) => {
@@ -362,6 +434,30 @@ function failure(err: unknown): ChunkError {
   return { code: f.code, type: f.type, message: String(f.message ?? err), origin: f.origin ?? 'network' };
 }
 
+/**
+ * A chunk's fate from its window's count after its INSERT returned: `seen` rows where its
+ * baseline counted `b` before and one execution adds `e`. Never reports a chunk done that
+ * did not add its rows (a dropped or partial insert) where counts are exact.
+ */
+function judgeCount(chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Outcome {
+  const rows = seen - baseline.b;
+  if (exactCounts && rows === 0 && baseline.e > 0) {
+    return unknownOutcome(
+      `chunk ${chunkId}: the INSERT returned but added none of its ${baseline.e} rows: the target dropped it, most likely as a ` +
+        `duplicate (its deduplication log holds this chunk's token from an earlier insert); \`doctor\` says how to replay it`,
+      'INSERT_DROPPED',
+    );
+  }
+  if (exactCounts && rows !== baseline.e) {
+    return unknownOutcome(
+      `chunk ${chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}: ` +
+        `something else writes to the window; remove the rows that are not this chunk's (leaving ${baseline.b + baseline.e}), ` +
+        `then resume with --replay-failed: it counts the window again and, finding this chunk's rows there, does not insert them twice`,
+    );
+  }
+  return { kind: 'succeeded', rows };
+}
+
 const unknownOutcome = (message: string, type = 'UNKNOWN_OUTCOME'): Outcome => ({
   kind: 'failed',
   needsOperator: true,
@@ -400,14 +496,16 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
   const syncSql = opts.syncReplica ? syncReplicaSql(target, d?.cluster ?? null) : undefined;
   const highest: HighestBlocks = new Map();
   // A count that decides a chunk's fate: on a Replicated target, from a replica made current first.
-  const decidingCount = async (sql: string) => {
-    if (syncSql) {
-      try {
-        await ch.exec(syncSql);
-      } catch (err) {
-        throw needsGrant(err as ClickHouseFailure, `making the replica current before counting (${syncSql}) needs the SYSTEM SYNC REPLICA grant`);
-      }
+  const makeCurrent = async () => {
+    if (!syncSql) return;
+    try {
+      await ch.exec(syncSql);
+    } catch (err) {
+      throw needsGrant(err as ClickHouseFailure, `making the replica current before counting (${syncSql}) needs the SYSTEM SYNC REPLICA grant`);
     }
+  };
+  const decidingCount = async (sql: string) => {
+    await makeCurrent();
     return count(ch, sql);
   };
   return {
@@ -504,22 +602,8 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
           } else rows = r.writtenRows ?? 0;
         }
         if (a.countTargetSql && baseline) {
-          rows = (await decidingCount(a.countTargetSql)) - baseline.b;
-          // Never report a chunk done that did not add its rows (a dropped or partial insert).
-          if (opts.exactCounts && rows === 0 && baseline.e > 0) {
-            return unknownOutcome(
-              `chunk ${a.chunkId}: the INSERT returned but added none of its ${baseline.e} rows: the target dropped it, most likely as a ` +
-                `duplicate (its deduplication log holds this chunk's token from an earlier insert); \`doctor\` says how to replay it`,
-              'INSERT_DROPPED',
-            );
-          }
-          if (opts.exactCounts && rows !== baseline.e) {
-            return unknownOutcome(
-              `chunk ${a.chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}: ` +
-                `something else writes to the window; remove the rows that are not this chunk's (leaving ${baseline.b + baseline.e}), ` +
-                `then resume with --replay-failed: it counts the window again and, finding this chunk's rows there, does not insert them twice`,
-            );
-          }
+          // Counted later with the windows of the chunks inserted after it, in one query.
+          return { kind: 'inserted', baseline };
         } else if (a.uncertain && statements.length === 1 && ch.embedded && rows === 0) {
           // No window count to decide by (mv_replay): say what cannot be told apart.
           io.record({
@@ -535,6 +619,17 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
       } catch (err) {
         if (io.signal.aborted) return { kind: 'interrupted' };
         return { kind: 'failed', error: failure(err) };
+      }
+    },
+    async check(batch, sql) {
+      try {
+        await makeCurrent();
+        const rows = await ch.query<{ __chkit_chunk: string | number; c: string | number }>(sql);
+        const seen = new Map(rows.map((r) => [Number(r.__chkit_chunk), Number(r.c)]));
+        return batch.map((b) => judgeCount(b.action.chunkId, seen.get(b.action.chunk) ?? 0, b.baseline, opts.exactCounts));
+      } catch (err) {
+        // Unchecked: each fails as its own count would have, and its retry counts again.
+        return batch.map((): Outcome => ({ kind: 'failed', error: failure(err) }));
       }
     },
     async kill(a) {

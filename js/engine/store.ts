@@ -207,6 +207,8 @@ export class EventLog {
   private fd: number;
   private dirty = false;
   bytes: number;
+  /** Bytes known durable. */
+  private synced: number;
 
   /** Open for appending after the first `validBytes` bytes; a torn tail past them is cut off. */
   constructor(readonly file: string, validBytes: number) {
@@ -222,6 +224,10 @@ export class EventLog {
       throw runtimeError('event_log_short', `event log ${file} is shorter (${size} B) than its state (${validBytes} B)`);
     }
     this.bytes = validBytes;
+    // Lines an earlier writer left unsynced (it was killed) are made durable with the first
+    // sync: this writer's decisions rest on them.
+    this.synced = 0;
+    this.dirty = validBytes > 0;
   }
 
   append(line: string): void {
@@ -247,6 +253,16 @@ export class EventLog {
     if (!this.dirty) return;
     fs.fdatasyncSync(this.fd);
     this.dirty = false;
+    this.synced = this.bytes;
+  }
+
+  /**
+   * Make the log durable up to `offset` (a byte length it had): no fsync when an earlier one
+   * already covered it, so chunks in flight together share one (group commit).
+   */
+  syncTo(offset: number): void {
+    if (this.synced >= offset) return;
+    this.sync();
   }
 
   close(): void {

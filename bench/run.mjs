@@ -129,5 +129,10 @@ one run only, and measure again on a quiet machine.
 
 ${realText}
 `;
-fs.writeFileSync(path.join(here, '..', 'BENCHMARKS.md'), md);
+// What is written by hand below the marker (earlier measurements, profiles) is kept.
+const MARKER = '## Notes and earlier measurements';
+const file = path.join(here, '..', 'BENCHMARKS.md');
+const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+const notes = old.includes(MARKER) ? old.slice(old.indexOf(MARKER)) : `${MARKER}\n\n(none yet)\n`;
+fs.writeFileSync(file, `${md}\n${notes}`);
 console.log('\nwrote BENCHMARKS.md');

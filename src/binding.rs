@@ -1,5 +1,5 @@
 //! The WASM surface, and the only module that knows about JavaScript.
-//! Every export takes JSON text and returns a JSON envelope:
+//! Every export takes JSON text (a plan's chunk lines: the file's UTF-8 bytes) and returns a JSON envelope:
 //! `{"ok":true,"value":…}` or `{"ok":false,"error":{kind,code,message}}`.
 //! Plain strings keep the surface testable natively and fast for large plans.
 
@@ -108,12 +108,15 @@ pub fn plan_differences(existing: &str, fresh: &str) -> String {
 }
 
 /// Check chunk lines of a plan file against its header (see `plan_check`): `lines` holds
-/// chunk lines from chunk `first` (0-based) on. → how many were checked.
+/// chunk lines from chunk `first` (0-based) on, as the file's bytes. → how many were checked.
 #[wasm_bindgen(js_name = checkPlanChunks)]
-pub fn check_plan_chunks(header: &str, chunk_count: &str, default_database: &str, first: &str, lines: &str) -> String {
+pub fn check_plan_chunks(header: &str, chunk_count: &str, default_database: &str, first: &str, lines: &[u8]) -> String {
     envelope(parse::<PlanState>(header, "plan header").and_then(|h| {
         let check = crate::plan_check::PlanCheck::open(&h, parse(chunk_count, "chunk count")?, default_database)?;
-        check.lines(parse(first, "first chunk")?, lines)
+        let text = std::str::from_utf8(lines).map_err(|e| {
+            CoreError::runtime("plan_mismatch", format!("plan {}: its chunk lines are not UTF-8 text ({e}): make the plan again", h.plan_id))
+        })?;
+        check.lines(parse(first, "first chunk")?, text)
     }))
 }
 

@@ -19,7 +19,8 @@ export function callCore<T>(fn: string, ...args: unknown[]): T {
 function rawCall(fn: string, args: unknown[]): string {
   const f = wasm[fn];
   if (typeof f !== 'function') throw new Error(`core has no export ${fn}`);
-  return f(...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a ?? null))));
+  // Bytes go as they are (a plan's chunk lines: megabytes not decoded only to be encoded again).
+  return (f as (...a: unknown[]) => string)(...args.map((a) => (typeof a === 'string' || a instanceof Uint8Array ? a : JSON.stringify(a ?? null))));
 }
 
 const coreError = (out: Extract<Envelope<unknown>, { ok: false }>) =>

@@ -47,10 +47,11 @@ pub fn resolve_options(raw: &str) -> String {
     envelope(parse(raw, "options").and_then(|v| crate::options::resolve_options(&v)))
 }
 
+/// The envelope as UTF-8 bytes: the value is the plan file's text (see `plan_file`), written
+/// as the chunks are made without holding them; the shim writes its bytes as they are
+/// (megabytes, not decoded into a string only to be encoded again).
 #[wasm_bindgen(js_name = buildPlan)]
-pub fn build_plan(request: &str) -> String {
-    // The value is the plan file's text (see `plan_file`), written as the chunks are made
-    // without holding them: the shim writes it as is.
+pub fn build_plan(request: &str) -> Vec<u8> {
     parse::<PlanRequest>(request, "plan request")
         .and_then(|r| {
             let mut out = OK_PREFIX.to_vec();
@@ -58,9 +59,9 @@ pub fn build_plan(request: &str) -> String {
             plan::build_plan_into(&r, &mut writer)?;
             writer.finish();
             out.push(b'}');
-            Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+            Ok(out)
         })
-        .unwrap_or_else(error_envelope)
+        .unwrap_or_else(|e| error_envelope(e).into_bytes())
 }
 
 /// `db.table` as the user typed it → `{database, table}` (bare `table` takes `default_db`).
@@ -399,7 +400,7 @@ mod tests {
         assert_eq!(resolve_options("null").len() > 10, true);
         let bad = resolve_options(r#"{"nope":1}"#);
         assert!(bad.starts_with(r#"{"ok":false,"error":{"kind":"usage","code":"invalid_option""#), "{bad}");
-        let garbage = build_plan("{");
+        let garbage = String::from_utf8(build_plan("{")).unwrap();
         assert!(garbage.contains("\"invalid_input\""));
     }
 

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Which hash the second sum of a checksum is of. Runs of earlier versions recorded
-/// `sipHash64`; it costs several times a whole `INSERT … SELECT` of the window, so windows
-/// are now measured with `xxHash64`, written with an `x` before its sum (`123:x456`) so a
-/// recorded checksum says which it is.
+/// `sipHash64`, which was most of the cost of measuring the windows at run start (a 5M-row
+/// grid count took 0.7 s with it, 0.15 s with `xxHash64`); windows are now measured with
+/// `xxHash64`, written with an `x` before its sum (`123:x456`), so a recorded checksum says
+/// which it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecondHash {
     Xx,

@@ -1,5 +1,5 @@
 //! The WASM surface, and the only module that knows about JavaScript.
-//! Every export takes JSON text and returns a JSON envelope:
+//! Every export takes JSON text (a plan's chunk lines: the file's UTF-8 bytes) and returns a JSON envelope:
 //! `{"ok":true,"value":…}` or `{"ok":false,"error":{kind,code,message}}`.
 //! Plain strings keep the surface testable natively and fast for large plans.
 
@@ -47,10 +47,11 @@ pub fn resolve_options(raw: &str) -> String {
     envelope(parse(raw, "options").and_then(|v| crate::options::resolve_options(&v)))
 }
 
+/// The envelope as UTF-8 bytes: the value is the plan file's text (see `plan_file`), written
+/// as the chunks are made without holding them; the shim writes its bytes as they are
+/// (megabytes, not decoded into a string only to be encoded again).
 #[wasm_bindgen(js_name = buildPlan)]
-pub fn build_plan(request: &str) -> String {
-    // The value is the plan file's text (see `plan_file`), written as the chunks are made
-    // without holding them: the shim writes it as is.
+pub fn build_plan(request: &str) -> Vec<u8> {
     parse::<PlanRequest>(request, "plan request")
         .and_then(|r| {
             let mut out = OK_PREFIX.to_vec();
@@ -58,9 +59,9 @@ pub fn build_plan(request: &str) -> String {
             plan::build_plan_into(&r, &mut writer)?;
             writer.finish();
             out.push(b'}');
-            Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+            Ok(out)
         })
-        .unwrap_or_else(error_envelope)
+        .unwrap_or_else(|e| error_envelope(e).into_bytes())
 }
 
 /// `db.table` as the user typed it → `{database, table}` (bare `table` takes `default_db`).
@@ -108,12 +109,15 @@ pub fn plan_differences(existing: &str, fresh: &str) -> String {
 }
 
 /// Check chunk lines of a plan file against its header (see `plan_check`): `lines` holds
-/// chunk lines from chunk `first` (0-based) on. → how many were checked.
+/// chunk lines from chunk `first` (0-based) on, as the file's bytes. → how many were checked.
 #[wasm_bindgen(js_name = checkPlanChunks)]
-pub fn check_plan_chunks(header: &str, chunk_count: &str, default_database: &str, first: &str, lines: &str) -> String {
+pub fn check_plan_chunks(header: &str, chunk_count: &str, default_database: &str, first: &str, lines: &[u8]) -> String {
     envelope(parse::<PlanState>(header, "plan header").and_then(|h| {
         let check = crate::plan_check::PlanCheck::open(&h, parse(chunk_count, "chunk count")?, default_database)?;
-        check.lines(parse(first, "first chunk")?, lines)
+        let text = std::str::from_utf8(lines).map_err(|e| {
+            CoreError::runtime("plan_mismatch", format!("plan {}: its chunk lines are not UTF-8 text ({e}): make the plan again", h.plan_id))
+        })?;
+        check.lines(parse(first, "first chunk")?, text)
     }))
 }
 
@@ -405,7 +409,7 @@ mod tests {
         assert_eq!(resolve_options("null").len() > 10, true);
         let bad = resolve_options(r#"{"nope":1}"#);
         assert!(bad.starts_with(r#"{"ok":false,"error":{"kind":"usage","code":"invalid_option""#), "{bad}");
-        let garbage = build_plan("{");
+        let garbage = String::from_utf8(build_plan("{")).unwrap();
         assert!(garbage.contains("\"invalid_input\""));
     }
 

@@ -749,6 +749,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     sink.header(&header)?;
 
     let plan_id = &header.plan_id;
+    let settings_head = sql::insert_settings(&header.insert_settings, None);
     let windows = match (windows, chunking) {
         (Some(ws), _) => ws,
         (None, Chunking::Hours(h)) => build_chunks(w, h)?,
@@ -764,7 +765,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
                 .map(|(v, text)| {
                     let token = ids::view_token(plan_id, &id, &v.name);
                     let comment = sql::header_comment(plan_id, &id, &token);
-                    let sql = text.render(&comment, &sql::window_predicate(&v.time_column, cw), &sql::insert_settings(&header.insert_settings, Some(&token)));
+                    let sql = text.render(&comment, &sql::window_predicate(&v.time_column, cw), &sql::insert_settings_after(&settings_head, Some(&token)));
                     PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
                 })
                 .collect();

@@ -271,6 +271,20 @@ pub fn insert_settings(user: &InsertSettings, token: Option<&str>) -> String {
     s
 }
 
+/// `insert_settings(user, token)` from `head`, `insert_settings(user, None)` rendered once
+/// for every chunk of a plan (rendering the pinned list per chunk was a good part of planning).
+pub fn insert_settings_after(head: &str, token: Option<&str>) -> String {
+    match token {
+        Some(t) => {
+            let mut s = String::with_capacity(head.len() + t.len() + 64);
+            s.push_str(head);
+            s.push_str(&token_settings(t));
+            s
+        }
+        None => head.to_string(),
+    }
+}
+
 fn token_settings(token: &str) -> String {
     format!(", {}=1, {}={}", TOKEN_SETTINGS[0], TOKEN_SETTINGS[1], quote_string(token))
 }
@@ -297,7 +311,8 @@ pub struct CopyWindowSql {
     /// `\nINSERT INTO … SELECT … FROM …\nWHERE ` (after the header comment).
     body: String,
     column: String,
-    settings: InsertSettings,
+    /// `insert_settings(settings, None)`: the token's settings follow per chunk.
+    settings: String,
 }
 
 impl CopyWindowSql {
@@ -309,7 +324,7 @@ impl CopyWindowSql {
         CopyWindowSql {
             body: format!("\nINSERT INTO {}{into_cols}\nSELECT {select_cols}\nFROM {}\nWHERE ", target.quoted(), source.quoted()),
             column: quote_ident(time_column),
-            settings: settings.clone(),
+            settings: insert_settings(settings, None),
         }
     }
 
@@ -325,7 +340,7 @@ impl CopyWindowSql {
         s.push_str(" < ");
         s.push_str(&sql_literal(w.to));
         s.push('\n');
-        s.push_str(&insert_settings(&self.settings, token));
+        s.push_str(&insert_settings_after(&self.settings, token));
         s
     }
 
@@ -339,6 +354,17 @@ impl CopyWindowSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_rendered_once_then_per_token() {
+        let mut user = InsertSettings::new();
+        user.insert("max_insert_threads".into(), SettingValue::Number(4.into()));
+        for u in [InsertSettings::new(), user] {
+            let head = insert_settings(&u, None);
+            assert_eq!(insert_settings_after(&head, Some("chkit-a'b")), insert_settings(&u, Some("chkit-a'b")));
+            assert_eq!(insert_settings_after(&head, None), insert_settings(&u, None));
+        }
+    }
 
     #[test]
     fn tables() {

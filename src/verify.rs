@@ -13,47 +13,112 @@ use crate::window::{format_instant, parse_instant, Window};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A multiset checksum of rows: the sums of two independent 64-bit hashes of each row.
+/// Which hash the second sum of a checksum is of. Runs of earlier versions recorded
+/// `sipHash64`, which was most of the cost of measuring the windows at run start (a 5M-row
+/// grid count took 0.7 s with it, 0.15 s with `xxHash64`); windows are now measured with
+/// `xxHash64`, written with an `x` before its sum (`123:x456`), so a recorded checksum says
+/// which it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondHash {
+    Xx,
+    Sip,
+}
+
+/// A multiset checksum of rows: the sums of two independent 64-bit hashes of each row
+/// (`cityHash64`, and `second` of `hash`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checksum {
     pub city: u128,
-    pub sip: u128,
+    pub second: u128,
+    pub hash: SecondHash,
+}
+
+/// An empty set or NULL sums to 0; anything else must be a number.
+fn sum_of(s: &str) -> Option<u128> {
+    if s.is_empty() || s == "\\N" {
+        Some(0)
+    } else {
+        s.parse::<u128>().ok()
+    }
 }
 
 impl Checksum {
-    pub const EMPTY: Checksum = Checksum { city: 0, sip: 0 };
+    pub const EMPTY: Checksum = Checksum { city: 0, second: 0, hash: SecondHash::Xx };
 
-    /// `city:sip`, as `chunk_measured` records it.
+    /// `city:xXX` (this version) or `city:SIP` (earlier ones), as `chunk_measured` records it.
     pub fn parse(s: &str) -> Option<Checksum> {
         let (a, b) = s.split_once(':')?;
-        Some(Checksum { city: a.parse().ok()?, sip: b.parse().ok()? })
+        let city = a.parse().ok()?;
+        Some(match b.strip_prefix('x') {
+            Some(x) => Checksum { city, second: x.parse().ok()?, hash: SecondHash::Xx },
+            // The empty set sums to 0 under either hash (`0:0` is also what a window without rows gets).
+            None => match b.parse().ok()? {
+                0 => Checksum { city, second: 0, hash: SecondHash::Xx },
+                sip => Checksum { city, second: sip, hash: SecondHash::Sip },
+            },
+        })
     }
-    fn from_parts(a: &str, b: &str) -> CoreResult<Checksum> {
-        let bad = || CoreError::runtime("verify_answer", format!("not a checksum: {a}:{b}"));
-        // An empty set sums to 0; a server may also answer NULL for it.
-        let n = |s: &str| if s.is_empty() || s == "\\N" { Some(0) } else { s.parse::<u128>().ok() };
-        Ok(Checksum { city: n(a).ok_or_else(bad)?, sip: n(b).ok_or_else(bad)? })
-    }
-    pub fn plus(self, o: Checksum) -> Checksum {
-        Checksum { city: self.city.wrapping_add(o.city), sip: self.sip.wrapping_add(o.sip) }
+    /// The checksum of both sets; None when their second sums are of different hashes.
+    pub fn plus(self, o: Checksum) -> Option<Checksum> {
+        (self.hash == o.hash).then(|| Checksum { city: self.city.wrapping_add(o.city), second: self.second.wrapping_add(o.second), hash: self.hash })
     }
 }
 
 impl std::fmt::Display for Checksum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.city, self.sip)
+        match self.hash {
+            SecondHash::Xx => write!(f, "{}:x{}", self.city, self.second),
+            SecondHash::Sip => write!(f, "{}:{}", self.city, self.second),
+        }
     }
 }
 
-/// `__chkit_h1, __chkit_h2` select items (aliases no column name is likely to take): the two row-hash sums over `exprs` (`*` when None).
-pub fn checksum_items(exprs: Option<&[String]>) -> String {
+/// What a verify query answered for a window: the sums under each hash it asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sums {
+    city: u128,
+    xx: u128,
+    /// Asked for only when a recorded checksum is of `sipHash64`.
+    sip: Option<u128>,
+}
+
+impl Sums {
+    const EMPTY: Sums = Sums { city: 0, xx: 0, sip: Some(0) };
+
+    /// `h1`, `h2` (`x`-prefixed, as `checksum_items` writes it) and `h3` when asked for.
+    fn from_parts(h1: &str, h2: &str, h3: Option<&str>) -> CoreResult<Sums> {
+        let bad = || CoreError::runtime("verify_answer", format!("not a checksum: {h1}:{h2}"));
+        Ok(Sums {
+            city: sum_of(h1).ok_or_else(bad)?,
+            xx: sum_of(h2.strip_prefix('x').unwrap_or(h2)).ok_or_else(bad)?,
+            sip: h3.map(|s| sum_of(s).ok_or_else(bad)).transpose()?,
+        })
+    }
+
+    /// These sums as a checksum of `hash`; None when that hash was not asked for.
+    fn as_checksum(self, hash: SecondHash) -> Option<Checksum> {
+        let second = match hash {
+            SecondHash::Xx => self.xx,
+            SecondHash::Sip => self.sip?,
+        };
+        Some(Checksum { city: self.city, second, hash })
+    }
+}
+
+/// `__chkit_h1, __chkit_h2` select items (aliases no column name is likely to take): the two
+/// row-hash sums over `exprs` (`*` when None), the second `x`-prefixed (`SecondHash::Xx`);
+/// with `sip`, also `__chkit_h3`, the `sipHash64` sum earlier versions recorded.
+pub fn checksum_items(exprs: Option<&[String]>, sip: bool) -> String {
     let row = match exprs {
         Some(e) if !e.is_empty() => e.join(", "),
         _ => "*".to_string(),
     };
-    format!(
-        "toString(sum(toUInt128(cityHash64(tuple({row}))))) AS __chkit_h1, toString(sum(toUInt128(sipHash64(tuple({row}))))) AS __chkit_h2"
-    )
+    let sum = |hash: &str| format!("toString(sum(toUInt128({hash}(tuple({row})))))");
+    let mut items = format!("{} AS __chkit_h1, concat('x', {}) AS __chkit_h2", sum("cityHash64"), sum("xxHash64"));
+    if sip {
+        items.push_str(&format!(", {} AS __chkit_h3", sum("sipHash64")));
+    }
+    items
 }
 
 /// `SELECT count(), h1, h2 FROM table WHERE window`: the count a run measures
@@ -62,7 +127,7 @@ pub fn measure_sql(table: &TableRef, columns: Option<&[String]>, time_column: &s
     let cols = columns.map(|c| c.iter().map(|c| quote_ident(c)).collect::<Vec<_>>());
     format!(
         "SELECT count() AS __chkit_c, {} FROM {} WHERE {} {}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
-        checksum_items(cols.as_deref()),
+        checksum_items(cols.as_deref(), false),
         table.quoted(),
         sql::window_predicate(time_column, w),
         exact_read_settings(false)
@@ -81,7 +146,7 @@ pub fn grid_measure_sql(f: &PlanFacts, chunks: &[usize]) -> CoreResult<String> {
     // picked); rows of chunks in between that are not picked are grouped apart and unused.
     let span = sql::window_predicate(&f.time_column, Window { from: p.windows[first].from, to: p.windows[last].to });
     let cols = f.columns.as_ref().map(|c| c.iter().map(|c| quote_ident(c)).collect::<Vec<_>>());
-    Ok(side_sql_where(&p.target, cols.as_deref(), &f.time_column, &p, &span, false))
+    Ok(side_sql_where(&p.target, cols.as_deref(), &f.time_column, &p, &span, false, false))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,11 +294,11 @@ fn replicated(engine: &str) -> bool {
 
 /// One side of a `table`/`copy` comparison: count and checksum per chunk, one GROUP BY
 /// over the selected windows (consecutive, of one length, so a row's chunk is a division).
-fn side_sql(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &Plan, chunks: &[usize], replicated_table: bool) -> String {
-    side_sql_where(table, exprs, time_column, p, &windows_predicate(time_column, p, chunks), replicated_table)
+fn side_sql(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &Plan, chunks: &[usize], replicated_table: bool, sip: bool) -> String {
+    side_sql_where(table, exprs, time_column, p, &windows_predicate(time_column, p, chunks), replicated_table, sip)
 }
 
-fn side_sql_where(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &Plan, predicate: &str, replicated_table: bool) -> String {
+fn side_sql_where(table: &TableRef, exprs: Option<&[String]>, time_column: &str, p: &Plan, predicate: &str, replicated_table: bool, sip: bool) -> String {
     let ms = format!("toUnixTimestamp64Milli(toDateTime64({}, 3, 'UTC'))", quote_ident(time_column));
     let chunk = match &p.bucket {
         Bucket::Step(step) => format!("intDiv({ms} - {}, {step})", p.whole.from),
@@ -243,7 +308,7 @@ fn side_sql_where(table: &TableRef, exprs: Option<&[String]>, time_column: &str,
     };
     format!(
         "SELECT {chunk} AS __chkit_chunk, count() AS __chkit_c, {h}\nFROM {t}\nWHERE {w}\nGROUP BY __chkit_chunk ORDER BY __chkit_chunk\n{s}, asterisk_include_materialized_columns=0, asterisk_include_alias_columns=0",
-        h = checksum_items(exprs),
+        h = checksum_items(exprs, sip),
         t = table.quoted(),
         w = predicate,
         s = exact_read_settings(replicated_table),
@@ -278,7 +343,9 @@ pub fn queries(req: &VerifyRequest) -> CoreResult<Queries> {
         "table" | "copy" => {
             let tc = &req.facts.time_column;
             let cols = req.facts.columns.as_ref().map(|c| c.iter().map(|c| quote_ident(c)).collect::<Vec<_>>());
-            let mut queries = vec![Query { side: "target", sql: side_sql(&p.target, cols.as_deref(), tc, &p, &chunks, rep) }];
+            // A baseline an earlier version recorded is compared under its own second hash.
+            let sip = req.chunks.iter().any(|c| c.checksum.as_deref().and_then(Checksum::parse).is_some_and(|h| h.hash == SecondHash::Sip));
+            let mut queries = vec![Query { side: "target", sql: side_sql(&p.target, cols.as_deref(), tc, &p, &chunks, rep, sip) }];
             if let Some(src) = &p.source {
                 // The source side as the INSERT wrote it: each value cast to the target's column type.
                 let types: BTreeMap<&str, &str> = req.target.columns.iter().map(|c| (c.name.as_str(), c.ty.as_str())).collect();
@@ -290,7 +357,7 @@ pub fn queries(req: &VerifyRequest) -> CoreResult<Queries> {
                         })
                         .collect::<Vec<_>>()
                 });
-                queries.push(Query { side: "source", sql: side_sql(src, cast.as_deref(), tc, &p, &chunks, false) });
+                queries.push(Query { side: "source", sql: side_sql(src, cast.as_deref(), tc, &p, &chunks, false, sip) });
             }
             Ok(Queries { queries, not_verifiable: None, per_chunk: false })
         }
@@ -487,7 +554,7 @@ impl MvShape {
     /// `rows` merged the way the engine merges them, as (count, h1, h2) select items.
     fn merged_summary(&self, rows: &str) -> String {
         let compared: Vec<String> = self.keys.iter().cloned().chain(self.merged.iter().map(|(c, _)| c.clone())).collect();
-        let h = checksum_items(Some(&compared));
+        let h = checksum_items(Some(&compared), false);
         match self.merge {
             Merge::Plain | Merge::Replacing => format!("SELECT count() AS __chkit_c, {h} FROM ({rows})"),
             Merge::Summing | Merge::Aggregating => {
@@ -573,6 +640,9 @@ pub struct SideRow {
     pub c: u64,
     pub h1: String,
     pub h2: String,
+    /// The `sipHash64` sum, when the query asked for it.
+    #[serde(default)]
+    pub h3: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -647,8 +717,8 @@ pub struct Report {
     pub chunks: Vec<ChunkVerdict>,
 }
 
-fn by_chunk(rows: &[SideRow]) -> CoreResult<BTreeMap<i64, (u64, Checksum)>> {
-    rows.iter().map(|r| Ok((r.chunk, (r.c, Checksum::from_parts(&r.h1, &r.h2)?)))).collect()
+fn by_chunk(rows: &[SideRow]) -> CoreResult<BTreeMap<i64, (u64, Sums)>> {
+    rows.iter().map(|r| Ok((r.chunk, (r.c, Sums::from_parts(&r.h1, &r.h2, r.h3.as_deref())?)))).collect()
 }
 
 struct Judged {
@@ -664,7 +734,7 @@ fn not_verifiable(reason: impl Into<String>) -> Judged {
 }
 
 /// Count first, then content when there is something to compare it with.
-fn compare(expected: (u64, Option<Checksum>), actual: (u64, Checksum), unit: &str, no_content: &str) -> Judged {
+fn compare(expected: (u64, Option<Checksum>), actual: (u64, Sums), unit: &str, no_content: &str) -> Judged {
     let (e, a) = (expected.0, actual.0);
     let j = |verdict, content_checked, reason: Option<String>| Judged { verdict, expected: Some(e), actual: Some(a), content_checked, reason };
     if a < e {
@@ -674,10 +744,14 @@ fn compare(expected: (u64, Option<Checksum>), actual: (u64, Checksum), unit: &st
         let twice = if e > 0 && a == 2 * e { " (twice what it should hold)" } else { "" };
         return j(Verdict::Extra, false, Some(format!("{} {unit} more than expected{twice}", a - e)));
     }
+    let not_verifiable = |why: &str| j(Verdict::NotVerifiable, false, Some(format!("the count matches ({a} {unit}); the content is not verifiable: {why}")));
     match expected.1 {
-        None => j(Verdict::NotVerifiable, false, Some(format!("the count matches ({a} {unit}); the content is not verifiable: {no_content}"))),
-        Some(h) if h == actual.1 => j(Verdict::Ok, true, None),
-        Some(_) => j(Verdict::Differs, true, Some(format!("same count ({a} {unit}), other content"))),
+        None => not_verifiable(no_content),
+        Some(h) => match actual.1.as_checksum(h.hash) {
+            None => not_verifiable("the window's sipHash64 sum was not read"),
+            Some(got) if got == h => j(Verdict::Ok, true, None),
+            Some(_) => j(Verdict::Differs, true, Some(format!("same count ({a} {unit}), other content"))),
+        },
     }
 }
 
@@ -686,7 +760,7 @@ pub fn judge(req: &VerifyRequest, answers: &Answers) -> CoreResult<Report> {
     let mv = req.facts.strategy == "mv_replay";
     let target = by_chunk(&answers.target)?;
     let source = by_chunk(&answers.source)?;
-    let zero = (0u64, Checksum::EMPTY);
+    let zero = (0u64, Sums::EMPTY);
     // mv_replay: a chunk's target rows are found by the keys its view produces, which is
     // sound only when no key comes from two chunks.
     let shape = if mv { Some(MvShape::of(req)) } else { None };
@@ -726,7 +800,7 @@ pub fn judge(req: &VerifyRequest, answers: &Answers) -> CoreResult<Report> {
                     (_, h) => h,
                 };
                 compare(
-                    (before + src.0, prior.map(|h| h.plus(src.1))),
+                    (before + src.0, prior.and_then(|h| h.plus(src.1.as_checksum(h.hash)?))),
                     tgt,
                     unit,
                     &format!("the target held {before} rows in the window before the run, and the run recorded no checksum of them"),
@@ -743,7 +817,7 @@ pub fn judge(req: &VerifyRequest, answers: &Answers) -> CoreResult<Report> {
                     None => not_verifiable("the run recorded no row count of the window before the chunk ran"),
                     // Every row of the window once more: count and checksum double.
                     Some((b, e, h)) => compare(
-                        (b + e, if b == e { h.map(|h| h.plus(h)) } else { None }),
+                        (b + e, if b == e { h.and_then(|h| h.plus(h)) } else { None }),
                         tgt,
                         unit,
                         "the run recorded no checksum of the window before the chunk ran (made by an earlier version)",
@@ -761,8 +835,8 @@ pub fn judge(req: &VerifyRequest, answers: &Answers) -> CoreResult<Report> {
                         r.vn, r.vk
                     )),
                     (_, None, Some(r)) => compare(
-                        (r.vc, Some(Checksum::from_parts(&r.vh1, &r.vh2)?)),
-                        (r.tc, Checksum::from_parts(&r.th1, &r.th2)?),
+                        (r.vc, Sums::from_parts(&r.vh1, &r.vh2, None)?.as_checksum(SecondHash::Xx)),
+                        (r.tc, Sums::from_parts(&r.th1, &r.th2, None)?),
                         unit,
                         "",
                     ),
@@ -828,9 +902,11 @@ mod tests {
         ChunkRecord { chunk, status: ChunkStatus::Done, before, expected: before, checksum: checksum.map(str::to_string) }
     }
 
+    /// `city:xx` or, with the sum earlier versions recorded, `city:xx:sip`.
     fn row(chunk: i64, c: u64, h: &str) -> SideRow {
-        let (a, b) = h.split_once(':').unwrap();
-        SideRow { chunk, c, h1: a.into(), h2: b.into() }
+        let mut parts = h.split(':');
+        let (a, b) = (parts.next().unwrap(), parts.next().unwrap());
+        SideRow { chunk, c, h1: a.into(), h2: format!("x{b}"), h3: parts.next().map(str::to_string) }
     }
 
     #[test]
@@ -849,10 +925,51 @@ mod tests {
 
     #[test]
     fn checksums_add_up() {
-        let a = Checksum::parse("340282366920938463463374607431768211455:1").unwrap();
-        assert_eq!(a.plus(Checksum::parse("1:2").unwrap()).to_string(), "0:3", "wraps like the server never needs to");
+        let a = Checksum::parse("340282366920938463463374607431768211455:x1").unwrap();
+        assert_eq!(a.plus(Checksum::parse("1:x2").unwrap()).unwrap().to_string(), "0:x3", "wraps like the server never needs to");
         assert_eq!(Checksum::parse("x:1"), None);
-        assert_eq!(Checksum::from_parts("", "\\N").unwrap(), Checksum::EMPTY);
+        assert_eq!(Checksum::parse("1:xx"), None);
+        assert_eq!(Sums::from_parts("", "\\N", None).unwrap().as_checksum(SecondHash::Xx), Some(Checksum::EMPTY));
+    }
+
+    #[test]
+    fn a_checksum_says_which_hash_its_second_sum_is_of() {
+        let new = Checksum::parse("3:x5").unwrap();
+        let old = Checksum::parse("3:5").unwrap();
+        assert_eq!((new.hash, old.hash), (SecondHash::Xx, SecondHash::Sip));
+        assert_eq!((new.to_string(), old.to_string()), ("3:x5".to_string(), "3:5".to_string()));
+        // A window without rows sums to 0 under either hash.
+        assert_eq!(Checksum::parse("0:0"), Some(Checksum::EMPTY));
+        assert_eq!(new.plus(old), None, "sums of different hashes do not add up");
+        let sums = Sums::from_parts("3", "x5", Some("7")).unwrap();
+        assert_eq!(sums.as_checksum(SecondHash::Xx), Some(new));
+        assert_eq!(sums.as_checksum(SecondHash::Sip), Checksum::parse("3:7"));
+        assert_eq!(Sums::from_parts("3", "x5", None).unwrap().as_checksum(SecondHash::Sip), None);
+        // The recorded sums are of cityHash64 and xxHash64; sipHash64 only when asked for.
+        let items = checksum_items(Some(&["`a`".to_string()]), false);
+        assert_eq!(items, "toString(sum(toUInt128(cityHash64(tuple(`a`))))) AS __chkit_h1, concat('x', toString(sum(toUInt128(xxHash64(tuple(`a`)))))) AS __chkit_h2");
+        assert!(checksum_items(None, true).ends_with(", toString(sum(toUInt128(sipHash64(tuple(*))))) AS __chkit_h3"));
+    }
+
+    #[test]
+    fn baselines_an_earlier_version_recorded_are_compared_under_its_hash() {
+        // Chunk 0 measured by an earlier version (sipHash64), chunk 1 by this one.
+        let table = request("table", vec![rec(0, Some(4), Some("3:5")), rec(1, Some(4), Some("3:x5")), rec(2, Some(4), Some("3:5"))]);
+        let q = queries(&table).unwrap();
+        assert!(q.queries[0].sql.contains("sipHash64") && q.queries[0].sql.contains("__chkit_h3"), "{}", q.queries[0].sql);
+        let answers = Answers { target: vec![row(0, 8, "6:99:10"), row(1, 8, "6:10:99"), row(2, 8, "6:10:11")], ..Default::default() };
+        let v: Vec<_> = judge(&table, &answers).unwrap().chunks.iter().map(|c| (c.verdict, c.content_checked)).collect();
+        assert_eq!(v, [(Verdict::Ok, true), (Verdict::Ok, true), (Verdict::Differs, true)]);
+        // Only this version's baselines: sipHash64 is not read at all.
+        let new_only = request("table", vec![rec(0, Some(4), Some("3:x5")), rec(1, Some(0), Some("0:0"))]);
+        assert!(!queries(&new_only).unwrap().queries[0].sql.contains("sipHash64"));
+        // copy: the rows held before (old hash) plus the source's rows under the same hash.
+        let copy = request("copy", vec![rec(0, Some(5), Some("2:3"))]);
+        assert!(queries(&copy).unwrap().queries.iter().all(|q| q.sql.contains("__chkit_h3")));
+        let answers = Answers { source: vec![row(0, 10, "7:9:4")], target: vec![row(0, 15, "9:50:7")], ..Default::default() };
+        assert_eq!(judge(&copy, &answers).unwrap().chunks[0].verdict, Verdict::Ok);
+        let unread = Answers { source: vec![row(0, 10, "7:9")], target: vec![row(0, 15, "9:50")], ..Default::default() };
+        assert_eq!(judge(&copy, &unread).unwrap().chunks[0].verdict, Verdict::NotVerifiable, "never ok without the hash it was recorded with");
     }
 
     #[test]
@@ -889,7 +1006,7 @@ mod tests {
         assert!(!r.ok);
         assert_eq!(r.summary, Summary { chunks: 3, compared: 2, ok: 1, missing: 0, extra: 1, differs: 0, not_verifiable: 1 });
         // With the earlier rows' checksum recorded, the content is compared too.
-        let req = request("copy", vec![rec(2, Some(5), Some("2:0"))]);
+        let req = request("copy", vec![rec(2, Some(5), Some("2:x0"))]);
         let r = judge(&req, &answers).unwrap();
         assert_eq!((r.chunks[0].verdict, r.ok), (Verdict::Ok, true));
     }
@@ -898,7 +1015,7 @@ mod tests {
     fn table_verdicts() {
         let mut pending = rec(2, None, None);
         pending.status = ChunkStatus::Failed;
-        let req = request("table", vec![rec(0, Some(4), Some("3:5")), rec(1, Some(4), Some("3:5")), pending]);
+        let req = request("table", vec![rec(0, Some(4), Some("3:x5")), rec(1, Some(4), Some("3:x5")), pending]);
         let answers = Answers { target: vec![row(0, 8, "6:10"), row(1, 8, "6:11"), row(2, 1, "1:1")], ..Default::default() };
         let r = judge(&req, &answers).unwrap();
         let v: Vec<_> = r.chunks.iter().map(|c| c.verdict).collect();

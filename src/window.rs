@@ -95,12 +95,17 @@ fn push_instant(s: &mut String, ms: Millis, sep: char) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
+    // Zero-padded to `width` without a String per field (this runs for every chunk of a plan).
     let digits = |s: &mut String, n: i64, width: usize| {
-        let text = n.to_string();
-        for _ in text.len()..width {
-            s.push('0');
+        let mut buf = [b'0'; 20];
+        let (mut v, mut i) = (n.unsigned_abs(), buf.len());
+        while v > 0 || i == buf.len() {
+            i -= 1;
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
         }
-        s.push_str(&text);
+        let start = i.min(buf.len() - width);
+        s.push_str(std::str::from_utf8(&buf[start..]).expect("ASCII digits"));
     };
     digits(s, year, 4);
     s.push('-');

@@ -7,7 +7,11 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const wasm = require('../pkg/chkit_backfill_core.js');
-const call = (fn, ...args) => JSON.parse(wasm[fn](...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))));
+// An envelope comes back as text, or as its UTF-8 bytes (buildPlan: a plan file can be megabytes).
+const call = (fn, ...args) => {
+  const out = wasm[fn](...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))));
+  return JSON.parse(typeof out === 'string' ? out : Buffer.from(out).toString('utf8'));
+};
 
 test('options resolve with defaults; unknown keys fail as usage errors', () => {
   const ok = call('resolveOptions', {});

@@ -1,5 +1,4 @@
 // `doctor`: the diagnosis of a plan (sdk/doctor.ts), for humans.
-import { diagnoseBackfill } from '../sdk/doctor.js';
 import { defineCommand, planIdFlag } from './command.js';
 import { wrap } from './output.js';
 
@@ -8,6 +7,7 @@ export const doctorCommand = defineCommand(
   'Diagnose a plan: run state, lock, environment, and the target on the server',
   [planIdFlag],
   async (cx) => {
+    const { diagnoseBackfill } = await import('../sdk/doctor.js');
     const r = await diagnoseBackfill(cx.session, { planId: cx.string('--plan-id') ?? '' });
     const cli = cx.session.programName;
     const text = [`Doctor ${r.planId} (${r.target}, ${r.status}): ${r.healthy ? 'ok' : 'problems found'}`];

@@ -1,5 +1,5 @@
 // `list`: every plan in the state directory with its run's progress.
-import { listBackfills, type ListResult } from '../sdk/list.js';
+import type { ListResult } from '../sdk/list.js';
 import { defineCommand } from './command.js';
 
 const day = (iso: string) => iso.replace(/T00:00:00\.000Z$/, '').replace(/:00\.000Z$/, 'Z').replace('T', ' ');
@@ -18,6 +18,7 @@ function listLines(r: ListResult): string[] {
 }
 
 export const listCommand = defineCommand('list', 'List every plan with its status and progress', [], async (cx) => {
+  const { listBackfills } = await import('../sdk/list.js');
   const result = await listBackfills(cx.session);
   return { json: result, text: listLines(result) };
 });

@@ -2,7 +2,7 @@
 // for a time column that was detected or is ambiguous.
 import type { PlanPreview } from '../core/core.js';
 import { usageError } from '../core/errors.js';
-import { planBackfill, type PlanInput, type PlanResult } from '../sdk/plan.js';
+import type { PlanInput, PlanResult } from '../sdk/plan.js';
 import { defineCommand, type Cx, type FlagDef } from './command.js';
 import { cliName, wrap } from './output.js';
 import { canPrompt, choose, confirm } from './prompt.js';
@@ -68,6 +68,7 @@ export const planCommand = defineCommand(
     { name: '--dry-run', type: 'boolean', description: 'Show the chunks and the SQL of the first and last chunk; write nothing' },
   ],
   async (cx) => {
+    const { planBackfill } = await import('../sdk/plan.js');
     const r = await planBackfill(cx.session, {
       ...planInputFromFlags(cx),
       force: cx.bool('--force'),

@@ -1,4 +1,5 @@
-// The chkit plugin object and the `backfill()` registration factory.
+// The chkit plugin object and the `backfill()` registration factory. Each command loads its
+// implementation (sdk/*) when it runs, so a command loads only the modules it uses.
 import type { PluginCommand } from './command.js';
 import { planCommand } from './plan.js';
 import { runCommand } from './run.js';

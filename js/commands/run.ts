@@ -1,6 +1,6 @@
 // `run` (and `resume`, which shares it): flags → run request (sdk/run.ts), live
 // progress on a terminal, result → lines.
-import { runBackfill, type RunMode, type RunResult } from '../sdk/run.js';
+import type { RunMode, RunResult } from '../sdk/run.js';
 import { defineCommand, planIdFlag, type CommandResult, type Cx, type FlagDef } from './command.js';
 import { cliName, wrap } from './output.js';
 import { summaryLines } from './present.js';
@@ -23,6 +23,7 @@ export async function executeRun(cx: Cx, mode: RunMode): Promise<CommandResult> 
   const progress = createProgress({ jsonMode: cx.jsonMode });
   let r: RunResult;
   try {
+    const { runBackfill } = await import('../sdk/run.js');
     r = await runBackfill(
       cx.session,
       {

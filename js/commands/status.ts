@@ -1,15 +1,14 @@
 // `status`: the state of a plan and its run (sdk/status.ts), for humans.
-import { backfillStatus } from '../sdk/status.js';
 import { chunkTableLines } from './chunk_table.js';
 import { defineCommand, planIdFlag } from './command.js';
 import { summaryLines } from './present.js';
-import { verificationLine } from '../sdk/verify.js';
 
 export const statusCommand = defineCommand(
   'status',
   'Show the state of a plan and its run',
   [planIdFlag, { name: '--chunks', type: 'boolean', description: 'Add a table of chunks (failed first)' }],
   async (cx) => {
+    const [{ backfillStatus }, { verificationLine }] = await Promise.all([import('../sdk/status.js'), import('../sdk/verify.js')]);
     const r = await backfillStatus(cx.session, { planId: cx.string('--plan-id') ?? '', chunks: cx.bool('--chunks') });
     return {
       json: r,

@@ -1,12 +1,12 @@
 // `verify`: flags → request, result → lines (the comparison itself: sdk/verify.ts).
 import { usageError } from '../core/errors.js';
-import { verifyBackfill, verifySummaryText, type Verdict, type VerifyResult } from '../sdk/verify.js';
+import type { Verdict, VerifyResult } from '../sdk/verify.js';
 import { defineCommand, planIdFlag } from './command.js';
 import { wrap } from './output.js';
 
 const VERDICT_TEXT: Record<Verdict, string> = { ok: 'ok', missing: 'missing', extra: 'extra', differs: 'differs', not_verifiable: 'not verifiable' };
 
-function verifyLines(r: VerifyResult, program: string): string[] {
+function verifyLines(r: VerifyResult, program: string, verifySummaryText: (s: VerifyResult['summary']) => string): string[] {
   const s = r.summary;
   const head = `Verify ${r.planId} (${r.target}, ${r.strategy}): ${r.ok ? (s.notVerifiable ? 'no difference found' : 'ok') : 'differences found'}`;
   const text = [head, `  ${verifySummaryText(s)}`];
@@ -39,12 +39,13 @@ export const verifyCommand = defineCommand(
   async (cx) => {
     const sample = cx.string('--sample');
     if (sample !== undefined && !/^\d+$/.test(sample)) throw usageError('invalid_flag', `--sample takes a number of chunks, not '${sample}'`);
+    const { verifyBackfill, verifySummaryText } = await import('../sdk/verify.js');
     const result = await verifyBackfill(cx.session, {
       planId: cx.string('--plan-id') ?? '',
       chunks: (cx.ctx.flags['--chunk'] as string[] | undefined) ?? [],
       sample: sample === undefined ? undefined : Number(sample),
       listAll: cx.bool('--chunks'),
     });
-    return { exitCode: result.ok ? 0 : 1, json: result, text: verifyLines(result, cx.session.programName) };
+    return { exitCode: result.ok ? 0 : 1, json: result, text: verifyLines(result, cx.session.programName, verifySummaryText) };
   },
 );

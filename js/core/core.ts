@@ -19,7 +19,8 @@ export function callCore<T>(fn: string, ...args: unknown[]): T {
 function rawCall(fn: string, args: unknown[]): string {
   const f = wasm[fn];
   if (typeof f !== 'function') throw new Error(`core has no export ${fn}`);
-  return f(...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a ?? null))));
+  // Bytes go as they are (a plan's chunk lines: megabytes not decoded only to be encoded again).
+  return (f as (...a: unknown[]) => string)(...args.map((a) => (typeof a === 'string' || a instanceof Uint8Array ? a : JSON.stringify(a ?? null))));
 }
 
 const coreError = (out: Extract<Envelope<unknown>, { ok: false }>) =>
@@ -144,7 +145,9 @@ export const parseTable = (input: string, defaultDb: string, flag: string): Tabl
 /** The plan file's content as the core lays it out (src/plan_file.rs): written as is, read with planFromBytes. */
 export function buildPlanFile(request: Record<string, unknown>): Uint8Array {
   // Not parsed here: a plan can be tens of megabytes and is read back chunk by chunk.
-  return Buffer.from(callCoreJson('buildPlan', request), 'utf8');
+  const raw = Buffer.from(rawCall('buildPlan', [request]) as unknown as Uint8Array);
+  if (raw.subarray(0, OK_PREFIX.length).toString('latin1') === OK_PREFIX) return raw.subarray(OK_PREFIX.length, raw.length - 1);
+  throw coreError(JSON.parse(raw.toString('utf8')));
 }
 
 export interface VolumeQueries {

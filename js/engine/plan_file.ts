@@ -15,8 +15,8 @@ export interface Plan extends PlanHeader {
   readonly chunkCount: number;
   /** Chunk `i` (0-based), parsed from its line on each call. */
   chunk(i: number): PlanChunk;
-  /** Chunks [from, to) as JSON text, one per line (a trailing comma may end a line): what `plan_check` reads. */
-  chunkLines(from: number, to: number): string;
+  /** Chunks [from, to) as JSON text in UTF-8, one per line (a trailing comma may end a line): what `plan_check` reads. */
+  chunkLines(from: number, to: number): Uint8Array;
   /** sha256 (hex) of the file's bytes: the plan's part of the compatibility token. */
   readonly sha256: string;
 }
@@ -55,6 +55,8 @@ class LineScan {
 interface Source {
   /** Bytes [start, end) as text. */
   text(start: number, end: number): string;
+  /** Bytes [start, end), as they are (no decoding for text handed on whole). */
+  raw(start: number, end: number): Buffer;
 }
 
 /**
@@ -101,13 +103,13 @@ export function readPlanFile(file: string): Plan {
   };
   // A run reads chunks in order: one read serves the lines that follow too.
   let cached: { start: number; buf: Buffer } = { start: 0, buf: Buffer.alloc(0) };
-  const text = (start: number, end: number): string => {
+  const raw = (start: number, end: number): Buffer => {
     if (start < cached.start || end > cached.start + cached.buf.length) {
       cached = { start, buf: bytes(start, Math.min(identity.size, Math.max(end, start + READ_AHEAD))) };
     }
-    return cached.buf.toString('utf8', start - cached.start, end - cached.start);
+    return cached.buf.subarray(start - cached.start, end - cached.start);
   };
-  return openPlan({ text }, head, scanFile, file);
+  return openPlan({ text: (start, end) => raw(start, end).toString('utf8'), raw }, head, scanFile, file);
 }
 
 /** The file's first line (without its newline), or the whole file when it has none. */
@@ -135,13 +137,18 @@ export function planFromBytes(data: Uint8Array, where: string): Plan {
     scan.feed(bytes);
     return scan;
   };
-  return openPlan({ text: (start, end) => bytes.toString('utf8', start, end) }, bytes.subarray(0, nl >= 0 ? nl : bytes.length), scanBytes, where);
+  return openPlan(
+    { text: (start, end) => bytes.toString('utf8', start, end), raw: (start, end) => bytes.subarray(start, end) },
+    bytes.subarray(0, nl >= 0 ? nl : bytes.length),
+    scanBytes,
+    where,
+  );
 }
 
 interface Chunks {
   count: number;
   chunk(i: number): PlanChunk;
-  lines(from: number, to: number): string;
+  lines(from: number, to: number): Uint8Array;
   sha256: string;
 }
 
@@ -168,7 +175,7 @@ function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: str
       chunks: {
         count: list.length,
         chunk: (i) => (inRange(i, list.length), list[i] as PlanChunk),
-        lines: (from, to) => list.slice(from, to).map((c) => JSON.stringify(c)).join('\n'),
+        lines: (from, to) => Buffer.from(list.slice(from, to).map((c) => JSON.stringify(c)).join('\n')),
         sha256: s.digest(),
       },
     };
@@ -188,7 +195,7 @@ function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: str
         count: lines.count,
         chunk: (i) => (inRange(i, lines.count), parse(source.text(s.newlines[i] + 1, s.ends[i + 1]), `chunk line ${i + 2}`)),
         // The raw lines, as written: the commas between them are left for the reader.
-        lines: (from, to) => (to <= from ? '' : (inRange(from, lines.count), inRange(to - 1, lines.count), source.text(s.newlines[from] + 1, s.ends[to]))),
+        lines: (from, to) => (to <= from ? Buffer.alloc(0) : (inRange(from, lines.count), inRange(to - 1, lines.count), source.raw(s.newlines[from] + 1, s.ends[to]))),
         sha256: s.digest(),
       };
       return known;

@@ -1,5 +1,6 @@
 // Learn the tables and views involved, decide the strategy and time column,
 // cut the window into chunks and write the immutable plan file.
+import fs from 'node:fs';
 import { buildPlanFile, checkPlanInput, parseTable, planDifferences, chunkStatements, planPreview, volumeQueries, volumeReport, type PlanPreview, type VolumeReport } from '../core/core.js';
 import { planFromBytes, readPlanFile, type Plan } from '../engine/plan_file.js';
 import { usageError } from '../core/errors.js';
@@ -180,20 +181,24 @@ interface WriteOptions {
 /** `bytes`: the plan file as the core laid it out (`jq .` shows it indented). */
 function writePlan(cx: Session, plan: Plan, file: string, bytes: Uint8Array, o: WriteOptions): { existed: boolean; kept: string[]; upgraded: boolean } {
   const planId = plan.planId;
-  const existing = readTextIfExists(file);
+  const existing = readIfExists(file);
   if (existing === undefined) {
     writeFileAtomic(file, bytes);
     return { existed: false, kept: [], upgraded: false };
   }
   if (!o.force) {
-    const fresh = new TextDecoder().decode(bytes);
-    const diff = planDifferences(existing, fresh);
+    const fresh = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const sameChunks = sameChunkLines(existing, fresh);
+    // Chunk lines equal byte for byte: only the headers can differ (parsing megabytes of chunks to learn that is most of a re-plan).
+    const diff = sameChunks
+      ? planDifferences(headerOnly(existing), headerOnly(fresh))
+      : planDifferences(existing.toString('utf8'), fresh.toString('utf8'));
     if (diff.length === 0) return { existed: true, kept: [], upgraded: false };
     // A plan of an earlier version lacks only the SQL digests: table and copy plans are checked
     // without them; an mv_replay plan whose chunk lines are byte for byte the fresh ones gets them.
     if (diff.length === 1 && diff[0] === 'sqlDigests' && !('sqlDigests' in readPlanFile(file))) {
       if (plan.strategy !== 'mv_replay') return { existed: true, kept: [], upgraded: false };
-      if (existing.slice(existing.indexOf('\n')) === fresh.slice(fresh.indexOf('\n'))) {
+      if (sameChunks) {
         writeFileAtomic(file, o.rebuild(readPlanFile(file).createdAt));
         return { existed: true, kept: [], upgraded: true };
       }
@@ -215,6 +220,31 @@ function writePlan(cx: Session, plan: Plan, file: string, bytes: Uint8Array, o: 
   writeFileAtomic(file, bytes);
   return { existed: false, kept, upgraded: false };
 }
+
+function readIfExists(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+const HEADER_END = Buffer.from('"chunks":[');
+
+/** Where a plan file's chunk lines start: after its first line when that is the header (the core's layout, src/plan_file.rs); -1 otherwise. */
+function chunkLinesAt(b: Buffer): number {
+  const nl = b.indexOf(0x0a);
+  return nl >= HEADER_END.length && b.subarray(nl - HEADER_END.length, nl).equals(HEADER_END) ? nl : -1;
+}
+
+function sameChunkLines(a: Buffer, b: Buffer): boolean {
+  const [i, j] = [chunkLinesAt(a), chunkLinesAt(b)];
+  return i >= 0 && j >= 0 && a.subarray(i).equals(b.subarray(j));
+}
+
+/** The plan without its chunks: the header line, closed. */
+const headerOnly = (b: Buffer) => b.toString('utf8', 0, chunkLinesAt(b)) + ']}';
 
 type Applied = { done: number; total: number; rows: number; partial: number } | { unreadable: string };
 

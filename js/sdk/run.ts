@@ -16,7 +16,7 @@ import { verifyPlan } from '../engine/plan_check.js';
 import type { ChunkStatus } from '../core/core.js';
 import { operation } from './errors.js';
 import { runPayload, type RunPayload } from './payload.js';
-import { makePlan, type PlanInput } from './plan.js';
+import type { PlanInput } from './plan.js';
 import type { BackfillConfig, Session } from './session.js';
 
 export type RunMode = 'run' | 'resume';
@@ -45,6 +45,8 @@ async function resolvePlan(cx: Session, req: RunRequest, mode: RunMode): Promise
   const env = cx.environment();
   const holder = env && env.origin.startsWith('chdb:') ? liveLocks(cx.paths).find((l) => l.environment === env.origin) : undefined;
   if (holder) throw usageError('engine_busy', `the embedded engine ${env!.origin} is in use by the run of plan ${holder.planId} (${describeHolder(holder)})`);
+  // Loaded only for an implicit plan: running a plan file needs none of planning's modules.
+  const { makePlan } = await import('./plan.js');
   const { plan } = await makePlan(cx, { ...req.plan, dryRun: req.dryRun });
   return { plan, implicit: true };
 }

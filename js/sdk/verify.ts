@@ -173,7 +173,13 @@ export function verifyBackfill(config: BackfillConfig | Session, req: VerifyRequ
       for (const { side, sql } of q.queries) {
         const rows = await ch.query<Record<string, unknown>>(sql);
         if (side === 'whole') answers.wholeKeys = Number(rows[0]?.__chkit_k ?? 0);
-        else answers[side] = rows.map((r) => ({ chunk: Number(r.__chkit_chunk), c: Number(r.__chkit_c), h1: String(r.__chkit_h1 ?? ''), h2: String(r.__chkit_h2 ?? '') }));
+        else {
+          // __chkit_h3: the sipHash64 sum, asked for only to compare baselines an earlier version recorded.
+          answers[side] = rows.map((r) => ({
+            chunk: Number(r.__chkit_chunk), c: Number(r.__chkit_c), h1: String(r.__chkit_h1 ?? ''), h2: String(r.__chkit_h2 ?? ''),
+            ...('__chkit_h3' in r ? { h3: String(r.__chkit_h3 ?? '') } : {}),
+          }));
+        }
       }
       if (q.perChunk) {
         // Every chunk's view, even when only some are reported: that no key comes from two chunks is a fact about all of them.

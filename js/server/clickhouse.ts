@@ -4,8 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-// Only the types up front: commands that never connect (status, list, check, cancel) never load the client.
-import type { ClickHouseClient } from '@clickhouse/client';
+import type { Readable } from 'node:stream';
 import { usageError } from '../core/errors.js';
 import { createConfiguredChdbConnection } from './chdb_session.js';
 import { redactCredentials } from '../core/core.js';
@@ -185,20 +184,65 @@ export function markQuery(sql: string, queryId: string | undefined): string {
 
 const QUERY_ID = /^[A-Za-z0-9_-]+$/;
 
+interface StatementParams {
+  query: string;
+  query_id?: string;
+  clickhouse_settings?: Record<string, string | number | boolean | undefined>;
+  query_params?: Record<string, unknown>;
+  abort_signal?: AbortSignal;
+}
+
+/** What the statements below ask of a client: @clickhouse/client's (HTTP), or the embedded engine's connection. */
+interface Client {
+  query(p: StatementParams & { format: 'JSONEachRow' }): Promise<{ json<T>(): Promise<T[]> }>;
+  command(p: StatementParams): Promise<{ summary?: { written_rows?: string } }>;
+  close(): Promise<void>;
+}
+
+/** The Connection chdb (or chdb_session.ts) implements for @clickhouse/client. */
+interface EngineConnection {
+  query(p: StatementParams): Promise<{ stream: Readable }>;
+  command(p: StatementParams): Promise<{ summary?: { written_rows?: string } }>;
+  close(): Promise<void>;
+}
+
+/** A statement as @clickhouse/client sends it: trimmed, without trailing semicolons. */
+const statement = (sql: string) => sql.trim().replace(/;+$/, '');
+
+/**
+ * The embedded engine's connection as a client, sending it what @clickhouse/client would
+ * (`FORMAT JSONEachRow` after a query, rows parsed line by line) without loading the HTTP
+ * client, which an embedded run never uses.
+ */
+function embeddedClient(conn: EngineConnection): Client {
+  return {
+    async query(p) {
+      const { format, ...rest } = p;
+      const { stream } = await conn.query({ ...rest, query: `${statement(p.query)} \nFORMAT ${format}` });
+      const parts: Buffer[] = [];
+      for await (const chunk of stream) parts.push(chunk as Buffer);
+      const text = Buffer.concat(parts).toString('utf8');
+      return { json: async <T>() => text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T) };
+    },
+    command: (p) => conn.command({ ...p, query: statement(p.query) }),
+    close: () => conn.close(),
+  };
+}
+
 /** A small pool: chdb runs one statement at a time per connection, so
  *  parallel chunks each need their own; kill uses a connection of its own. */
 class Pool {
-  private idle: ClickHouseClient[];
-  private waiters: ((c: ClickHouseClient) => void)[] = [];
+  private idle: Client[];
+  private waiters: ((c: Client) => void)[] = [];
   constructor(
-    readonly all: ClickHouseClient[],
+    readonly all: Client[],
     /** Run on a connection whose statement failed, before it is reused. */
-    private readonly afterError?: (c: ClickHouseClient) => Promise<unknown>,
+    private readonly afterError?: (c: Client) => Promise<unknown>,
   ) {
     this.idle = [...all];
   }
-  async use<T>(fn: (c: ClickHouseClient) => Promise<T>): Promise<T> {
-    const c = this.idle.pop() ?? (await new Promise<ClickHouseClient>((r) => this.waiters.push(r)));
+  async use<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    const c = this.idle.pop() ?? (await new Promise<Client>((r) => this.waiters.push(r)));
     try {
       return await fn(c);
     } catch (err) {
@@ -226,12 +270,11 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
     return new ClickHouseFailure(redact(f.message), f.code, f.type, f.origin);
   };
   const embedded = isEmbeddedUrl(settings.url);
-  const { ClickHouseLogLevel, createClient } = await import('@clickhouse/client');
-  let client: ClickHouseClient;
+  let client: Client;
   let pool: Pool;
   if (embedded) {
     const { dir, configFile } = embeddedTarget(settings.url, configDir);
-    let createChdbConnection: (o: { path: string }) => unknown;
+    let createChdbConnection: (o: { path: string }) => EngineConnection;
     try {
       // chdb is an optional peer dependency: only embedded URLs need it.
       const require = createRequire(import.meta.url);
@@ -239,12 +282,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
     } catch {
       throw usageError('chdb_missing', `clickhouse.url '${settings.url}' needs the embedded engine: npm install chdb`);
     }
-    const open = () =>
-      createClient({
-        connection: (configFile ? createConfiguredChdbConnection(dir, configFile) : createChdbConnection({ path: dir })) as never,
-        database: environment.database,
-        log: { level: ClickHouseLogLevel.OFF },
-      } as never);
+    const open = () => embeddedClient(configFile ? (createConfiguredChdbConnection(dir, configFile) as EngineConnection) : createChdbConnection({ path: dir }));
     client = open();
     // chdb lists a killed statement in system.processes until its connection runs
     // the next one: run a trivial one so "killed" also means "no longer listed".
@@ -252,7 +290,9 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
       c.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json()),
     );
   } else {
-    client = createClient({
+    // Loaded here only: commands that never connect, and embedded runs, never load the HTTP client.
+    const { ClickHouseLogLevel, createClient } = await import('@clickhouse/client');
+    const http = createClient({
       url: settings.url,
       username: settings.username ?? 'default',
       password: settings.password ?? '',
@@ -264,6 +304,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
       log: { level: ClickHouseLogLevel.OFF },
       max_open_connections: Math.max(2, (copts.parallel ?? 1) + 1),
     });
+    client = http;
     pool = new Pool([client]);
     // One HTTP client multiplexes; the pool of one must not serialise it.
     pool.use = (fn) => fn(client);
@@ -284,7 +325,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
           c.command({
             query: markQuery(sql, opts.queryId),
             query_id: opts.queryId,
-            clickhouse_settings: opts.settings as never,
+            clickhouse_settings: opts.settings,
             query_params: opts.params,
             // chdb cannot interrupt a statement from the client: an abort would only stop
             // waiting while the INSERT goes on. There, KILL QUERY (kill) ends it.
@@ -304,7 +345,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
             query: markQuery(sql, opts.queryId),
             format: 'JSONEachRow',
             query_id: opts.queryId,
-            clickhouse_settings: opts.settings as never,
+            clickhouse_settings: opts.settings,
             query_params: opts.params,
             abort_signal: opts.signal,
           });

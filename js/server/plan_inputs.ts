@@ -4,7 +4,7 @@
 // configured, from the server (so a view created outside chkit is found too).
 import type { ClickHouse } from './clickhouse.js';
 import { distributedEngine, viewSource, type TableRef } from '../core/core.js';
-import { tableColumns, targetTable } from './schema_info.js';
+import { tableColumns, tableRow, targetTable } from './schema_info.js';
 import { schemaColumnType, type Schema, type TableDefinition } from './schema.js';
 
 export interface TableInfo {
@@ -50,15 +50,12 @@ function fromSchema(def: TableDefinition): TableInfo {
 async function fromServer(ch: ClickHouse, t: TableRef): Promise<TableInfo | undefined> {
   const cols = await tableColumns(ch, t.database, t.table);
   if (!cols) return undefined;
-  const [row] = await ch.query<{ sorting_key: string }>(
-    'SELECT sorting_key FROM system.tables WHERE database = {db:String} AND name = {t:String}',
-    { params: { db: t.database, t: t.table } },
-  );
+  const row = await tableRow(ch, t.database, t.table);
   return {
     database: t.database,
     table: t.table,
     columns: cols.map((c) => ({ name: c.name, type: c.type, defaultKind: c.defaultKind })),
-    orderBy: row?.sorting_key ? [row.sorting_key] : [],
+    orderBy: row?.sortingKey ? [row.sortingKey] : [],
   };
 }
 
@@ -128,22 +125,17 @@ export interface DistributedInput {
 
 /** When `target` is a Distributed table: its definition, its cluster's shards, and the remote table's engine here. */
 export async function distributedInput(ch: ClickHouse, target: TableRef): Promise<DistributedInput | undefined> {
-  const [t] = await ch.query<{ engine: string; engine_full: string }>(
-    'SELECT engine, engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}',
-    { params: { db: target.database, t: target.table } },
-  );
+  const t = await tableRow(ch, target.database, target.table);
   if (t?.engine !== 'Distributed') return undefined;
-  const d = distributedEngine(`${target.database}.${target.table}`, t.engine_full);
+  const d = distributedEngine(`${target.database}.${target.table}`, t.engineFull);
   const shards = await ch.query<{ shard_num: number; replicas: string | number; internal_replication: number }>(
     `SELECT shard_num, count() AS replicas, max(internal_replication) AS internal_replication
      FROM system.clusters WHERE cluster = {c:String} GROUP BY shard_num ORDER BY shard_num`,
     { params: { c: d.cluster } },
   );
-  const [remote] = await ch.query<{ engine: string }>('SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}', {
-    params: { db: d.remoteDatabase, t: d.remoteTable },
-  });
+  const remote = await tableRow(ch, d.remoteDatabase, d.remoteTable);
   return {
-    engineFull: t.engine_full,
+    engineFull: t.engineFull,
     shards: shards.map((s) => ({ shardNum: Number(s.shard_num), replicas: Number(s.replicas), internalReplication: Number(s.internal_replication) === 1 })),
     remoteEngine: remote?.engine,
   };

@@ -333,9 +333,18 @@ pub fn sync_replica_sql(table: &str, cluster: &str) -> String {
     envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::sync_replica_sql(&t, parse::<Option<String>>(cluster, "cluster")?.as_deref()))))
 }
 
-#[wasm_bindgen(js_name = partsRowsAfterSql)]
-pub fn parts_rows_after_sql(table: &str, before: &str) -> String {
-    envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::parts_rows_after_sql(&t, parse(before, "block number")?))))
+#[wasm_bindgen(js_name = partsAfterSql)]
+pub fn parts_after_sql(table: &str, before: &str) -> String {
+    envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::parts_after_sql(&t, parse(before, "block number")?))))
+}
+
+/// The rows an INSERT wrote and the highest block number now, from `partsAfterSql`'s rows.
+#[wasm_bindgen(js_name = partsRowsAfter)]
+pub fn parts_rows_after(parts: &str, before: &str) -> String {
+    envelope((|| {
+        let parts: Vec<crate::sql::PartBlocks> = parse(parts, "parts")?;
+        Ok(crate::sql::parts_rows_after(&parts, parse(before, "block number")?))
+    })())
 }
 
 /// What a plan can rely on at a target, from its engine facts (see `doctor::guarantees`).

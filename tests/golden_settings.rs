@@ -38,7 +38,7 @@ fn pinned_settings_on_every_count_and_insert() {
         ("window count (before, retry, after)", sql::window_count_sql(&t, "ts", w)),
         ("planning: the data's range", data_range_sql(&t, "ts")),
         ("inserted rows, embedded engine: parts before", sql::parts_max_block_sql(&t)),
-        ("inserted rows, embedded engine: parts after", sql::parts_rows_after_sql(&t, 41)),
+        ("inserted rows, embedded engine: parts after", sql::parts_after_sql(&t, 41)),
     ];
     let text: String = sections.iter().map(|(k, s)| format!("-- {k}\n{s};\n\n")).collect();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/pinned_settings.sql");

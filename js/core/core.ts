@@ -407,7 +407,10 @@ export class RunMachine {
 export const distributedEngine = (target: string, engineFull: string): DistributedTarget => callCore('distributedEngine', target, engineFull);
 export const syncReplicaSql = (t: TableRef, cluster: string | null): string => callCore('syncReplicaSql', t, cluster);
 export const partsMaxBlockSql = (t: TableRef): string => callCore('partsMaxBlockSql', t);
-export const partsRowsAfterSql = (t: TableRef, before: number): string => callCore('partsRowsAfterSql', t, before);
+export const partsAfterSql = (t: TableRef, before: number): string => callCore('partsAfterSql', t, before);
+/** From `partsAfterSql`'s rows (numbers): the rows the INSERT wrote (`c`) and the highest block number now (`top`). */
+export const partsRowsAfter = (parts: { b: number; e: number; r: number; l: number }[], before: number): { c: number; top: number } =>
+  callCore('partsRowsAfter', parts, before);
 
 export interface Guarantees {
   exactCounts: boolean;

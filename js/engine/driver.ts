@@ -2,7 +2,7 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, parseTable, partsMaxBlockSql, syncReplicaSql, partsRowsAfterSql, sqlWithoutDeduplication, type TableRef, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
+import { chunkStatements, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, sqlWithoutDeduplication, type TableRef, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
 import { needsGrant, type ClickHouse, type ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
@@ -399,9 +399,10 @@ async function insertedRows(ch: ClickHouse, t: TableRef, highest: HighestBlocks,
     highest.delete(key);
     if (before === undefined) before = await count(ch, partsMaxBlockSql(t));
     await exec();
-    const [r] = await ch.query<{ c: string | number; top: string | number }>(partsRowsAfterSql(t, before));
-    highest.set(key, Math.max(before, Number(r?.top ?? 0)));
-    return { writtenRows: Number(r?.c ?? 0) };
+    const parts = await ch.query<{ b: string | number; e: string | number; r: string | number; l: string | number }>(partsAfterSql(t, before));
+    const r = partsRowsAfter(parts.map((p) => ({ b: Number(p.b), e: Number(p.e), r: Number(p.r), l: Number(p.l) })), before);
+    highest.set(key, r.top);
+    return { writtenRows: r.c };
   });
   measuring = turn.catch(() => undefined);
   return turn;

@@ -32,5 +32,5 @@ SELECT toString(toDateTime64(min(`ts`), 3, 'UTC')) AS min, toString(toDateTime64
 SELECT max(max_block_number) AS c FROM system.parts WHERE database = 'app' AND table = 'events' SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1;
 
 -- inserted rows, embedded engine: parts after
-SELECT sumIf(r, single AND b > 41) AS c, max(top) AS top FROM (SELECT min_block_number AS b, min_block_number = max_block_number AS single, argMin(rows, level) AS r, max(max_block_number) AS top FROM system.parts WHERE database = 'app' AND table = 'events' GROUP BY b, single) SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1;
+SELECT min_block_number AS b, max_block_number AS e, rows AS r, level AS l FROM system.parts WHERE database = 'app' AND table = 'events' AND max_block_number > 41 SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1;
 

@@ -14,9 +14,9 @@ const readEvents = (file) =>
     ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l))
     : [];
 
-async function until(fn, ms = 120_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
+/** Poll every 50 ms, at most `polls` times (a bound in polls, not a deadline on the clock). */
+async function until(fn, polls = 2400) {
+  for (let i = 0; i < polls; i++) {
     if (fn()) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -45,7 +45,9 @@ test('cancel from another process stops the run within one chunk and kills its i
   assert.ok(at > 0);
   const after = ev.slice(at + 1);
   assert.equal(after.filter((e) => e.event === 'chunk_started').length, 0, 'no chunk started after the request');
-  assert.ok(after.filter((e) => e.event === 'chunk_succeeded').length <= 1, 'at most the chunk in flight finished');
+  // Chunks are logged done after their windows are counted, several at once: what finished after
+  // the request is what returned from its INSERT after it.
+  assert.ok(after.filter((e) => e.event === 'chunk_inserted').length <= 1, 'at most the chunk in flight finished');
   // The chunk in flight was killed, or (rarely) its statement finished before the KILL reached it.
   const interrupted = after.filter((e) => e.event === 'chunk_interrupted');
   const killed = after.filter((e) => e.event === 'note' && /killed its in-flight query; the server no longer lists it/.test(e.message));

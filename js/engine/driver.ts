@@ -190,7 +190,8 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
       record({
         event: 'note',
         message:
-          settled.kind === 'succeeded'
+          // An insert that returned is its statement finished, whether or not its window is counted yet.
+          settled.kind === 'succeeded' || settled.kind === 'inserted'
             ? `chunk ${id}: its statement finished before the kill reached it`
             : `chunk ${id}: killed its in-flight query; the server no longer lists it`,
       });

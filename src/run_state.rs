@@ -1306,7 +1306,8 @@ mod tests {
         fn fail_as(&mut self, i: usize, error: ChunkError, needs_operator: bool) -> EventLine {
             self.ev(Event::ChunkFailed { chunk: i, error, retryable: false, retry_at: None, needs_operator })
         }
-        fn ok_started_then_check_refusal(&mut self, _seq: u64) {
+        /// Start the next chunk; announcing it then (no longer pending) is refused.
+        fn start_then_refuse_announcing_it(&mut self) {
             let a = self.s.next_actions(self.now, 0);
             let c = self.started(&a[0]);
             let seq = self.s.snap.seq + 1;
@@ -1601,9 +1602,7 @@ mod tests {
         let a = m.s.next_actions(m.now, 0);
         assert!(matches!(&a[0], Action::StartChunk { chunk: 1, attempt: 1, uncertain: false, previous_query_ids, .. } if previous_query_ids.is_empty()), "{a:?}");
         assert_eq!(announce(&a[0]), vec![1, 2]);
-        // Announcing a chunk that is not pending is refused.
-        let seq = m.s.snap.seq + 1;
-        m.ok_started_then_check_refusal(seq);
+        m.start_then_refuse_announcing_it();
     }
 
     #[test]

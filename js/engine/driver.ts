@@ -19,6 +19,9 @@ export type Outcome =
   /** The INSERT returned; the chunk is done once `check` counts its window (see `ChunkExecutor.check`). */
   | { kind: 'inserted'; baseline: Baseline };
 
+/** An attempt's outcome as the log records it. */
+type Concluded = Exclude<Outcome, { kind: 'inserted' }>;
+
 /** An inserted chunk waiting for its window's count. */
 export interface AwaitingCheck {
   action: StartAction;
@@ -45,7 +48,7 @@ export interface ChunkExecutor {
    * the count that used to follow each INSERT, for many chunks at once. Required of an
    * executor whose `run` returns `inserted`.
    */
-  check?(batch: AwaitingCheck[], sql: string): Promise<Outcome[]>;
+  check?(batch: AwaitingCheck[], sql: string): Promise<Concluded[]>;
 }
 
 export interface DriveInput {
@@ -287,7 +290,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     });
   };
   /** Log an attempt's outcome. */
-  const conclude = (a: StartAction, o: Exclude<Outcome, { kind: 'inserted' }>) => {
+  const conclude = (a: StartAction, o: Concluded) => {
     if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered, unverified: o.unverified });
     else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
     else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))
@@ -306,16 +309,13 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   const checkAwaiting = async () => {
     const batch = awaiting.splice(0);
     if (!batch.length || fenced || broken) return;
-    let outcomes: Outcome[];
+    let outcomes: Concluded[];
     try {
       outcomes = await d.executor.check!(batch, d.machine.checkCountsSql(batch.map((b) => b.action.chunk)));
     } catch (err) {
-      outcomes = batch.map((): Outcome => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }));
+      outcomes = batch.map((): Concluded => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }));
     }
-    batch.forEach((b, k) => {
-      const o = outcomes[k];
-      conclude(b.action, o.kind === 'inserted' ? { kind: 'failed', error: { message: 'the window count returned no outcome', origin: 'check' } } : o);
-    });
+    batch.forEach((b, k) => conclude(b.action, outcomes[k]));
   };
 
   try {
@@ -441,7 +441,7 @@ function failure(err: unknown): ChunkError {
  * baseline counted `b` before and one execution adds `e`. Never reports a chunk done that
  * did not add its rows (a dropped or partial insert) where counts are exact.
  */
-function judgeCount(chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Outcome {
+function judgeCount(chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Concluded {
   const rows = seen - baseline.b;
   if (exactCounts && rows === 0 && baseline.e > 0) {
     return unknownOutcome(
@@ -460,7 +460,7 @@ function judgeCount(chunkId: string, seen: number, baseline: Baseline, exactCoun
   return { kind: 'succeeded', rows };
 }
 
-const unknownOutcome = (message: string, type = 'UNKNOWN_OUTCOME'): Outcome => ({
+const unknownOutcome = (message: string, type = 'UNKNOWN_OUTCOME'): Concluded => ({
   kind: 'failed',
   needsOperator: true,
   error: { type, message, origin: 'check' },
@@ -631,7 +631,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         return batch.map((b) => judgeCount(b.action.chunkId, seen.get(b.action.chunk) ?? 0, b.baseline, opts.exactCounts));
       } catch (err) {
         // Unchecked: each fails as its own count would have, and its retry counts again.
-        return batch.map((): Outcome => ({ kind: 'failed', error: failure(err) }));
+        return batch.map((): Concluded => ({ kind: 'failed', error: failure(err) }));
       }
     },
     async kill(a) {

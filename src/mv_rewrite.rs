@@ -728,7 +728,7 @@ mod tests {
     fn window() -> Window {
         Window { from: parse_instant("2025-01-01", "").unwrap(), to: parse_instant("2025-01-01T06:00:00Z", "").unwrap() }
     }
-    const W: &str = "`ts` >= toDateTime('2025-01-01 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-01 06:00:00', 'UTC')";
+    const W: &str = "`ts` >= toDateTime64('2025-01-01 00:00:00.000', 3, 'UTC') AND `ts` < toDateTime64('2025-01-01 06:00:00.000', 3, 'UTC')";
 
     fn rewrite(q: &str) -> CoreResult<String> {
         let v = analyze_view("app.mv", q, "app")?;

@@ -1091,7 +1091,7 @@ mod tests {
         let sql = &p.chunks[0].sql_template;
         assert!(sql.starts_with(&format!("/* chkit-backfill plan={} chunk={}", p.plan_id, p.chunks[0].id)));
         assert!(sql.contains("INSERT INTO `app`.`events`\nSELECT *\nFROM `app`.`events`\n"));
-        assert!(sql.contains("WHERE `event_time` >= toDateTime('2025-01-01 00:00:00', 'UTC') AND `event_time` < toDateTime('2025-01-01 06:00:00', 'UTC')"));
+        assert!(sql.contains("WHERE `event_time` >= toDateTime64('2025-01-01 00:00:00.000', 3, 'UTC') AND `event_time` < toDateTime64('2025-01-01 06:00:00.000', 3, 'UTC')"));
         assert!(sql.contains(&format!("insert_deduplication_token='{}'", p.chunks[0].idempotency_token.as_ref().unwrap())));
         assert!(sql.contains("async_insert=0"));
         // Same request, same plan.

@@ -1665,7 +1665,7 @@ mod tests {
         let g = m.s.baseline_grid().unwrap().unwrap();
         assert_eq!(g.chunks, vec![1, 2, 3]);
         assert!(g.sql.starts_with("SELECT intDiv(toUnixTimestamp64Milli(toDateTime64(`t`, 3, 'UTC')) - 1735689600000, 3600000) AS __chkit_chunk, count() AS __chkit_c, "), "{}", g.sql);
-        assert!(g.sql.contains("WHERE `t` >= toDateTime('2025-01-01 01:00:00', 'UTC') AND `t` < toDateTime('2025-01-01 04:00:00', 'UTC')"), "{}", g.sql);
+        assert!(g.sql.contains("WHERE `t` >= toDateTime64('2025-01-01 01:00:00.000', 3, 'UTC') AND `t` < toDateTime64('2025-01-01 04:00:00.000', 3, 'UTC')"), "{}", g.sql);
         let measured = |chunks: Vec<usize>, counts: Vec<u64>| Event::WindowsMeasured {
             checksums: counts.iter().map(|c| format!("{c}:{c}")).collect(),
             chunks,

@@ -2,7 +2,7 @@
 //! and back-quoted; every string literal is escaped here.
 
 use crate::error::{CoreError, CoreResult};
-use crate::window::{sql_literal, sql_literal_ms, Window};
+use crate::window::{sql_literal, Window};
 use serde::{Deserialize, Serialize};
 
 /// A validated `database.table`.
@@ -127,18 +127,6 @@ pub fn parse_column(input: &str) -> CoreResult<String> {
 pub fn window_predicate(time_column: &str, w: Window) -> String {
     let c = quote_ident(time_column);
     format!("{c} >= {} AND {c} < {}", sql_literal(w.from), sql_literal(w.to))
-}
-
-/// The same filter as plans written before whole seconds became `DateTime` literals hold it
-/// (every bound a `DateTime64(3)`): such plans still run as they were written.
-pub fn window_predicate_ms(time_column: &str, w: Window) -> String {
-    let c = quote_ident(time_column);
-    format!("{c} >= {} AND {c} < {}", sql_literal_ms(w.from), sql_literal_ms(w.to))
-}
-
-/// Which of the two forms of a window's filter `statement` holds exactly once, if one does.
-pub fn find_window_predicate(statement: &str, time_column: &str, w: Window) -> Option<String> {
-    [window_predicate(time_column, w), window_predicate_ms(time_column, w)].into_iter().find(|p| statement.matches(p.as_str()).count() == 1)
 }
 
 /// The row count of a chunk's window in `table`: what decides a chunk's fate, so exact.

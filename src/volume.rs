@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(
             q,
             "SELECT intDiv(toUnixTimestamp64Milli(toDateTime64(`ts`, 3, 'UTC')) - 0, 900000) AS cell, count() AS rows\nFROM `app`.`events`\n\
-             WHERE `ts` >= toDateTime('1970-01-01 00:00:00', 'UTC') AND `ts` < toDateTime('1970-01-01 01:00:00', 'UTC')\n\
+             WHERE `ts` >= toDateTime64('1970-01-01 00:00:00.000', 3, 'UTC') AND `ts` < toDateTime64('1970-01-01 01:00:00.000', 3, 'UTC')\n\
              GROUP BY cell\nORDER BY cell\nSETTINGS enable_parallel_replicas=0, max_parallel_replicas=1"
         );
         let s = row_size_sql(&t, Some(&["a'b".to_string()]));

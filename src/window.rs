@@ -73,25 +73,7 @@ pub fn format_instant(ms: Millis) -> String {
 }
 
 /// What ClickHouse needs to compare against any Date/DateTime/DateTime64 column.
-/// A whole second is a `DateTime`: against a `DateTime` column a `DateTime64` literal makes
-/// the engine convert every row (about a tenth of an `mv_replay` statement's time), while a
-/// `DateTime64` column converts the constant instead. Other instants, and those past
-/// `DateTime`'s last second (2106), keep milliseconds.
 pub fn sql_literal(ms: Millis) -> String {
-    const DATETIME_END_MS: Millis = (u32::MAX as Millis + 1) * 1000;
-    if ms % 1000 != 0 || ms >= DATETIME_END_MS {
-        return sql_literal_ms(ms);
-    }
-    let mut s = String::with_capacity(40);
-    s.push_str("toDateTime('");
-    push_instant(&mut s, ms, ' ');
-    s.truncate(s.len() - 4); // no ".000"
-    s.push_str("', 'UTC')");
-    s
-}
-
-/// The literal of every instant in plans made before whole seconds became `DateTime`s.
-pub fn sql_literal_ms(ms: Millis) -> String {
     let mut s = String::with_capacity(48);
     s.push_str("toDateTime64('");
     push_instant(&mut s, ms, ' ');
@@ -231,14 +213,7 @@ mod tests {
         while ms < 253_402_300_799_999 {
             let dt = DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
             assert_eq!(format_instant(ms), dt.to_rfc3339_opts(SecondsFormat::Millis, true));
-            assert_eq!(sql_literal_ms(ms), format!("toDateTime64('{}', 3, 'UTC')", dt.format("%Y-%m-%d %H:%M:%S%.3f")));
-            let s = (ms / 1000) * 1000;
-            let want = if s < 4_294_967_296_000 {
-                format!("toDateTime('{}', 'UTC')", dt.format("%Y-%m-%d %H:%M:%S"))
-            } else {
-                sql_literal_ms(s)
-            };
-            assert_eq!(sql_literal(s), want);
+            assert_eq!(sql_literal(ms), format!("toDateTime64('{}', 3, 'UTC')", dt.format("%Y-%m-%d %H:%M:%S%.3f")));
             ms += 7_777_777_777; // about 90 days and an odd time: leap years, centuries, up to 9999
         }
         assert_eq!(format_instant(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
@@ -247,12 +222,9 @@ mod tests {
 
     #[test]
     fn literal() {
-        let at = |s: &str| sql_literal(parse_instant(s, "x").unwrap());
-        assert_eq!(at("2025-01-01T06:30:00.250Z"), "toDateTime64('2025-01-01 06:30:00.250', 3, 'UTC')");
-        assert_eq!(at("2025-01-01T06:30:00Z"), "toDateTime('2025-01-01 06:30:00', 'UTC')");
-        // DateTime ends at 2106-02-07 06:28:15: its last second is one, the next is not.
-        assert_eq!(at("2106-02-07T06:28:15Z"), "toDateTime('2106-02-07 06:28:15', 'UTC')");
-        assert_eq!(at("2106-02-07T06:28:16Z"), "toDateTime64('2106-02-07 06:28:16.000', 3, 'UTC')");
-        assert_eq!(at("1970-01-01T00:00:00Z"), "toDateTime('1970-01-01 00:00:00', 'UTC')");
+        assert_eq!(
+            sql_literal(parse_instant("2025-01-01T06:30:00.250Z", "x").unwrap()),
+            "toDateTime64('2025-01-01 06:30:00.250', 3, 'UTC')"
+        );
     }
 }

@@ -57,7 +57,7 @@ test('buildPlan through WASM: ids, chunks, SQL', () => {
     ],
   );
   assert.equal(new Set(p.chunks.map((c) => c.idempotencyToken)).size, 4);
-  assert.match(p.chunks[3].sqlTemplate, /`ts` < toDateTime\('2025-03-01 12:00:00', 'UTC'\)/);
+  assert.match(p.chunks[3].sqlTemplate, /`ts` < toDateTime64\('2025-03-01 12:00:00.000', 3, 'UTC'\)/);
 });
 
 test('malformed input is a usage error, never a trap', () => {

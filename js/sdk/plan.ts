@@ -10,7 +10,6 @@ import { loadSchema } from '../server/schema.js';
 import { distributedInput, gatherPlanInputs, serverSettings } from '../server/plan_inputs.js';
 import { eventPath, keepAside, planPath, readTextIfExists, runPath, writeFileAtomic } from '../engine/store.js';
 import { readRunSummary } from '../engine/runs.js';
-import { verifyPlan } from '../engine/plan_check.js';
 import { describeHolder, embeddedEngineHolder, planHolder } from '../engine/lock.js';
 import { operation } from './errors.js';
 import type { BackfillConfig, Session } from './session.js';
@@ -195,11 +194,6 @@ function writePlan(cx: Session, plan: Plan, file: string, bytes: Uint8Array, o: 
       ? planDifferences(headerOnly(existing), headerOnly(fresh))
       : planDifferences(existing.toString('utf8'), fresh.toString('utf8'));
     if (diff.length === 0) return { existed: true, kept: [], upgraded: false };
-    // Same header, other chunk bytes: a plan written before whole-second bounds became `DateTime`
-    // literals. If the core finds every chunk to be what that header gives, it is this plan.
-    if (!sameChunks && planDifferences(headerOnly(existing), headerOnly(fresh)).length === 0 && checksOut(cx, file)) {
-      return { existed: true, kept: [], upgraded: false };
-    }
     // A plan of an earlier version lacks only the SQL digests: table and copy plans are checked
     // without them; an mv_replay plan whose chunk lines are byte for byte the fresh ones gets them.
     if (diff.length === 1 && diff[0] === 'sqlDigests' && !('sqlDigests' in readPlanFile(file))) {
@@ -242,15 +236,6 @@ const HEADER_END = Buffer.from('"chunks":[');
 function chunkLinesAt(b: Buffer): number {
   const nl = b.indexOf(0x0a);
   return nl >= HEADER_END.length && b.subarray(nl - HEADER_END.length, nl).equals(HEADER_END) ? nl : -1;
-}
-
-function checksOut(cx: Session, file: string): boolean {
-  try {
-    verifyPlan(readPlanFile(file), cx.defaultDatabase);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function sameChunkLines(a: Buffer, b: Buffer): boolean {

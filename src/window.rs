@@ -73,6 +73,9 @@ pub fn format_instant(ms: Millis) -> String {
 }
 
 /// What ClickHouse needs to compare against any Date/DateTime/DateTime64 column.
+/// Whole seconds too: a `DateTime` literal would spare a `DateTime` column's per-row
+/// conversion, but against a `DateTime64` column in the sorting key, ClickHouse 26.7 then
+/// skips rows: `at < toDateTime('2025-01-02 00:00:00', 'UTC')` misses `23:59:59.999`.
 pub fn sql_literal(ms: Millis) -> String {
     let mut s = String::with_capacity(48);
     s.push_str("toDateTime64('");
@@ -226,5 +229,7 @@ mod tests {
             sql_literal(parse_instant("2025-01-01T06:30:00.250Z", "x").unwrap()),
             "toDateTime64('2025-01-01 06:30:00.250', 3, 'UTC')"
         );
+        // Whole seconds are no DateTime either (see `sql_literal`).
+        assert_eq!(sql_literal(parse_instant("2025-01-02T00:00:00Z", "x").unwrap()), "toDateTime64('2025-01-02 00:00:00.000', 3, 'UTC')");
     }
 }

@@ -3,6 +3,7 @@
 //! Every recommended command is one the tool accepts in that state.
 
 pub use crate::check::Severity;
+use crate::sql::{parse_table, quote_ident};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -225,9 +226,31 @@ fn view_changed(d: &DoctorInput, s: &ServerFacts, v: &str) -> Issue {
         format!("status --plan-id {id} --chunks"),
     );
     if s.dedup_window > 0 {
-        i.sql = Some(format!("ALTER TABLE {t} MODIFY SETTING non_replicated_deduplication_window = 0"));
+        let (sql, where_) = dedup_setting_sql(d, 0);
+        i.message.push_str(&where_);
+        i.sql = Some(sql);
     }
     i
+}
+
+/// `ALTER TABLE … MODIFY SETTING` of the target's deduplication, and where to run it. The
+/// setting belongs to the table rows land in: a `Distributed` table's remote table, on every
+/// shard (`ON CLUSTER` needs the cluster's distributed DDL, which not every server runs).
+fn dedup_setting_sql(d: &DoctorInput, value: u64) -> (String, String) {
+    let quoted = |name: &str| parse_table(name, "default", "table").map_or_else(|_| name.to_string(), |t| t.quoted());
+    let sql = |table: String| format!("ALTER TABLE {table} MODIFY SETTING non_replicated_deduplication_window = {value}");
+    match d.server.as_ref().and_then(|s| s.distributed.as_ref()) {
+        Some(dist) => (
+            sql(quoted(&dist.remote)),
+            format!(
+                " (on every shard of cluster {}: rows land in {}; or add ON CLUSTER {} where the cluster runs distributed DDL)",
+                dist.cluster,
+                dist.remote,
+                quote_ident(&dist.cluster)
+            ),
+        ),
+        None => (sql(quoted(&d.target)), String::new()),
+    }
 }
 
 pub fn diagnose(d: &DoctorInput) -> DoctorReport {
@@ -357,7 +380,8 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
                     format!("status --plan-id {id} --chunks"),
                 )
             };
-            issues.push(Issue { sql: Some(format!("ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 0", d.target)), ..i });
+            let (sql, where_) = dedup_setting_sql(d, 0);
+            issues.push(Issue { message: i.message + &where_, sql: Some(sql), ..i });
         } else if r.blocked_chunks > 0 {
             issues.push(issue(
                 "chunks_need_operator",
@@ -409,10 +433,9 @@ pub fn diagnose(d: &DoctorInput) -> DoctorReport {
                             d.target
                         ),
                     );
-                    i.sql = Some(format!(
-                        "ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 1000",
-                        d.target
-                    ));
+                    let (sql, where_) = dedup_setting_sql(d, 1000);
+                    i.message.push_str(&where_);
+                    i.sql = Some(sql);
                     issues.push(i);
                 }
             }
@@ -508,6 +531,25 @@ mod tests {
         assert!(diagnose(&d).issues.iter().any(|i| i.code == "replicated_dedup_window" && i.severity == Severity::Error));
     }
 
+    #[test]
+    fn dedup_advice_on_a_distributed_target_names_the_table_rows_land_in() {
+        let mut d = base();
+        d.server = Some(ServerFacts {
+            reachable: true,
+            target_exists: true,
+            target_engine: Some("MergeTree".into()),
+            distributed: Some(DistributedFacts { cluster: "c1".into(), remote: "app.local".into(), shards: vec!["1: a:9000".into()], ..Default::default() }),
+            ..Default::default()
+        });
+        let i = diagnose(&d).issues.into_iter().find(|i| i.code == "tokens_ignored").unwrap();
+        assert_eq!(i.sql.as_deref(), Some("ALTER TABLE `app`.`local` MODIFY SETTING non_replicated_deduplication_window = 1000"));
+        assert!(i.message.contains("on every shard of cluster c1: rows land in app.local; or add ON CLUSTER `c1`"), "{}", i.message);
+        d.run = Some(RunFacts { blocked_chunks: 1, last_error_type: Some("INSERT_DROPPED".into()), ..run("failed", 1) });
+        d.server.as_mut().unwrap().dedup_window = 100;
+        let i = diagnose(&d).issues.into_iter().find(|i| i.code == "insert_dropped").unwrap();
+        assert_eq!(i.sql.as_deref(), Some("ALTER TABLE `app`.`local` MODIFY SETTING non_replicated_deduplication_window = 0"));
+    }
+
     fn base() -> DoctorInput {
         DoctorInput {
             plan_id: "p1".into(),
@@ -553,7 +595,7 @@ mod tests {
         d.server = Some(ServerFacts { reachable: true, target_exists: true, target_engine: Some("MergeTree".into()), dedup_window: 100, ..Default::default() });
         let r = diagnose(&d);
         assert_eq!(codes(&r), [("chunks_failed", Some("resume --plan-id p1")), ("insert_dropped", Some("resume --plan-id p1 --replay-failed"))]);
-        assert_eq!(r.issues[1].sql.as_deref(), Some("ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 0"));
+        assert_eq!(r.issues[1].sql.as_deref(), Some("ALTER TABLE `app`.`events` MODIFY SETTING non_replicated_deduplication_window = 0"));
         assert!(r.issues[1].message.contains("back to 100"), "{}", r.issues[1].message);
         // Views read from the target: the dropped inserts fed them; their targets are repaired first.
         d.server.as_mut().unwrap().dependent_views = vec!["app.fanout_mv".into()];
@@ -579,7 +621,7 @@ mod tests {
         d.run = Some(RunFacts { applied_chunks: 3, ..run("completed", 0) });
         let i = diagnose(&d).issues.into_iter().find(|i| i.code == "view_changed").unwrap();
         assert_eq!(i.command.as_deref(), Some("status --plan-id p1 --chunks"));
-        assert_eq!(i.sql.as_deref(), Some("ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 0"));
+        assert_eq!(i.sql.as_deref(), Some("ALTER TABLE `app`.`events` MODIFY SETTING non_replicated_deduplication_window = 0"));
         for part in ["applied 3 chunk(s)", "`plan --force` refuses", "--force --discard-applied", "back to 1000", "resume --plan-id p1"] {
             assert!(i.message.contains(part), "{part}: {}", i.message);
         }

@@ -65,7 +65,7 @@ test('a target that ignores tokens gets the SQL that makes it honour them', asyn
   const d = doctor(p, plan.planId);
   const issue = d.issues.find((i) => i.code === 'tokens_ignored');
   assert.ok(issue, JSON.stringify(d.issues));
-  assert.equal(issue.sql, 'ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 1000');
+  assert.equal(issue.sql, 'ALTER TABLE `app`.`events` MODIFY SETTING non_replicated_deduplication_window = 1000');
   await p.exec(issue.sql);
   assert.ok(!doctor(p, plan.planId).issues.some((i) => i.code === 'tokens_ignored'));
 });

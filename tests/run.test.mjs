@@ -135,7 +135,7 @@ test('an INSERT the target drops (its token already used) stops the chunk for th
   const fix = d.issues.find((i) => i.code === 'insert_dropped');
   assert.ok(fix, JSON.stringify(d.issues));
   assert.match(fix.message, /app\.events dropped 1 chunk insert\(s\) as duplicates .* back to 100/);
-  assert.equal(fix.sql, 'ALTER TABLE app.events MODIFY SETTING non_replicated_deduplication_window = 0');
+  assert.equal(fix.sql, 'ALTER TABLE `app`.`events` MODIFY SETTING non_replicated_deduplication_window = 0');
   await p.exec(fix.sql);
   const again = p.cli([...fix.command.split(' ')]);
   assert.equal(again.code, 0, again.stdout + again.stderr);

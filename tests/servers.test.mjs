@@ -156,6 +156,30 @@ test('doctor reports rows waiting in the target\'s distribution queue', async (t
   assert.equal(q.sql, 'SYSTEM FLUSH DISTRIBUTED app.dist');
 });
 
+test('a Distributed target whose shards ignore tokens: the doctor\'s SQL names the table rows land in, and following it makes retries deduplicate', async (t) => {
+  const p = clusterProject(t);
+  await seed(p);
+  const r = p.cli(['plan', '--target', 'app.dist', '--source', 'app.src', '--from', '2025-01-01', '--to', '2025-01-02']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const doc = p.cli(['doctor', '--plan-id', r.json.planId]);
+  const fix = doc.json.issues.find((i) => i.code === 'tokens_ignored');
+  assert.ok(fix, JSON.stringify(doc.json.issues));
+  assert.equal(fix.sql, 'ALTER TABLE `app`.`local` MODIFY SETTING non_replicated_deduplication_window = 1000');
+  assert.match(fix.message, /on every shard of cluster local: rows land in app\.local/);
+  // Followed on the cluster's one shard: the doctor has nothing more to say about tokens.
+  await p.exec(fix.sql);
+  const again = p.cli(['doctor', '--plan-id', r.json.planId]);
+  assert.equal(again.json.issues.find((i) => i.code === 'tokens_ignored'), undefined, JSON.stringify(again.json.issues));
+  const run = p.cli(['run', '--plan-id', r.json.planId]);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  const { counts } = await landed(p, chunksOf(p, r.json.planId));
+  assert.deepEqual(counts, [360, 360, 360, 360]);
+  // The same chunk's INSERT sent again with its token is now dropped by app.local.
+  const first = JSON.parse(fs.readFileSync(r.json.planPath, 'utf8').split('\n')[1].replace(/,$/, '')).sqlTemplate;
+  await p.exec(first);
+  assert.deepEqual((await landed(p, chunksOf(p, r.json.planId))).counts, [360, 360, 360, 360]);
+});
+
 test('--setting and insertSettings reach every chunk INSERT; pinned, unknown and mistyped settings are refused with exit 2', async (t) => {
   const p = clusterProject(t, { rest: { insertSettings: { max_insert_threads: 2, log_comment: 'backfill' } } });
   await seed(p);

@@ -99,7 +99,11 @@ export default defineConfig({
       const firstChunk = events.find((e) => e.event === 'chunk_started')?.at ?? started;
       const lastChunk = events.filter((e) => e.event === 'chunk_succeeded' || e.event === 'chunk_skipped').pop()?.at ?? firstChunk;
       const finished = events.find((e) => e.event === 'run_finished').at;
+      // Each chunk's statements as the run timed them (sent → returned), in the run's own process.
+      const inRunStatementsMs = events.reduce((n, e) => n + (e.statementMs ?? 0), 0);
       return {
+        inRunStatementsMs,
+        inRunAboveMs: finished - firstChunk - inRunStatementsMs,
         wallMs: r.wallMs,
         rowsWritten: r.json.rowsWritten,
         startupMs: started - r.startedAt,
@@ -203,14 +207,18 @@ function report({ cases, results, direct, parallel, startup }) {
     if (goal !== undefined) verdicts.push(`- ${name}: ${ratio >= goal ? 'met' : 'NOT met'} (${fmt(ratio, 3)}× the limit's rows/s; goal ≥ ${goal}×)`);
   }
   const tiny = [];
-  tiny.push('| one row per chunk, 720 chunks | run wall (s) | chunks (ms) | engine statements alone (ms) | above the statement, per chunk (ms) |');
-  tiny.push('|---|---:|---:|---:|---:|');
+  // "In the run": the run's first chunk to its end, less its statements as it timed them, in one
+  // process. "Alone" subtracts another process's statements, and carries both processes' noise.
+  tiny.push('| one row per chunk, 720 chunks | run wall (s) | chunks (ms) | statements in the run (ms) | above them in the run, per chunk (ms) | engine statements alone (ms) | above the statements alone, per chunk (ms) |');
+  tiny.push('|---|---:|---:|---:|---:|---:|---:|');
   for (const [k, name] of [['tinyTable720', 'table strategy'], ['tinyMv720', 'mv_replay']]) {
     const chunksMs = med(results[k], (r) => r.chunksMs);
     const stmts = med(direct[k], (r) => r.statementMs);
-    const per = (chunksMs - stmts) / cases[k].chunks;
-    tiny.push(`| ${name} | ${fmt(med(results[k], (r) => r.wallMs) / 1000, 2)} | ${fmt(chunksMs)} | ${fmt(stmts)} | ${fmt(per, 2)} |`);
-    verdicts.push(`- cost per chunk above the engine's statement, ${name}, 720 chunks: ${per <= 2 ? 'met' : 'NOT met'} (${fmt(per, 2)} ms; goal ≤ 2 ms)`);
+    const inRun = med(results[k], (r) => r.inRunAboveMs) / cases[k].chunks;
+    tiny.push(
+      `| ${name} | ${fmt(med(results[k], (r) => r.wallMs) / 1000, 2)} | ${fmt(chunksMs)} | ${fmt(med(results[k], (r) => r.inRunStatementsMs))} | ${fmt(inRun, 2)} | ${fmt(stmts)} | ${fmt((chunksMs - stmts) / cases[k].chunks, 2)} |`,
+    );
+    verdicts.push(`- cost per chunk above the engine's statement, ${name}, 720 chunks: ${inRun <= 2 ? 'met' : 'NOT met'} (${fmt(inRun, 2)} ms in the run's own process; goal ≤ 2 ms)`);
   }
   const par = ['| maxParallelChunks | MV replay 720: rows/s | vs 1 | table 720: rows/s | vs 1 |', '|---:|---:|---:|---:|---:|'];
   const seq = { mv720: med(results.mv720, (r) => r.wallMs), table720: med(results.table720, (r) => r.wallMs) };

@@ -335,7 +335,13 @@ pub enum Event {
     /// The chunk's INSERT returned; it is done once the count of its window (one query for
     /// several chunks) says so. Still running: a crash leaves it uncertain, counted on resume.
     #[serde(rename_all = "camelCase")]
-    ChunkInserted { chunk: usize },
+    ChunkInserted {
+        chunk: usize,
+        /// How long the INSERT took as the run saw it (sent → returned), for where a run's time
+        /// went; absent in logs of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        statement_ms: Option<f64>,
+    },
     /// Row counts before the first attempt; durable before the insert starts.
     #[serde(rename_all = "camelCase")]
     ChunkMeasured {
@@ -372,6 +378,9 @@ pub enum Event {
         /// crashed attempt had written them (mv_replay): an operator should compare.
         #[serde(default, skip_serializing_if = "is_false")]
         unverified: bool,
+        /// As `chunk_inserted`'s: the time of the chunk's statements in this attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        statement_ms: Option<f64>,
     },
     #[serde(rename_all = "camelCase")]
     ChunkSkipped { chunk: usize, reason: String },
@@ -787,7 +796,7 @@ impl RunState {
                 self.snap.attempts += 1;
                 self.advance_cursor();
             }
-            Event::ChunkInserted { chunk } => {
+            Event::ChunkInserted { chunk, .. } => {
                 self.expect_status(*chunk, ChunkStatus::Running, "chunk_inserted")?;
                 let ch = &mut self.snap.chunks[*chunk];
                 if !ch.inserted {
@@ -1315,7 +1324,7 @@ mod tests {
             assert!(e.message.contains("chunks_intended for chunk"), "{}", e.message);
         }
         fn ok(&mut self, i: usize) {
-            self.ev(Event::ChunkSucceeded { chunk: i, rows: 10, recovered: false, unverified: false });
+            self.ev(Event::ChunkSucceeded { chunk: i, rows: 10, recovered: false, unverified: false, statement_ms: None });
         }
     }
 
@@ -1465,7 +1474,7 @@ mod tests {
         let mut m = M::new(2, settings(1, 3, 100));
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]);
-        m.ev(Event::ChunkSucceeded { chunk: 0, rows: 0, recovered: false, unverified: true });
+        m.ev(Event::ChunkSucceeded { chunk: 0, rows: 0, recovered: false, unverified: true, statement_ms: None });
         assert!(m.s.snap.chunks[0].unverified);
         let text = serde_json::to_string(&m.s.snap).unwrap();
         assert!(text.contains("\"uv\":true"), "{text}");
@@ -1476,7 +1485,7 @@ mod tests {
         m.start(RunMode::Resume, settings(1, 3, 100), true, false);
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]);
-        m.ev(Event::ChunkSucceeded { chunk: 0, rows: 5, recovered: false, unverified: false });
+        m.ev(Event::ChunkSucceeded { chunk: 0, rows: 5, recovered: false, unverified: false, statement_ms: None });
         assert!(!m.s.snap.chunks[0].unverified);
     }
 
@@ -1612,8 +1621,8 @@ mod tests {
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]);
         m.started(&a[1]);
-        m.ev(Event::ChunkInserted { chunk: 0 });
-        m.ev(Event::ChunkInserted { chunk: 1 });
+        m.ev(Event::ChunkInserted { chunk: 0, statement_ms: None });
+        m.ev(Event::ChunkInserted { chunk: 1, statement_ms: None });
         assert_eq!((m.s.snap.chunk_counts.running, m.s.snap.chunk_counts.checking), (2, 2));
         let sql = m.s.check_counts_sql(&[0, 1]).unwrap();
         let w = |i: usize| sql::window_predicate("t", m.s.windows[i]);
@@ -1773,7 +1782,7 @@ mod tests {
     fn invalid_transitions_are_refused() {
         let mut m = M::new(2, settings(1, 3, 100));
         let seq = m.s.snap.seq + 1;
-        let bad = m.s.apply(EventLine { seq, at: 0, gen: 0, event: Event::ChunkSucceeded { chunk: 0, rows: 1, recovered: false, unverified: false } });
+        let bad = m.s.apply(EventLine { seq, at: 0, gen: 0, event: Event::ChunkSucceeded { chunk: 0, rows: 1, recovered: false, unverified: false, statement_ms: None } });
         assert_eq!(bad.unwrap_err().code, "invalid_transition");
         let bad = m.s.apply(EventLine { seq: seq + 5, at: 0, gen: 0, event: Event::Note { message: "x".into() } });
         assert!(bad.is_err());
@@ -1794,7 +1803,7 @@ mod tests {
                 forced: vec![],
             }),
             r.ev(Event::ChunkStarted { chunk: 0, chunk_id: "c0".into(), attempt: 1, query_id: "q".into() }),
-            r.ev(Event::ChunkSucceeded { chunk: 0, rows: 7, recovered: false, unverified: false }),
+            r.ev(Event::ChunkSucceeded { chunk: 0, rows: 7, recovered: false, unverified: false, statement_ms: None }),
         ];
         let mut log = String::new();
         let mut snap_at = 0;
@@ -1892,11 +1901,11 @@ mod tests {
         let mut w2 = M { s: w2, now: 6 };
         log += &text(&w2.ev(run_started(2)));
         // Writer 1 wakes up and one line of it slips in after writer 2's first.
-        log += &text(&w1.ev(Event::ChunkSucceeded { chunk: 0, rows: 10, recovered: false, unverified: false }));
+        log += &text(&w1.ev(Event::ChunkSucceeded { chunk: 0, rows: 10, recovered: false, unverified: false, statement_ms: None }));
         assert!(log.contains("\"gen\":1") && log.contains("\"gen\":2"));
         assert!(matches!(&w2.s.next_actions(6, 0)[0], Action::StartChunk { chunk: 0, attempt: 2, uncertain: true, .. }));
         log += &text(&w2.ev(Event::ChunkStarted { chunk: 0, chunk_id: "c0".into(), attempt: 2, query_id: "q2".into() }));
-        log += &text(&w2.ev(Event::ChunkSucceeded { chunk: 0, rows: 10, recovered: true, unverified: false }));
+        log += &text(&w2.ev(Event::ChunkSucceeded { chunk: 0, rows: 10, recovered: true, unverified: false, statement_ms: None }));
         let (st, rep) = load(facts(2), None, &log).unwrap();
         assert_eq!(rep.fenced_lines, 1);
         assert_eq!((st.snap.generation, st.snap.rows_written, st.snap.chunks[0].attempts), (2, 10, 2));

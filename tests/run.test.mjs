@@ -56,6 +56,10 @@ test('table plan: each chunk window re-inserted exactly once, rows outside untou
   assert.equal(s.json.rowsWritten, sum);
   assert.deepEqual(s.json.chunkCounts, { total: 4, pending: 0, running: 0, checking: 0, done: 4, failed: 0, skipped: 0 });
   assert.equal(s.json.attempts, 4);
+  // Each chunk's INSERT is timed in the log (chunk_inserted: counted later, with the others).
+  const timed = fs.readFileSync(r.json.eventPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'chunk_inserted');
+  assert.deepEqual(timed.map((e) => e.chunk), [0, 1, 2, 3]);
+  assert.ok(timed.every((e) => typeof e.statementMs === 'number' && e.statementMs > 0), JSON.stringify(timed));
   for (const k of ['ok', 'command', 'planId', 'status', 'chunkCounts', 'attempts', 'rowsWritten', 'runPath', 'eventPath', 'updatedAt']) {
     assert.ok(k in s.json, k);
   }

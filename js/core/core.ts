@@ -252,12 +252,12 @@ export type RunEvent =
   | { event: 'run_started'; mode: 'run' | 'resume'; compatibility: string; pid: number; host: string; replayDone: boolean; replayFailed: boolean; settings: RunSettings; forced: string[] }
   | { event: 'lock_taken_over'; previousPid: number; previousHost: string; reason: string }
   | { event: 'chunks_intended'; chunks: number[] }
-  | { event: 'chunk_inserted'; chunk: number }
+  | { event: 'chunk_inserted'; chunk: number; statementMs?: number }
   | { event: 'chunk_started'; chunk: number; chunkId: string; attempt: number; queryId: string }
   | { event: 'chunk_measured'; chunk: number; before: number; expected: number; checksum?: string }
   | { event: 'windows_measured'; chunks: number[]; before: number[]; expected: number[]; checksums?: string[] }
   | { event: 'statement_succeeded'; chunk: number; statement: number; rows: number }
-  | { event: 'chunk_succeeded'; chunk: number; rows: number; recovered?: boolean; unverified?: boolean }
+  | { event: 'chunk_succeeded'; chunk: number; rows: number; recovered?: boolean; unverified?: boolean; statementMs?: number }
   | { event: 'chunk_skipped'; chunk: number; reason: string }
   | { event: 'chunk_failed'; chunk: number; error: ChunkError; needsOperator?: boolean }
   | { event: 'chunk_interrupted'; chunk: number }

@@ -12,12 +12,13 @@ import { writeFileAtomic, type EventLog } from './store.js';
 export type StartAction = Extract<RunAction, { action: 'start_chunk' }>;
 
 export type Outcome =
-  | { kind: 'succeeded'; rows: number; recovered?: boolean; unverified?: boolean }
+  /** `statementMs`: the chunk's statements in this attempt, sent → returned (none when found applied). */
+  | { kind: 'succeeded'; rows: number; recovered?: boolean; unverified?: boolean; statementMs?: number }
   | { kind: 'skipped'; reason: string }
   | { kind: 'failed'; error: ChunkError; needsOperator?: boolean }
   | { kind: 'interrupted' }
   /** The INSERT returned; the chunk is done once `check` counts its window (see `ChunkExecutor.check`). */
-  | { kind: 'inserted'; baseline: Baseline };
+  | { kind: 'inserted'; baseline: Baseline; statementMs?: number };
 
 /** An attempt's outcome as the log records it. */
 type Concluded = Exclude<Outcome, { kind: 'inserted' }>;
@@ -281,7 +282,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
       inFlight.delete(a.chunk);
       if (o.kind === 'inserted') {
         // Out of flight (the next chunk may start) but running in the log until counted.
-        if (!record({ event: 'chunk_inserted', chunk: a.chunk })) return wake();
+        if (!record({ event: 'chunk_inserted', chunk: a.chunk, statementMs: o.statementMs })) return wake();
         awaiting.push({ action: a, baseline: o.baseline, at: Date.now() });
         wake();
         return;
@@ -291,7 +292,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
   };
   /** Log an attempt's outcome. */
   const conclude = (a: StartAction, o: Concluded) => {
-    if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered, unverified: o.unverified });
+    if (o.kind === 'succeeded') record({ event: 'chunk_succeeded', chunk: a.chunk, rows: o.rows, recovered: o.recovered, unverified: o.unverified, statementMs: o.statementMs });
     else if (o.kind === 'skipped') record({ event: 'chunk_skipped', chunk: a.chunk, reason: o.reason });
     else if (o.kind === 'interrupted' || (stopping && o.kind === 'failed' && o.error.origin === 'aborted'))
       record({ event: 'chunk_interrupted', chunk: a.chunk });
@@ -589,12 +590,18 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         }
         io.durable();
         let rows = 0;
+        let spent = 0;
         for (let k = a.statementsDone; k < statements.length; k++) {
           if (io.signal.aborted) return { kind: 'interrupted' };
           const sql = retrySql ?? statements[k].sql;
-          const exec = () => {
+          const exec = async () => {
             io.beforeStatement();
-            return ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+            const t0 = performance.now();
+            try {
+              return await ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+            } finally {
+              spent += performance.now() - t0;
+            }
           };
           // The embedded engine reports no written rows: count the parts the insert made instead.
           const r = ch.embedded && !a.countTargetSql ? await insertedRows(ch, target, highest, exec) : await exec();
@@ -603,9 +610,10 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
             io.durable();
           } else rows = r.writtenRows ?? 0;
         }
+        const statementMs = Math.round(spent * 100) / 100;
         if (a.countTargetSql && baseline) {
           // Counted later with the windows of the chunks inserted after it, in one query.
-          return { kind: 'inserted', baseline };
+          return { kind: 'inserted', baseline, statementMs };
         } else if (a.uncertain && statements.length === 1 && ch.embedded && rows === 0) {
           // No window count to decide by (mv_replay): say what cannot be told apart.
           io.record({
@@ -615,9 +623,9 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
               `rows that attempt committed or of a deduplication record it left without them (a non-replicated MergeTree can); ` +
               `compare the target with the view over ${chunk.from} → ${chunk.to}`,
           });
-          return { kind: 'succeeded', rows: 0, unverified: true };
+          return { kind: 'succeeded', rows: 0, unverified: true, statementMs };
         }
-        return { kind: 'succeeded', rows: statements.length > 1 ? 0 : rows };
+        return { kind: 'succeeded', rows: statements.length > 1 ? 0 : rows, statementMs };
       } catch (err) {
         if (io.signal.aborted) return { kind: 'interrupted' };
         return { kind: 'failed', error: failure(err) };

@@ -282,10 +282,10 @@ pub fn run_baseline_grid(handle: &str) -> String {
 
 /// One count of the windows of several inserted, unchecked chunks (see `RunState::check_counts_sql`).
 #[wasm_bindgen(js_name = runCheckCountsSql)]
-pub fn run_check_counts_sql(handle: &str, chunks: &str) -> String {
+pub fn run_check_counts_sql(handle: &str, chunks: &str, on_grid: &str) -> String {
     envelope(with_run(handle, |run| {
         let chunks: Vec<usize> = parse(chunks, "chunks")?;
-        run.check_counts_sql(&chunks)
+        run.check_counts_sql(&chunks, parse(on_grid, "on_grid")?)
     }))
 }
 

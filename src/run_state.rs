@@ -942,17 +942,26 @@ impl RunState {
         Ok(Some(BaselineGrid { chunks, sql }))
     }
 
-    /// One count of the target's windows of `chunks` (each running, inserted, not yet checked):
-    /// `sql::windows_count_sql`, the same count `count_target_sql` gives each of them.
-    pub fn check_counts_sql(&self, chunks: &[usize]) -> CoreResult<String> {
+    /// One count of the target's windows of `chunks` (each running, inserted, not yet checked).
+    /// `on_grid` (the caller found the time column's instants convert exactly to milliseconds,
+    /// `grid_countable`): where the chunks lie close together, one GROUP BY over the span from
+    /// the first to the last (`sql::span_count_sql`), a scan and a plan for all of them;
+    /// otherwise `sql::windows_count_sql`, the count `count_target_sql` gives each, united.
+    /// Either way, rows `__chkit_chunk, c`; a chunk with no row counted none.
+    pub fn check_counts_sql(&self, chunks: &[usize], on_grid: bool) -> CoreResult<String> {
         if !self.countable() || chunks.is_empty() {
             return Err(invalid(format!("no window count for chunks {chunks:?} of this plan")));
         }
-        let mut windows = Vec::with_capacity(chunks.len());
         for &i in chunks {
             self.expect_status(i, ChunkStatus::Running, "a window count")?;
-            windows.push((i, self.windows[i]));
         }
+        let (first, last) = (*chunks.iter().min().expect("not empty"), *chunks.iter().max().expect("not empty"));
+        // Chunks in the span that are not counted here are grouped apart and ignored: a span at
+        // most twice the batch keeps that cheap (a retried chunk far behind the others is not).
+        if on_grid && last - first < 2 * chunks.len() {
+            return Ok(sql::span_count_sql(&self.target, &self.facts.time_column, first, &self.windows[first..=last]));
+        }
+        let windows: Vec<(usize, Window)> = chunks.iter().map(|&i| (i, self.windows[i])).collect();
         Ok(sql::windows_count_sql(&self.target, &self.facts.time_column, &windows))
     }
 
@@ -1617,14 +1626,14 @@ mod tests {
     #[test]
     fn one_count_checks_the_windows_of_several_running_chunks() {
         let mut m = M::new(4, settings(2, 3, 100));
-        assert!(m.s.check_counts_sql(&[0]).is_err(), "chunk 0 is not running");
+        assert!(m.s.check_counts_sql(&[0], false).is_err(), "chunk 0 is not running");
         let a = m.s.next_actions(m.now, 0);
         m.started(&a[0]);
         m.started(&a[1]);
         m.ev(Event::ChunkInserted { chunk: 0, statement_ms: None });
         m.ev(Event::ChunkInserted { chunk: 1, statement_ms: None });
         assert_eq!((m.s.snap.chunk_counts.running, m.s.snap.chunk_counts.checking), (2, 2));
-        let sql = m.s.check_counts_sql(&[0, 1]).unwrap();
+        let sql = m.s.check_counts_sql(&[0, 1], false).unwrap();
         let w = |i: usize| sql::window_predicate("t", m.s.windows[i]);
         // Each window as `count_target_sql` reads it, with the same exact-read settings.
         let exact = sql::exact_read_settings(false);
@@ -1642,6 +1651,10 @@ mod tests {
             }
             x => panic!("{x:?}"),
         }
+        // On the grid: one GROUP BY over the span of both windows, numbered from the first.
+        let grid = m.s.check_counts_sql(&[1, 0], true).unwrap();
+        assert_eq!(grid, sql::span_count_sql(&m.s.target, "t", 0, &m.s.windows[0..=1]));
+        assert!(grid.starts_with("SELECT 0 + intDiv(toUnixTimestamp64Milli(toDateTime64(`t`, 3, 'UTC')) - "), "{grid}");
         m.ok(0);
         assert_eq!((m.s.snap.chunk_counts.running, m.s.snap.chunk_counts.checking), (1, 1));
         // A crash before the count: uncertain, counted again before anything is sent.

@@ -150,6 +150,31 @@ pub fn windows_count_sql(table: &TableRef, time_column: &str, windows: &[(usize,
     format!("SELECT __chkit_chunk, c FROM ({}) {}", branches.join(" UNION ALL "), exact_read_settings(false))
 }
 
+/// The row counts of consecutive windows (`windows[k]` is chunk `first + k`) in one scan of
+/// their span, grouped by chunk: `__chkit_chunk, c`, no row for a window without rows. The
+/// chunk of a row is found from its instant in milliseconds, so only for time columns whose
+/// instants convert exactly (`run_state::grid_countable`); on windows of one length by
+/// division, otherwise by the windows' starts. Same settings as `windows_count_sql`.
+pub fn span_count_sql(table: &TableRef, time_column: &str, first: usize, windows: &[Window]) -> String {
+    let (start, end) = (windows[0].from, windows[windows.len() - 1].to);
+    let ms = format!("toUnixTimestamp64Milli(toDateTime64({}, 3, 'UTC'))", quote_ident(time_column));
+    let step = windows[0].to - windows[0].from;
+    let even = windows.iter().enumerate().all(|(k, w)| w.from == start + k as i64 * step);
+    let chunk = if even {
+        format!("{first} + intDiv({ms} - {start}, {step})")
+    } else {
+        // Every row of the span is at or after the first start: count the later starts it passed.
+        let starts: Vec<String> = windows[1..].iter().map(|w| format!("toInt64({})", w.from)).collect();
+        format!("{first} + arrayCount(b -> {ms} >= b, [{}])", starts.join(", "))
+    };
+    format!(
+        "SELECT {chunk} AS __chkit_chunk, count() AS c FROM {} WHERE {} GROUP BY __chkit_chunk {}",
+        table.quoted(),
+        window_predicate(time_column, Window { from: start, to: end }),
+        exact_read_settings(false)
+    )
+}
+
 /// Make the replica that answers the next count current with the parts other replicas
 /// committed (a load-balanced endpoint may send a count to one that lags the insert's).
 /// With `cluster`, on every replica of it (a Distributed target's shards).
@@ -495,4 +520,28 @@ mod tests {
         assert_eq!(quote_string("it's \\ ok"), "'it\\'s \\\\ ok'");
         assert_eq!(quote_ident("a`b\\c"), "`a\\`b\\\\c`");
     }
+
+    #[test]
+    fn span_counts_number_rows_by_their_window() {
+        let t = TableRef { database: "app".into(), table: "events".into() };
+        let h = 3_600_000;
+        let even: Vec<Window> = (0..3).map(|k| Window { from: 10 * h + k * h, to: 10 * h + (k + 1) * h }).collect();
+        let sql = span_count_sql(&t, "ts", 7, &even);
+        assert_eq!(
+            sql,
+            format!(
+                "SELECT 7 + intDiv(toUnixTimestamp64Milli(toDateTime64(`ts`, 3, 'UTC')) - {}, {h}) AS __chkit_chunk, count() AS c FROM `app`.`events` WHERE {} GROUP BY __chkit_chunk {}",
+                10 * h,
+                window_predicate("ts", Window { from: 10 * h, to: 13 * h }),
+                exact_read_settings(false)
+            )
+        );
+        // A last window cut short by the plan's end still divides.
+        let short = [even[0], Window { from: 11 * h, to: 11 * h + 5 }];
+        assert!(span_count_sql(&t, "ts", 0, &short).contains("intDiv("));
+        // Windows of other lengths (volume-sized chunks): by their starts.
+        let uneven = [Window { from: 0, to: 5 }, Window { from: 5, to: 20 }, Window { from: 20, to: 21 }];
+        assert!(span_count_sql(&t, "ts", 2, &uneven).starts_with("SELECT 2 + arrayCount(b -> toUnixTimestamp64Milli(toDateTime64(`ts`, 3, 'UTC')) >= b, [toInt64(5), toInt64(20)]) AS __chkit_chunk"));
+    }
+
 }

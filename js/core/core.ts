@@ -389,9 +389,13 @@ export class RunMachine {
     return callCore('runBaselineGrid', String(this.handle));
   }
 
-  /** One count of the windows of several inserted, unchecked chunks: rows `{ __chkit_chunk, c }`. */
-  checkCountsSql(chunks: number[]): string {
-    return callCore('runCheckCountsSql', String(this.handle), JSON.stringify(chunks));
+  /**
+   * One count of the windows of several inserted, unchecked chunks: rows `{ __chkit_chunk, c }`.
+   * `onGrid`: the target's time column converts exactly to milliseconds (`gridCountable`), so
+   * close chunks are counted by one GROUP BY over their span.
+   */
+  checkCountsSql(chunks: number[], onGrid: boolean): string {
+    return callCore('runCheckCountsSql', String(this.handle), JSON.stringify(chunks), String(onGrid));
   }
 
   /** Indexes of the chunks a run started now would execute. */

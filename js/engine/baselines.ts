@@ -21,9 +21,7 @@ export async function measureWindows(ch: ClickHouse, plan: Plan, machine: RunMac
   if (!grid) return 0;
   let rows: { __chkit_chunk: string | number; __chkit_c: string | number; __chkit_h1?: string; __chkit_h2?: string }[];
   try {
-    const t = parseTable(plan.target, ch.environment.database, '--target');
-    const type = (await tableColumns(ch, t.database, t.table))?.find((c) => c.name === plan.timeColumn)?.type;
-    if (type === undefined || !gridCountable(type)) return 0;
+    if (!(await timeColumnOnGrid(ch, plan))) return 0;
     rows = await ch.query(grid.sql);
   } catch {
     // A table that cannot be read fails its chunks one by one, with their retries and errors.
@@ -36,4 +34,11 @@ export async function measureWindows(ch: ClickHouse, plan: Plan, machine: RunMac
     record({ event: 'windows_measured', chunks, before, expected: before, checksums: chunks.map((k) => counts.get(k)?.h ?? '0:0') });
   }
   return grid.chunks.length;
+}
+
+/** Whether the target's time column converts exactly to the milliseconds a chunk grid divides. */
+export async function timeColumnOnGrid(ch: ClickHouse, plan: Plan): Promise<boolean> {
+  const t = parseTable(plan.target, ch.environment.database, '--target');
+  const type = (await tableColumns(ch, t.database, t.table))?.find((c) => c.name === plan.timeColumn)?.type;
+  return type !== undefined && gridCountable(type);
 }

@@ -67,6 +67,8 @@ export interface DriveInput {
   /** Aborted: pause as at a first SIGINT (the SDK's caller stops a run this way). */
   abort?: AbortSignal;
   now?: () => number;
+  /** The target's time column converts exactly to the chunk grid's milliseconds: inserted chunks are counted by one GROUP BY. */
+  countsOnGrid?: boolean;
   /** Called about four times a second with the indexes of the chunks in flight and their query ids (progress display). */
   onTick?: (inFlight: number[], queryIds: string[]) => void;
 }
@@ -312,7 +314,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     if (!batch.length || fenced || broken) return;
     let outcomes: Concluded[];
     try {
-      outcomes = await d.executor.check!(batch, d.machine.checkCountsSql(batch.map((b) => b.action.chunk)));
+      outcomes = await d.executor.check!(batch, d.machine.checkCountsSql(batch.map((b) => b.action.chunk), d.countsOnGrid ?? false));
     } catch (err) {
       outcomes = batch.map((): Concluded => ({ kind: 'failed', error: { message: String((err as Error)?.message ?? err), origin: 'network' } }));
     }

@@ -9,7 +9,7 @@ import type { ClickHouse } from '../server/clickhouse.js';
 import { fsError, runtimeError, usageError } from '../core/errors.js';
 import { acquirePlanLock, describeHolder, embeddedEngineHolder, liveLocks, overlappingRun, type Acquired } from '../engine/lock.js';
 import { drive, sqlExecutor } from '../engine/driver.js';
-import { measureWindows } from '../engine/baselines.js';
+import { measureWindows, timeColumnOnGrid } from '../engine/baselines.js';
 import { loadRun } from '../engine/runs.js';
 import { cancelPath, detachEventLog, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../engine/store.js';
 import { verifyPlan } from '../engine/plan_check.js';
@@ -309,6 +309,8 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
     // Merges that fold rows make a count taken early drift: those count per chunk, just before.
     if (exactCounts) await measureWindows(ch, plan, machine, record);
     log.sync();
+    // A target that cannot be read yet counts each window apart (its chunks fail with the cause).
+    const countsOnGrid = plan.strategy !== 'mv_replay' && (await timeColumnOnGrid(ch, plan).catch(() => false));
 
     const atStart = machine.summary();
     const startedAtMs = Date.now();
@@ -338,6 +340,7 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
       machine,
       log,
       executor: sqlExecutor(ch, plan, { exactCounts, resendWithoutDeduplication: guarantees?.resendWithoutDeduplication ?? false, syncReplica: (guarantees?.replicated ?? false) && !ch.embedded }),
+      countsOnGrid,
       snapshotFile: runPath(cx.paths, plan.planId),
       cancelFile: cancelPath(cx.paths, plan.planId),
       lock,

@@ -201,13 +201,14 @@ test('--setting and insertSettings reach every chunk INSERT; pinned, unknown and
     assert.match(bad.json.error, re);
     assert.deepEqual(p.stateFiles(), [], 'nothing written');
   }
-  const r = p.cli([...args, '--setting', 'max_insert_threads=3']);
+  // The host splits a flag's value on commas: a value with commas still arrives whole.
+  const r = p.cli([...args, '--setting', 'max_insert_threads=3', '--setting', 'log_comment=backfill,run 2']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.deepEqual(r.json.insertSettings, { log_comment: 'backfill', max_insert_threads: 3 }, 'the flag over the option');
+  assert.deepEqual(r.json.insertSettings, { log_comment: 'backfill,run 2', max_insert_threads: 3 }, 'the flag over the option');
   const run = p.cli(['run', '--plan-id', r.json.planId]);
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const audit = await p.rows('SELECT threads, comment, sum(n) AS n FROM app.audit GROUP BY threads, comment');
-  assert.deepEqual(audit.map((a) => [Number(a.threads), a.comment, Number(a.n)]), [[3, 'backfill', 1440]]);
+  assert.deepEqual(audit.map((a) => [Number(a.threads), a.comment, Number(a.n)]), [[3, 'backfill,run 2', 1440]]);
 });
 
 test('a pinned setting in the options is refused with exit 2 before anything is read', async (t) => {

@@ -32,8 +32,21 @@ export function planInputFromFlags(cx: Cx): PlanInput {
     timeColumn: cx.string('--time-column'),
     source: cx.string('--source'),
     forceLargeWindow: cx.bool('--force-large-window'),
-    settings: cx.strings('--setting'),
+    settings: rejoinSettings(cx.strings('--setting')),
   };
+}
+
+/**
+ * chkit splits a `string[]` flag's value on commas (`--setting log_comment=a,b` arrives as
+ * `log_comment=a` and `b`): a piece that is not `name=value` was part of the value before it.
+ */
+function rejoinSettings(pieces: string[]): string[] {
+  const out: string[] = [];
+  for (const piece of pieces) {
+    if (out.length > 0 && !piece.includes('=')) out[out.length - 1] += `,${piece}`;
+    else out.push(piece);
+  }
+  return out;
 }
 
 /** On a terminal, confirm a detected time column or pick one of several. */

@@ -333,6 +333,12 @@ pub fn sync_replica_sql(table: &str, cluster: &str) -> String {
     envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::sync_replica_sql(&t, parse::<Option<String>>(cluster, "cluster")?.as_deref()))))
 }
 
+/// How many rows an `mv_replay` statement's SELECT gives (`verify::replay_rows_sql`).
+#[wasm_bindgen(js_name = replayRowsSql)]
+pub fn replay_rows_sql(statement: &str) -> String {
+    envelope(crate::verify::replay_rows_sql(statement))
+}
+
 #[wasm_bindgen(js_name = partsAfterSql)]
 pub fn parts_after_sql(table: &str, before: &str) -> String {
     envelope(parse::<crate::sql::TableRef>(table, "table").and_then(|t| Ok(crate::sql::parts_after_sql(&t, parse(before, "block number")?))))

@@ -585,6 +585,13 @@ fn view_select(statement: &str) -> Result<String, String> {
     Ok(lines[2..lines.len() - 1].join("\n"))
 }
 
+/// How many rows an `mv_replay` statement's SELECT gives (`c`): none means an INSERT of it
+/// writes none whether or not the target drops it as a duplicate.
+pub fn replay_rows_sql(statement: &str) -> CoreResult<String> {
+    let select = view_select(statement).map_err(|e| CoreError::runtime("plan_mismatch", e))?;
+    Ok(format!("SELECT count() AS c FROM (\n{select}\n)\n{}", exact_read_settings(false)))
+}
+
 /// The first chunk's view selects with the plan's whole window in place of the chunk's.
 fn whole_view_select(req: &VerifyRequest, p: &Plan, shape: &MvShape) -> Result<String, String> {
     if req.first_statements.len() != req.views.len() {
@@ -1078,4 +1085,15 @@ mod tests {
         let answers = Answers { whole_keys: Some(4), ..answers };
         assert!(judge(&r, &answers).unwrap().chunks.iter().all(|c| c.verdict == Verdict::Ok));
     }
+
+    #[test]
+    fn replay_rows_of_a_statement() {
+        let st = "/* chkit-backfill plan=p chunk=c token=t */\nINSERT INTO `app`.`h` (`hour`, `n`)\nSELECT `hour`, `n`\nFROM (\nSELECT 1 AS hour, 2 AS n\n)\nSETTINGS insert_deduplicate=1";
+        assert_eq!(
+            replay_rows_sql(st).unwrap(),
+            format!("SELECT count() AS c FROM (\nSELECT `hour`, `n`\nFROM (\nSELECT 1 AS hour, 2 AS n\n)\n)\n{}", exact_read_settings(false))
+        );
+        assert_eq!(replay_rows_sql("INSERT INTO t SELECT 1").unwrap_err().code, "plan_mismatch");
+    }
+
 }

@@ -411,6 +411,8 @@ export class RunMachine {
 export const distributedEngine = (target: string, engineFull: string): DistributedTarget => callCore('distributedEngine', target, engineFull);
 export const syncReplicaSql = (t: TableRef, cluster: string | null): string => callCore('syncReplicaSql', t, cluster);
 export const partsMaxBlockSql = (t: TableRef): string => callCore('partsMaxBlockSql', t);
+/** `SELECT count() AS c` of the rows an `mv_replay` statement's SELECT gives. */
+export const replayRowsSql = (statement: string): string => callCore('replayRowsSql', statement);
 export const partsAfterSql = (t: TableRef, before: number): string => callCore('partsAfterSql', t, before);
 /** From `partsAfterSql`'s rows (numbers): the rows the INSERT wrote (`c`) and the highest block number now (`top`). */
 export const partsRowsAfter = (parts: { b: number; e: number; r: number; l: number }[], before: number): { c: number; top: number } =>

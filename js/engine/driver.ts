@@ -2,7 +2,7 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, sqlWithoutDeduplication, type TableRef, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
+import { chunkStatements, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, replayRowsSql, sqlWithoutDeduplication, type TableRef, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
 import { needsGrant, type ClickHouse, type ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
@@ -412,6 +412,15 @@ async function insertedRows(ch: ClickHouse, t: TableRef, highest: HighestBlocks,
   return turn;
 }
 
+/** The replayed SELECT gives no rows: writing none is all its INSERT could do, dropped or not. */
+async function replaysNothing(ch: ClickHouse, statement: string): Promise<boolean> {
+  try {
+    return (await count(ch, replayRowsSql(statement))) === 0;
+  } catch {
+    return false; // cannot tell: the chunk stays unverified
+  }
+}
+
 const count = async (ch: ClickHouse, sql: string, params?: Record<string, unknown>) =>
   Number((await ch.query<{ c: string | number }>(sql, { params }))[0]?.c ?? 0);
 
@@ -616,7 +625,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         if (a.countTargetSql && baseline) {
           // Counted later with the windows of the chunks inserted after it, in one query.
           return { kind: 'inserted', baseline, statementMs };
-        } else if (a.uncertain && statements.length === 1 && ch.embedded && rows === 0) {
+        } else if (a.uncertain && statements.length === 1 && ch.embedded && rows === 0 && !(await replaysNothing(ch, statements[0].sql))) {
           // No window count to decide by (mv_replay): say what cannot be told apart.
           io.record({
             event: 'note',

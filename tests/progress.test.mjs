@@ -98,3 +98,24 @@ test('inside a long chunk the live line shows the rows its statement has read so
   assert.ok(seen.some((n) => n > 0 && n < 200), `rows read mid-chunk: ${seen.join(', ')}\n${tty.stdout.slice(-1500)}`);
   assert.match(tty.stdout, /Completed [0-9a-f]{16}/);
 });
+
+test('a plan sized by rows: the bar and the ETA go by expected rows, not by chunk counts', () => {
+  // 2 of 4 chunks done, but they held 10 of 100 expected rows, 5 of them before this process.
+  const line = formatProgress({
+    total: 4,
+    done: 2,
+    failed: 0,
+    rowsWritten: 10,
+    inFlight: [],
+    startedAtMs: 0,
+    nowMs: 10_000,
+    doneAtStart: 1,
+    rowsAtStart: 5,
+    expected: { total: 100, done: 10, failed: 0, doneAtStart: 5 },
+  });
+  // 10 % done; 5 expected rows in 10 s here, 90 to go: 180 s.
+  assert.match(line, /^\[#*\.+\]  10% 2\/4 · 10 rows · 1\/s · 10s · ETA 3m00s$/);
+  // Failed chunks count as settled for the bar and are not waited for.
+  const failed = formatProgress({ total: 4, done: 2, failed: 1, rowsWritten: 10, inFlight: [], startedAtMs: 0, nowMs: 10_000, expected: { total: 100, done: 10, failed: 40, doneAtStart: 0 } });
+  assert.match(failed, /  50% 2\/4 · 1 failed · .* ETA 50s$/);
+});

@@ -474,6 +474,10 @@ pub struct BaselineGrid {
     pub sql: String,
 }
 
+/// A grid count at run start reads at most this many windows, less one, that it does not need
+/// between two it does.
+const GRID_GAP: usize = 8;
+
 /// Whether instants of a time column of this type convert exactly to the milliseconds the
 /// grid divides: `DateTime`, `DateTime64` (maybe Nullable/LowCardinality); not `Date`.
 pub fn grid_countable(column_type: &str) -> bool {
@@ -925,6 +929,9 @@ impl RunState {
     /// be filling, so it is counted just before each insert) and its SQL (`verify::grid_measure_sql`:
     /// per chunk the count and checksum `chunk_measured` records), or `None` when no chunk
     /// needs it. The caller checks that the time column converts exactly (`grid_countable`).
+    /// One count scans the span from its first chunk to its last: chunks far apart (a resume
+    /// of a few failed chunks of a long plan) are counted in several, each asked for once the
+    /// one before it is recorded, so no count reads long stretches of windows it does not need.
     pub fn baseline_grid(&self) -> CoreResult<Option<BaselineGrid>> {
         if !self.countable() || self.facts.strategy != "table" || self.snap.status != Some(RunStatus::Running) {
             return Ok(None);
@@ -938,6 +945,9 @@ impl RunState {
         if chunks.is_empty() {
             return Ok(None);
         }
+        // The first run of chunks with fewer than GRID_GAP windows between neighbours.
+        let end = chunks.windows(2).position(|p| p[1] - p[0] > GRID_GAP).map_or(chunks.len(), |k| k + 1);
+        let chunks = chunks[..end].to_vec();
         let sql = crate::verify::grid_measure_sql(&self.facts, &chunks)?;
         Ok(Some(BaselineGrid { chunks, sql }))
     }
@@ -1727,6 +1737,26 @@ mod tests {
         m.ev(Event::RunFinished { status: RunStatus::Paused });
         m.start(RunMode::Resume, settings(1, 3, 100), true, false);
         assert_eq!(m.s.baseline_grid().unwrap().unwrap().chunks, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn chunks_far_apart_are_counted_by_separate_grids() {
+        let mut m = M::new(20, settings(1, 3, 100));
+        let measured = |chunks: Vec<usize>| Event::WindowsMeasured { checksums: vec![], before: vec![1; chunks.len()], expected: vec![1; chunks.len()], chunks };
+        // Chunks 0–4 and 9–12 measured: 5–8 and 13–19 left, in one span (gaps under GRID_GAP).
+        m.ev(measured((0..20).filter(|k| !(5..=8).contains(k) && *k < 13).collect()));
+        let g = m.s.baseline_grid().unwrap().unwrap();
+        assert_eq!(g.chunks, [5, 6, 7, 8].into_iter().chain(13..20).collect::<Vec<_>>());
+        m.ev(measured(g.chunks.clone()));
+        assert_eq!(m.s.baseline_grid().unwrap(), None);
+        // Chunks 3 and 19 left: two counts of one window each, not one of 17.
+        let mut m = M::new(20, settings(1, 3, 100));
+        m.ev(measured((0..20).filter(|k| *k != 3 && *k != 19).collect()));
+        let g = m.s.baseline_grid().unwrap().unwrap();
+        assert_eq!(g.chunks, vec![3]);
+        assert!(g.sql.contains(&sql::window_predicate("t", m.s.windows[3])), "{}", g.sql);
+        m.ev(measured(vec![3]));
+        assert_eq!(m.s.baseline_grid().unwrap().unwrap().chunks, vec![19]);
     }
 
     #[test]

@@ -301,3 +301,29 @@ test('a torn last event line and a corrupt snapshot: detected, reported, rebuilt
   assert.ok(lines.some((e) => e.event === 'note' && /snapshot was unreadable/.test(e.message)));
   assert.equal(p.cli(['status', '--plan-id', planned.json.planId]).json.rowsWritten, 120 + 240, 'the replay re-inserts the doubled window');
 });
+
+test('replaying done chunks on either side of a long failed stretch counts each side at the start, not the stretch between', async (t) => {
+  const p = createProject({ options: opts({ defaults: { chunkHours: 1, maxRetriesPerChunk: 1 } }) });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 24, rowsPerHour: 30 });
+  const hours = (a, b) => `(event_time >= toDateTime('2025-01-01 ${String(a).padStart(2, '0')}:00:00', 'UTC') AND event_time < toDateTime('2025-01-01 ${String(b).padStart(2, '0')}:00:00', 'UTC'))`;
+  // Inserts into 05:00–15:00 violate a constraint: those ten chunks fail, the others complete.
+  await p.exec(`ALTER TABLE app.events ADD CONSTRAINT not_now CHECK NOT ${hours(5, 15)}`);
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02']);
+  assert.equal(planned.code, 0, planned.stdout);
+  const first = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(first.code, 1, first.stdout);
+  assert.deepEqual([first.json.chunkCounts.done, first.json.chunkCounts.failed], [14, 10]);
+  await p.exec('ALTER TABLE app.events DROP CONSTRAINT not_now');
+  const log = first.json.eventPath;
+  const cut = fs.readFileSync(log, 'utf8').length;
+  const again = p.cli(['resume', '--plan-id', planned.json.planId, '--replay-done', '--replay-failed']);
+  assert.equal(again.code, 0, again.stdout);
+  assert.equal(again.json.status, 'completed');
+  const after = fs.readFileSync(log, 'utf8').slice(cut).trim().split('\n').map((l) => JSON.parse(l));
+  const grids = after.filter((e) => e.event === 'windows_measured').map((e) => e.chunks);
+  assert.deepEqual(grids, [[0, 1, 2, 3, 4], [15, 16, 17, 18, 19, 20, 21, 22, 23]], 'a count of each side');
+  // Done chunks were doubled by the first run and again by the replay; the failed ones once.
+  const [c] = await p.rows(`SELECT countIf(${hours(0, 5)}) AS a, countIf(${hours(5, 15)}) AS b, countIf(NOT ${hours(0, 15)}) AS c FROM app.events`);
+  assert.deepEqual([Number(c.a), Number(c.b), Number(c.c)], [5 * 120, 10 * 60, 9 * 120]);
+});

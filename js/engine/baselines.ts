@@ -13,27 +13,32 @@ const PER_EVENT = 10_000;
 
 /**
  * Measure every chunk that will run unmeasured, when the time column's instants convert
- * exactly to the grid's milliseconds; otherwise (or when the count fails) the chunks are
- * counted one by one, as without the grid. → the number of chunks measured.
+ * exactly to the grid's milliseconds; otherwise (or when a count fails) the chunks left are
+ * counted one by one, as without the grid. Chunks far apart take a count each span (the core
+ * gives the next once the one before is recorded). → the number of chunks measured.
  */
 export async function measureWindows(ch: ClickHouse, plan: Plan, machine: RunMachine, record: (e: RunEvent) => void): Promise<number> {
-  const grid = machine.baselineGrid();
-  if (!grid) return 0;
-  let rows: { __chkit_chunk: string | number; __chkit_c: string | number; __chkit_h1?: string; __chkit_h2?: string }[];
-  try {
-    if (!(await timeColumnOnGrid(ch, plan))) return 0;
-    rows = await ch.query(grid.sql);
-  } catch {
-    // A table that cannot be read fails its chunks one by one, with their retries and errors.
-    return 0;
+  let measured = 0;
+  let first: number | undefined;
+  for (let grid = machine.baselineGrid(); grid && grid.chunks[0] !== first; grid = machine.baselineGrid()) {
+    first = grid.chunks[0]; // a grid that comes back was not recorded: stop rather than count it again
+    let rows: { __chkit_chunk: string | number; __chkit_c: string | number; __chkit_h1?: string; __chkit_h2?: string }[];
+    try {
+      if (measured === 0 && !(await timeColumnOnGrid(ch, plan))) return 0;
+      rows = await ch.query(grid.sql);
+    } catch {
+      // A table that cannot be read fails its chunks one by one, with their retries and errors.
+      return measured;
+    }
+    const counts = new Map(rows.map((r) => [Number(r.__chkit_chunk), { c: Number(r.__chkit_c), h: `${r.__chkit_h1 || 0}:${r.__chkit_h2 || 0}` }]));
+    for (let i = 0; i < grid.chunks.length; i += PER_EVENT) {
+      const chunks = grid.chunks.slice(i, i + PER_EVENT);
+      const before = chunks.map((k) => counts.get(k)?.c ?? 0);
+      record({ event: 'windows_measured', chunks, before, expected: before, checksums: chunks.map((k) => counts.get(k)?.h ?? '0:0') });
+    }
+    measured += grid.chunks.length;
   }
-  const counts = new Map(rows.map((r) => [Number(r.__chkit_chunk), { c: Number(r.__chkit_c), h: `${r.__chkit_h1 || 0}:${r.__chkit_h2 || 0}` }]));
-  for (let i = 0; i < grid.chunks.length; i += PER_EVENT) {
-    const chunks = grid.chunks.slice(i, i + PER_EVENT);
-    const before = chunks.map((k) => counts.get(k)?.c ?? 0);
-    record({ event: 'windows_measured', chunks, before, expected: before, checksums: chunks.map((k) => counts.get(k)?.h ?? '0:0') });
-  }
-  return grid.chunks.length;
+  return measured;
 }
 
 /** Whether the target's time column converts exactly to the milliseconds a chunk grid divides. */

@@ -121,6 +121,12 @@ pub fn check_plan_chunks(header: &str, chunk_count: &str, default_database: &str
     }))
 }
 
+/// Whether the columns a plan writes `DateTime` bounds for still are `DateTime`s (`plan_check`).
+#[wasm_bindgen(js_name = checkBoundTypes)]
+pub fn check_bound_types(plan_id: &str, columns: &str) -> String {
+    envelope(parse::<Vec<crate::plan_check::BoundColumn>>(columns, "bound columns").and_then(|c| crate::plan_check::check_bound_types(plan_id, &c)))
+}
+
 #[wasm_bindgen(js_name = evaluateCheck)]
 pub fn evaluate_check(input: &str) -> String {
     envelope(parse(input, "check input").map(|i| crate::check::evaluate(&i)))

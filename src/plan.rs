@@ -15,7 +15,7 @@ use crate::options::{check_chunk_hours, resolve_options, Defaults, Limits, Optio
 use crate::sql::{self, TableRef};
 use crate::time_column::{self, Choice, TableInfo};
 use crate::volume::{self, Grid, Sizing, TableCounts, VolumeHeader};
-use crate::window::{check_window, format_instant, parse_instant, Window};
+use crate::window::{check_window, format_instant, parse_instant, BoundType, Window};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -79,6 +79,10 @@ pub struct PlanRequest {
     /// The target is a `Distributed` table: what it routes to.
     #[serde(default)]
     pub distributed: Option<crate::distributed::DistributedInput>,
+    /// Write every bound as a `DateTime64`, as plans before `boundType` did: a re-plan builds
+    /// the plan so to compare it with one an earlier version wrote.
+    #[serde(default)]
+    pub datetime64_bounds: bool,
 }
 
 fn default_database() -> String {
@@ -179,6 +183,9 @@ pub struct PlanView {
     pub source: String,
     /// The source's column the window filters.
     pub time_column: String,
+    /// How the window's bounds are written against it (absent: `DateTime64`).
+    #[serde(skip_serializing_if = "BoundType::is_default", default)]
+    pub bound_type: BoundType,
     /// Target columns the view writes (the INSERT's column list).
     pub columns: Vec<String>,
     /// Where the replayed query came from: `server` or `schema`.
@@ -207,6 +214,10 @@ pub struct PlanState {
     pub volume: Option<VolumeHeader>,
     /// The column the window filters (`mv_replay`: the first view's source column; see `views`).
     pub time_column: String,
+    /// `table`, `copy`: how the window's bounds are written against the time column, in the
+    /// chunk statements and the run's counts (absent: `DateTime64`; `mv_replay`: per view).
+    #[serde(skip_serializing_if = "BoundType::is_default", default)]
+    pub bound_type: BoundType,
     /// Columns named in the INSERT, when known at plan time.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub columns: Option<Vec<String>>,
@@ -644,6 +655,17 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         }
     }
 
+    // A `DateTime` bound where every table the column is compared on holds a `DateTime`.
+    let column_type = |t: &TableRef, column: &str| table_info(req, t)?.columns.iter().find(|c| c.name == column).map(|c| c.ty.clone());
+    let bounds = |types: Vec<Option<String>>| match req.datetime64_bounds {
+        true => BoundType::DateTime64,
+        false => BoundType::for_columns(types.iter().map(Option::as_deref)),
+    };
+    let bound_type = match strategy {
+        Strategy::MvReplay => BoundType::DateTime64,
+        _ => bounds([Some(&target), source.as_ref()].into_iter().flatten().map(|t| column_type(t, &time_column)).collect()),
+    };
+
     let columns = match (&source, &req.target_columns, &req.source_columns) {
         _ if strategy == Strategy::MvReplay => None,
         (Some(src), Some(t), Some(s)) => {
@@ -683,6 +705,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
                     name: r.name.display(),
                     source: r.query.source.display(),
                     time_column: time_columns[i].clone(),
+                    bound_type: bounds(vec![column_type(&r.query.source, &time_columns[i])]),
                     columns: r.columns.clone(),
                     query_from: r.query_from.into(),
                 }
@@ -697,7 +720,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     let source_columns: Vec<Option<Vec<String>>> =
         replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
     let read_from = source.as_ref().unwrap_or(&target);
-    let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column, &insert_settings);
+    let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column, bound_type, &insert_settings);
     // The text of each statement around its window, the same in every chunk.
     let texts: Vec<StatementText> = if strategy == Strategy::MvReplay {
         replays.iter().zip(&source_columns).map(|(r, cols)| replay_text(&target, r, cols.as_deref())).collect()
@@ -735,6 +758,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         chunk_hours,
         volume,
         time_column,
+        bound_type,
         columns,
         views,
         options: defaults,
@@ -765,7 +789,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
                 .map(|(v, text)| {
                     let token = ids::view_token(plan_id, &id, &v.name);
                     let comment = sql::header_comment(plan_id, &id, &token);
-                    let sql = text.render(&comment, &sql::window_predicate(&v.time_column, cw), &sql::insert_settings_after(&settings_head, Some(&token)));
+                    let sql = text.render(&comment, &sql::window_predicate_as(&v.time_column, v.bound_type, cw), &sql::insert_settings_after(&settings_head, Some(&token)));
                     PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
                 })
                 .collect();

@@ -13,7 +13,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids;
 use crate::plan::{plan_id_of, PlanChunk, PlanState, Strategy};
 use crate::sql::{self, CopyWindowSql};
-use crate::window::{format_instant, parse_instant, Window};
+use crate::window::{format_instant, parse_instant, BoundType, Window};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
@@ -99,6 +99,7 @@ struct Slot {
     /// `mv_replay`: the view replayed (the statement's label, and part of its token).
     view: Option<String>,
     time_column: String,
+    bounds: BoundType,
     digest: SqlDigest,
     /// The texts around the window of a statement found to have `digest`.
     known: RefCell<Option<Vec<String>>>,
@@ -170,13 +171,13 @@ impl PlanCheck {
                     Some(s) => sql::parse_table(s, default_database, "plan source")?,
                     None => target.clone(),
                 };
-                let text = CopyWindowSql::new(&target, &source, header.columns.as_deref(), &header.time_column, &header.insert_settings);
+                let text = CopyWindowSql::new(&target, &source, header.columns.as_deref(), &header.time_column, header.bound_type, &header.insert_settings);
                 let (before, after) = text.window_parts();
                 let digest = sql_digest(&[before, after]);
                 if header.sql_digests.as_ref().is_some_and(|d| d.as_slice() != std::slice::from_ref(&digest)) {
                     return Err(mismatch(id, "its SQL digest is not that of the statement its target, source and columns give".into()));
                 }
-                vec![Slot { view: None, time_column: header.time_column.clone(), digest, known: RefCell::new(None) }]
+                vec![Slot { view: None, time_column: header.time_column.clone(), bounds: header.bound_type, digest, known: RefCell::new(None) }]
             }
             Strategy::MvReplay => {
                 let (Some(views), Some(digests)) = (&header.views, &header.sql_digests) else {
@@ -194,7 +195,7 @@ impl PlanCheck {
                 views
                     .iter()
                     .zip(digests)
-                    .map(|(v, d)| Slot { view: Some(v.name.clone()), time_column: v.time_column.clone(), digest: d.clone(), known: RefCell::new(None) })
+                    .map(|(v, d)| Slot { view: Some(v.name.clone()), time_column: v.time_column.clone(), bounds: v.bound_type, digest: d.clone(), known: RefCell::new(None) })
                     .collect()
             }
         };
@@ -244,7 +245,7 @@ impl PlanCheck {
                 return Err(bad("has an idempotency token that is not the one its plan and window give"));
             }
             let comment = sql::header_comment(&self.plan_id, &id, token.unwrap_or("none"));
-            let predicate = sql::window_predicate(&slot.time_column, w);
+            let predicate = sql::window_predicate_as(&slot.time_column, slot.bounds, w);
             if !slot.statement_matches(sql, &comment, &predicate, &sql::insert_settings_after(&self.insert_settings, token)) {
                 return Err(bad("has SQL that is not the statement the plan made for it"));
             }
@@ -282,6 +283,40 @@ impl PlanCheck {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+/// A column a plan compares its window with, its bounds as the plan writes them, and the
+/// column's type on the server now (None: not known).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BoundColumn {
+    pub table: String,
+    pub column: String,
+    pub bound_type: BoundType,
+    #[serde(rename = "type")]
+    pub ty: Option<String>,
+}
+
+/// Before a run sends anything: every column the plan writes `DateTime` bounds for is still a
+/// `DateTime`. A column changed to `DateTime64` since would be compared with whole seconds,
+/// and ClickHouse then skips rows of a sorting-key column (see `window::sql_literal`).
+pub fn check_bound_types(plan_id: &str, columns: &[BoundColumn]) -> CoreResult<()> {
+    let changed = columns.iter().find(|c| {
+        c.bound_type == BoundType::DateTime && c.ty.as_deref().is_some_and(|t| BoundType::for_column(Some(t)) != BoundType::DateTime)
+    });
+    match changed {
+        None => Ok(()),
+        Some(c) => Err(CoreError::runtime(
+            "time_column_changed",
+            format!(
+                "plan {plan_id} was made when {}.{} was a DateTime and writes its window for one, but the column is now {}; \
+                 nothing was executed: make the plan again with the same flags (--force replaces this one)",
+                c.table,
+                c.column,
+                c.ty.as_deref().unwrap_or_default()
+            ),
+        )),
     }
 }
 
@@ -405,5 +440,18 @@ mod tests {
         assert_eq!(c.lines(0, &lines[1..3].join("\n")).unwrap(), 2);
         assert_eq!(c.lines(2, lines[3]).unwrap(), 1);
         assert!(c.lines(1, lines[3]).unwrap_err().message.contains("chunk 2 in the file is"));
+    }
+
+    #[test]
+    fn a_datetime_bound_needs_a_datetime_column() {
+        let col = |b: BoundType, ty: Option<&str>| BoundColumn { table: "app.events".into(), column: "ts".into(), bound_type: b, ty: ty.map(str::to_string) };
+        assert!(check_bound_types("p", &[col(BoundType::DateTime, Some("DateTime")), col(BoundType::DateTime, Some("Nullable(DateTime('UTC'))"))]).is_ok());
+        // Unknown: the chunk itself will fail with the cause.
+        assert!(check_bound_types("p", &[col(BoundType::DateTime, None)]).is_ok());
+        // A DateTime64 bound compares with anything.
+        assert!(check_bound_types("p", &[col(BoundType::DateTime64, Some("DateTime64(3)"))]).is_ok());
+        let e = check_bound_types("p", &[col(BoundType::DateTime, Some("DateTime")), col(BoundType::DateTime, Some("DateTime64(3)"))]).unwrap_err();
+        assert_eq!(e.code, "time_column_changed");
+        assert!(e.message.contains("app.events.ts was a DateTime") && e.message.contains("now DateTime64(3)"), "{}", e.message);
     }
 }

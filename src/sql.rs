@@ -2,7 +2,7 @@
 //! and back-quoted; every string literal is escaped here.
 
 use crate::error::{CoreError, CoreResult};
-use crate::window::{sql_literal, Window};
+use crate::window::{bound_literal, BoundType, Window};
 use serde::{Deserialize, Serialize};
 
 /// A validated `database.table`.
@@ -125,8 +125,13 @@ pub fn parse_column(input: &str) -> CoreResult<String> {
 
 /// `` `tc` >= <from> AND `tc` < <to> ``: the half-open chunk filter.
 pub fn window_predicate(time_column: &str, w: Window) -> String {
+    window_predicate_as(time_column, BoundType::DateTime64, w)
+}
+
+/// `window_predicate` with its bounds written as `bounds` (the plan's, for its column).
+pub fn window_predicate_as(time_column: &str, bounds: BoundType, w: Window) -> String {
     let c = quote_ident(time_column);
-    format!("{c} >= {} AND {c} < {}", sql_literal(w.from), sql_literal(w.to))
+    format!("{c} >= {} AND {c} < {}", bound_literal(bounds, w.from), bound_literal(bounds, w.to))
 }
 
 /// The row count of a chunk's window in `table`: what decides a chunk's fate, so exact.
@@ -364,12 +369,13 @@ pub struct CopyWindowSql {
     /// `\nINSERT INTO … SELECT … FROM …\nWHERE ` (after the header comment).
     body: String,
     column: String,
+    bounds: BoundType,
     /// `insert_settings(settings, None)`: the token's settings follow per chunk.
     settings: String,
 }
 
 impl CopyWindowSql {
-    pub fn new(target: &TableRef, source: &TableRef, columns: Option<&[String]>, time_column: &str, settings: &InsertSettings) -> Self {
+    pub fn new(target: &TableRef, source: &TableRef, columns: Option<&[String]>, time_column: &str, bounds: BoundType, settings: &InsertSettings) -> Self {
         let (into_cols, select_cols) = match columns {
             Some(cols) if !cols.is_empty() => (format!(" ({})", column_list(cols)), column_list(cols)),
             _ => (String::new(), "*".to_string()),
@@ -377,6 +383,7 @@ impl CopyWindowSql {
         CopyWindowSql {
             body: format!("\nINSERT INTO {}{into_cols}\nSELECT {select_cols}\nFROM {}\nWHERE ", target.quoted(), source.quoted()),
             column: quote_ident(time_column),
+            bounds,
             settings: insert_settings(settings, None),
         }
     }
@@ -387,11 +394,11 @@ impl CopyWindowSql {
         s.push_str(&self.body);
         s.push_str(&self.column);
         s.push_str(" >= ");
-        s.push_str(&sql_literal(w.from));
+        s.push_str(&bound_literal(self.bounds, w.from));
         s.push_str(" AND ");
         s.push_str(&self.column);
         s.push_str(" < ");
-        s.push_str(&sql_literal(w.to));
+        s.push_str(&bound_literal(self.bounds, w.to));
         s.push('\n');
         s.push_str(&insert_settings_after(&self.settings, token));
         s
@@ -454,7 +461,7 @@ mod tests {
     fn deduplication_off_for_a_verified_retry() {
         let t = parse_table("app.events", "default", "--target").unwrap();
         let w = Window { from: 0, to: 3_600_000 };
-        let sql = CopyWindowSql::new(&t, &t, None, "ts", &InsertSettings::new()).render("/* h */", w, Some("chkit-ab'c"));
+        let sql = CopyWindowSql::new(&t, &t, None, "ts", BoundType::DateTime64, &InsertSettings::new()).render("/* h */", w, Some("chkit-ab'c"));
         let off = without_deduplication(&sql, "chkit-ab'c").unwrap();
         assert!(off.ends_with("max_parallel_replicas=1, insert_deduplicate=0"), "{off}");
         assert!(!off.contains("insert_deduplication_token"));
@@ -476,7 +483,7 @@ mod tests {
         let w = Window { from: 0, to: 3_600_000 };
         let mut user = InsertSettings::new();
         user.insert("max_insert_threads".into(), SettingValue::Number(4.into()));
-        let copy = CopyWindowSql::new(&t, &t, None, "ts", &user);
+        let copy = CopyWindowSql::new(&t, &t, None, "ts", BoundType::DateTime64, &user);
         let with_token = copy.render("/* h */", w, Some("tok"));
         let exact = ["enable_parallel_replicas", "max_parallel_replicas"];
         let insert = ["async_insert", "asterisk_include_materialized_columns", "asterisk_include_alias_columns", "distributed_foreground_insert"];

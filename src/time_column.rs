@@ -99,6 +99,12 @@ fn unwrapped(ty: &str) -> &str {
     }
 }
 
+/// The type's name without wrappers or arguments: `DateTime` for `Nullable(DateTime('UTC'))`.
+pub fn base_type(ty: &str) -> &str {
+    let t = unwrapped(ty);
+    t.split_once('(').map_or(t, |(b, _)| b.trim())
+}
+
 /// Date, Date32, DateTime, DateTime64, possibly Nullable/LowCardinality.
 pub fn is_time_type(ty: &str) -> bool {
     resolution(ty).is_some()

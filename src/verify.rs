@@ -193,6 +193,9 @@ pub struct ChunkRecord {
 pub struct ViewFacts {
     pub name: String,
     pub time_column: String,
+    /// How the plan wrote the view's window bounds (absent: `DateTime64`).
+    #[serde(default)]
+    pub bound_type: crate::window::BoundType,
     pub columns: Vec<String>,
 }
 
@@ -600,11 +603,11 @@ fn whole_view_select(req: &VerifyRequest, p: &Plan, shape: &MvShape) -> Result<S
     let mut selects = Vec::new();
     for (st, v) in req.first_statements.iter().zip(&req.views) {
         let s = view_select(st)?;
-        let chunk = sql::window_predicate(&v.time_column, p.windows[0]);
+        let chunk = sql::window_predicate_as(&v.time_column, v.bound_type, p.windows[0]);
         if s.matches(&chunk).count() != 1 {
             return Err(format!("the replayed query of {} does not hold its window filter exactly once", v.name));
         }
-        selects.push(s.replacen(&chunk, &sql::window_predicate(&v.time_column, p.whole), 1));
+        selects.push(s.replacen(&chunk, &sql::window_predicate_as(&v.time_column, v.bound_type, p.whole), 1));
     }
     Ok(shape.cast_rows(&selects))
 }
@@ -1044,7 +1047,7 @@ mod tests {
         let mv = |engine: &str, key: &str, cols: &[(&str, &str)]| {
             let mut r = request("mv_replay", vec![]);
             r.target = table(engine, key, cols);
-            r.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), columns: cols.iter().map(|(n, _)| n.to_string()).collect() }];
+            r.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), bound_type: Default::default(), columns: cols.iter().map(|(n, _)| n.to_string()).collect() }];
             MvShape::of(&r).map(|s| (s.merge, s.keys, s.merged))
         };
         let summing = mv("SummingMergeTree", "h, k", &[("h", "DateTime"), ("k", "String"), ("n", "UInt64"), ("label", "String")]).unwrap();
@@ -1059,7 +1062,7 @@ mod tests {
         let mut params = request("mv_replay", vec![]);
         params.target = table("SummingMergeTree", "h", &[("h", "DateTime"), ("n", "UInt64")]);
         params.target.engine_full = "SummingMergeTree((n)) ORDER BY h".into();
-        params.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), columns: vec!["h".into(), "n".into()] }];
+        params.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), bound_type: Default::default(), columns: vec!["h".into(), "n".into()] }];
         assert!(MvShape::of(&params).is_err());
     }
 
@@ -1076,7 +1079,7 @@ mod tests {
     #[test]
     fn shared_keys_are_not_verifiable() {
         let mut r = request("mv_replay", (0..3).map(|i| rec(i, None, None)).collect());
-        r.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), columns: vec!["ts".into(), "v".into()] }];
+        r.views = vec![ViewFacts { name: "app.v".into(), time_column: "ts".into(), bound_type: Default::default(), columns: vec!["ts".into(), "v".into()] }];
         let mv = |chunk, vk| MvRow { chunk, vc: vk, vh1: "1".into(), vh2: "1".into(), vk, vn: vk, tc: vk, th1: "1".into(), th2: "1".into() };
         let answers = Answers { whole_keys: Some(3), mv: vec![mv(0, 1), mv(1, 2), mv(2, 1)], ..Default::default() };
         let r2 = judge(&r, &answers).unwrap();

@@ -4,6 +4,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::options::Limits;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
 
 pub type Millis = i64;
 
@@ -73,15 +74,68 @@ pub fn format_instant(ms: Millis) -> String {
 }
 
 /// What ClickHouse needs to compare against any Date/DateTime/DateTime64 column.
-/// Whole seconds too: a `DateTime` literal would spare a `DateTime` column's per-row
-/// conversion, but against a `DateTime64` column in the sorting key, ClickHouse 26.7 then
-/// skips rows: `at < toDateTime('2025-01-02 00:00:00', 'UTC')` misses `23:59:59.999`.
+/// Whole seconds too: against a `DateTime64` column in the sorting key, ClickHouse 26.7
+/// skips rows when the bound is a `DateTime` (`at < toDateTime('2025-01-02 00:00:00', 'UTC')`
+/// misses `23:59:59.999`), so only `BoundType::DateTime` writes one, for `DateTime` columns.
 pub fn sql_literal(ms: Millis) -> String {
     let mut s = String::with_capacity(48);
     s.push_str("toDateTime64('");
     push_instant(&mut s, ms, ' ');
     s.push_str("', 3, 'UTC')");
     s
+}
+
+/// The type a window's bounds are written in against one time column. A `DateTime64` bound
+/// compares with every Date/DateTime/DateTime64 column, and makes the engine convert each
+/// `DateTime` row to compare it (about a tenth of an `mv_replay` chunk's statement, measured);
+/// a `DateTime` bound against a `DateTime` column compares the stored seconds as they are.
+/// Recorded in the plan (absent: `DateTime64`, as every plan before it was written), so a
+/// run renders the statements and counts exactly as the plan did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BoundType {
+    #[default]
+    DateTime64,
+    /// Only for a column whose every table the plan reads it on is a `DateTime`.
+    DateTime,
+}
+
+impl BoundType {
+    /// For a column of type `ty` (None: unknown, so the bound that fits any time column).
+    pub fn for_column(ty: Option<&str>) -> BoundType {
+        match ty.map(crate::time_column::base_type) {
+            Some("DateTime") => BoundType::DateTime,
+            _ => BoundType::DateTime64,
+        }
+    }
+    /// `DateTime` only if it holds for every one of the columns.
+    pub fn for_columns<'a>(types: impl IntoIterator<Item = Option<&'a str>>) -> BoundType {
+        let all = types.into_iter().all(|t| BoundType::for_column(t) == BoundType::DateTime);
+        if all { BoundType::DateTime } else { BoundType::DateTime64 }
+    }
+    pub fn is_default(&self) -> bool {
+        *self == BoundType::DateTime64
+    }
+}
+
+/// The largest second a `DateTime` holds (2106-02-07 06:28:15 UTC).
+const DATETIME_MAX_S: i64 = u32::MAX as i64;
+
+/// A bound of a half-open window, written for a column compared with it. A `DateTime` column
+/// holds whole seconds, so `t >= b` and `t < b` select the same rows as with `b` rounded up to
+/// a second; a bound past the type's last second stays a `DateTime64` (it would wrap).
+pub fn bound_literal(bounds: BoundType, ms: Millis) -> String {
+    let secs = ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0);
+    match bounds {
+        BoundType::DateTime if secs <= DATETIME_MAX_S => {
+            let mut s = String::with_capacity(40);
+            s.push_str("toDateTime('");
+            push_instant(&mut s, secs * 1000, ' ');
+            s.truncate(s.len() - 4); // the ".000"
+            s.push_str("', 'UTC')");
+            s
+        }
+        _ => sql_literal(ms),
+    }
 }
 
 /// `YYYY-MM-DD<sep>HH:MM:SS.sss` for 1970..9999 (checked by `check_window`).
@@ -231,5 +285,37 @@ mod tests {
         );
         // Whole seconds are no DateTime either (see `sql_literal`).
         assert_eq!(sql_literal(parse_instant("2025-01-02T00:00:00Z", "x").unwrap()), "toDateTime64('2025-01-02 00:00:00.000', 3, 'UTC')");
+    }
+
+    #[test]
+    fn bounds_for_a_datetime_column() {
+        let at = |s: &str| parse_instant(s, "x").unwrap();
+        let dt = BoundType::DateTime;
+        assert_eq!(bound_literal(dt, at("2025-01-02T00:00:00Z")), "toDateTime('2025-01-02 00:00:00', 'UTC')");
+        // Rounded up: a DateTime row at 06:30:00 is before 06:30:00.250, one at 06:30:01 is not.
+        assert_eq!(bound_literal(dt, at("2025-01-01T06:30:00.250Z")), "toDateTime('2025-01-01 06:30:01', 'UTC')");
+        assert_eq!(bound_literal(dt, at("1970-01-01T00:00:00Z")), "toDateTime('1970-01-01 00:00:00', 'UTC')");
+        // The last second a DateTime holds, and past it (it would wrap).
+        assert_eq!(bound_literal(dt, at("2106-02-07T06:28:15Z")), "toDateTime('2106-02-07 06:28:15', 'UTC')");
+        assert_eq!(bound_literal(dt, at("2106-02-07T06:28:15.001Z")), "toDateTime64('2106-02-07 06:28:15.001', 3, 'UTC')");
+        assert_eq!(bound_literal(BoundType::DateTime64, at("2025-01-02T00:00:00Z")), sql_literal(at("2025-01-02T00:00:00Z")));
+
+        for (ty, b) in [
+            ("DateTime", dt),
+            ("DateTime('Europe/Berlin')", dt),
+            ("Nullable(DateTime('UTC'))", dt),
+            ("DateTime64(3)", BoundType::DateTime64),
+            ("DateTime64(0, 'UTC')", BoundType::DateTime64),
+            ("Date", BoundType::DateTime64),
+            ("Date32", BoundType::DateTime64),
+            ("String", BoundType::DateTime64),
+        ] {
+            assert_eq!(BoundType::for_column(Some(ty)), b, "{ty}");
+        }
+        assert_eq!(BoundType::for_column(None), BoundType::DateTime64);
+        assert_eq!(BoundType::for_columns([Some("DateTime"), Some("DateTime('UTC')")]), dt);
+        assert_eq!(BoundType::for_columns([Some("DateTime"), None]), BoundType::DateTime64);
+        assert_eq!(BoundType::for_columns([Some("DateTime"), Some("DateTime64(3)")]), BoundType::DateTime64);
+        assert_eq!(serde_json::to_string(&dt).unwrap(), "\"DateTime\"");
     }
 }

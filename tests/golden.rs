@@ -150,7 +150,7 @@ fn golden_verify_sql_of_every_shape() {
                        "firstChunk": null, "lastChunk": null },
             "target": { "engine": engine, "engineFull": format!("{engine} ORDER BY {}", info.order_by.join(", ")), "sortingKey": info.order_by.join(", "),
                         "columns": info.columns.iter().map(|c| json!({ "name": c.name, "type": c.ty, "defaultKind": c.default_kind })).collect::<Vec<_>>() },
-            "views": plan.views.as_ref().unwrap().iter().map(|v| json!({ "name": v.name, "timeColumn": v.time_column, "columns": v.columns })).collect::<Vec<_>>(),
+            "views": plan.views.as_ref().unwrap().iter().map(|v| json!({ "name": v.name, "timeColumn": v.time_column, "boundType": v.bound_type, "columns": v.columns })).collect::<Vec<_>>(),
             "chunks": [],
             "firstStatements": statements,
         }))

@@ -134,7 +134,7 @@ function editChunkLine(planPath, chunk, edit) {
 test('a chunk whose SQL was edited is refused before anything executes; making the plan again, as advised, runs it exactly', async (t) => {
   const { p, planId, planPath } = await tablePlan(t);
   // Chunk 3 made to re-insert the whole day instead of its 6 hours.
-  editChunkLine(planPath, 3, (l) => l.replace("toDateTime64('2025-01-01 12:00:00.000', 3, 'UTC')", "toDateTime64('2025-01-01 00:00:00.000', 3, 'UTC')"));
+  editChunkLine(planPath, 3, (l) => l.replace("toDateTime('2025-01-01 12:00:00', 'UTC')", "toDateTime('2025-01-01 00:00:00', 'UTC')"));
   const files = p.stateFiles();
   for (const cmd of ['run', 'resume']) {
     const r = p.cli([cmd, '--plan-id', planId]);

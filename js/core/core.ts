@@ -109,6 +109,8 @@ export interface PlanState {
   chunkHours?: number;
   volume?: VolumeHeader;
   timeColumn: string;
+  /** How the window's bounds are written against the time column (absent: DateTime64; src/window.rs). */
+  boundType?: BoundType;
   columns?: string[];
   /** mv_replay: the views replayed, each with its source and the source's time column. */
   views?: PlanView[];
@@ -190,10 +192,14 @@ export interface PlanPreview {
   dataRangeQueries: string[];
 }
 
+/** The type a window's bounds are written in: `DateTime` only against `DateTime` columns. */
+export type BoundType = 'DateTime64' | 'DateTime';
+
 export interface PlanView {
   name: string;
   source: string;
   timeColumn: string;
+  boundType?: BoundType;
   columns: string[];
   queryFrom: 'server' | 'schema';
 }

@@ -162,7 +162,7 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
     const plan = planFromBytes(bytes, '(new plan)');
     const file = planPath(cx.paths, plan.planId);
     if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, kept: [], upgraded: false, preview, volume };
-    const rebuild = (createdAt: string) => buildPlanFile({ ...request, now: createdAt });
+    const rebuild = (createdAt: string, datetime64Bounds: boolean) => buildPlanFile({ ...request, now: createdAt, datetime64Bounds });
     const written = writePlan(cx, plan, file, bytes, { force: input.force ?? false, discardApplied: input.discardApplied ?? false, rebuild });
     // The plan as stored: an existing identical plan keeps its file (and createdAt), which a run hashes.
     return { plan: readPlanFile(file), file, ...written, preview, volume };
@@ -174,8 +174,8 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
 interface WriteOptions {
   force: boolean;
   discardApplied: boolean;
-  /** The same plan with another createdAt (to upgrade an existing plan in place). */
-  rebuild: (createdAt: string) => Uint8Array;
+  /** The same plan with another createdAt (to upgrade an existing plan in place), all its bounds DateTime64 if asked. */
+  rebuild: (createdAt: string, datetime64Bounds: boolean) => Uint8Array;
 }
 
 /** `bytes`: the plan file as the core laid it out (`jq .` shows it indented). */
@@ -187,7 +187,12 @@ function writePlan(cx: Session, plan: Plan, file: string, bytes: Uint8Array, o: 
     return { existed: false, kept: [], upgraded: false };
   }
   if (!o.force) {
-    const fresh = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // Where this version writes DateTime bounds, an earlier one wrote DateTime64 bounds, which select
+    // the same rows: such a plan is compared with the fresh one written as it was, and stays.
+    const before = chunkLinesAt(existing) >= 0 ? parsedOrUndefined(headerOnly(existing)) : undefined;
+    const legacyBounds = writesDateTimeBounds(plan) && before !== undefined && !writesDateTimeBounds(before);
+    const asWritten = legacyBounds ? o.rebuild(plan.createdAt, true) : bytes;
+    const fresh = Buffer.from(asWritten.buffer, asWritten.byteOffset, asWritten.byteLength);
     const sameChunks = sameChunkLines(existing, fresh);
     // Chunk lines equal byte for byte: only the headers can differ (parsing megabytes of chunks to learn that is most of a re-plan).
     const diff = sameChunks
@@ -199,7 +204,7 @@ function writePlan(cx: Session, plan: Plan, file: string, bytes: Uint8Array, o: 
     if (diff.length === 1 && diff[0] === 'sqlDigests' && !('sqlDigests' in readPlanFile(file))) {
       if (plan.strategy !== 'mv_replay') return { existed: true, kept: [], upgraded: false };
       if (sameChunks) {
-        writeFileAtomic(file, o.rebuild(readPlanFile(file).createdAt));
+        writeFileAtomic(file, o.rebuild(readPlanFile(file).createdAt, legacyBounds));
         return { existed: true, kept: [], upgraded: true };
       }
     }
@@ -220,6 +225,15 @@ function writePlan(cx: Session, plan: Plan, file: string, bytes: Uint8Array, o: 
   writeFileAtomic(file, bytes);
   return { existed: false, kept, upgraded: false };
 }
+
+const parsedOrUndefined = (json: string) => {
+  try {
+    return JSON.parse(json) as Pick<Plan, 'boundType' | 'views'>;
+  } catch {
+    return undefined;
+  }
+};
+const writesDateTimeBounds = (p: Pick<Plan, 'boundType' | 'views'>) => p.boundType === 'DateTime' || (p.views ?? []).some((v) => v.boundType === 'DateTime');
 
 function readIfExists(file: string): Buffer | undefined {
   try {

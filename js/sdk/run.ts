@@ -12,7 +12,7 @@ import { drive, sqlExecutor } from '../engine/driver.js';
 import { measureWindows, timeColumnOnGrid } from '../engine/baselines.js';
 import { loadRun } from '../engine/runs.js';
 import { cancelPath, detachEventLog, eventPath, EventLog, readPlan, removeIfExists, runPath } from '../engine/store.js';
-import { verifyPlan } from '../engine/plan_check.js';
+import { checkBoundTypes, verifyPlan } from '../engine/plan_check.js';
 import type { ChunkStatus } from '../core/core.js';
 import { operation } from './errors.js';
 import { runPayload, type RunPayload } from './payload.js';
@@ -269,6 +269,7 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
     // Everything that can refuse has passed: now the server.
     const d = cx.options.defaults;
     ch = await cx.connect(command, { parallel: d.maxParallelChunks });
+    await checkBoundTypes(ch, plan);
     log = new EventLog(eventPath(cx.paths, plan.planId), run.machine.report.logBytes);
     const machine = run.machine;
     machine.beginWriter();

@@ -164,7 +164,7 @@ export function verifyBackfill(config: BackfillConfig | Session, req: VerifyRequ
       const request = {
         facts,
         target: await tableFacts(ch, plan),
-        views: (plan.views ?? []).map((v) => ({ name: v.name, timeColumn: v.timeColumn, columns: v.columns })),
+        views: (plan.views ?? []).map((v) => ({ name: v.name, timeColumn: v.timeColumn, boundType: v.boundType, columns: v.columns })),
         chunks,
         firstStatements: plan.strategy === 'mv_replay' && plan.chunkCount > 0 ? chunkStatements(plan.chunk(0), plan.target).map((s) => s.sql) : [],
       };

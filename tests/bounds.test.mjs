@@ -103,7 +103,8 @@ test('plans write DateTime bounds where every table compares a DateTime, DateTim
   assert.equal(v.json.ok, true, v.stdout);
 });
 
-test('a time column that became DateTime64 after the plan: run refuses before sending anything, and the advice given runs exact', async (t) => {
+/** app.src (DateTime, 12,343 rows over a day) copied into an empty app.dst of the same columns: planned. */
+async function copyPlan(t) {
   const p = project(t);
   await p.exec(
     'CREATE DATABASE app',
@@ -114,6 +115,11 @@ test('a time column that became DateTime64 after the plan: run refuses before se
   const args = ['--target', 'app.dst', '--source', 'app.src', '--time-column', 'event_time', '--from', '2025-01-01', '--to', '2025-01-02'];
   const planned = p.cli(['plan', ...args]);
   assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  return { p, args, planned };
+}
+
+test('a time column that became DateTime64 after the plan: run refuses before sending anything, and the advice given runs exact', async (t) => {
+  const { p, args, planned } = await copyPlan(t);
   assert.equal(header(p, planned.json.planId).boundType, 'DateTime');
   // A migration recreates the source with millisecond times (rows between whole seconds too).
   await p.exec(
@@ -140,16 +146,7 @@ test('a time column that became DateTime64 after the plan: run refuses before se
 });
 
 test('a plan an earlier version wrote with DateTime64 bounds is kept by a re-plan of the same flags, and runs', async (t) => {
-  const p = project(t);
-  await p.exec(
-    'CREATE DATABASE app',
-    'CREATE TABLE app.src (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
-    "INSERT INTO app.src SELECT toDateTime('2025-01-01', 'UTC') + number * 7, number FROM numbers(12343)",
-    'CREATE TABLE app.dst (event_time DateTime, user_id UInt64) ENGINE = MergeTree ORDER BY event_time',
-  );
-  const args = ['--target', 'app.dst', '--source', 'app.src', '--time-column', 'event_time', '--from', '2025-01-01', '--to', '2025-01-02'];
-  const planned = p.cli(['plan', ...args]);
-  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  const { p, args, planned } = await copyPlan(t);
   const file = `${p.stateDir}/plans/${planned.json.planId}.json`;
   // As the earlier version wrote it: no boundType, every bound a DateTime64 of milliseconds.
   const legacy = fs

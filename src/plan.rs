@@ -214,8 +214,9 @@ pub struct PlanState {
     pub volume: Option<VolumeHeader>,
     /// The column the window filters (`mv_replay`: the first view's source column; see `views`).
     pub time_column: String,
-    /// `table`, `copy`: how the window's bounds are written against the time column, in the
-    /// chunk statements and the run's counts (absent: `DateTime64`; `mv_replay`: per view).
+    /// `table`, `copy`: how the chunk statements write the window's bounds against the time
+    /// column (absent: `DateTime64`; `mv_replay`: per view). The run's counts and `verify`
+    /// write `DateTime64` bounds, exact on any time column.
     #[serde(skip_serializing_if = "BoundType::is_default", default)]
     pub bound_type: BoundType,
     /// Columns named in the INSERT, when known at plan time.

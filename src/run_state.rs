@@ -481,13 +481,7 @@ const GRID_GAP: usize = 8;
 /// Whether instants of a time column of this type convert exactly to the milliseconds the
 /// grid divides: `DateTime`, `DateTime64` (maybe Nullable/LowCardinality); not `Date`.
 pub fn grid_countable(column_type: &str) -> bool {
-    let mut t = column_type.trim();
-    for wrapper in ["LowCardinality(", "Nullable("] {
-        if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix(')')) {
-            t = inner.trim();
-        }
-    }
-    t == "DateTime" || t.starts_with("DateTime(") || t.starts_with("DateTime64(")
+    matches!(crate::time_column::resolution(column_type), Some(crate::time_column::Resolution::SecondDigits(_)))
 }
 
 /// The compact snapshot written to `runs/<planId>.json`.

@@ -359,6 +359,24 @@ pub fn parts_rows_after(parts: &str, before: &str) -> String {
     })())
 }
 
+/// The counters the inserted-rows check reads where they are this process's (`sql::insert_counters_sql`).
+#[wasm_bindgen(js_name = insertCountersSql)]
+pub fn insert_counters_sql() -> String {
+    envelope(Ok(crate::sql::insert_counters_sql()))
+}
+
+/// `insertCountersSql`'s rows (values as numbers) → the counters.
+#[wasm_bindgen(js_name = insertCounters)]
+pub fn insert_counters(rows: &str) -> String {
+    envelope(parse::<Vec<crate::sql::CounterRow>>(rows, "counter rows").map(|r| crate::sql::insert_counters(&r)))
+}
+
+/// What one INSERT wrote from the counters before and after it (`sql::rows_from_counters`).
+#[wasm_bindgen(js_name = rowsFromCounters)]
+pub fn rows_from_counters(before: &str, after: &str) -> String {
+    envelope((|| Ok(crate::sql::rows_from_counters(&parse(before, "counters")?, &parse(after, "counters")?)))())
+}
+
 /// What a plan can rely on at a target, from its engine facts (see `doctor::guarantees`).
 #[wasm_bindgen(js_name = targetGuarantees)]
 pub fn target_guarantees(facts: &str) -> String {

@@ -163,6 +163,10 @@ pub struct Guarantees {
     pub resend_without_deduplication: bool,
     /// Replicated (or Shared) engine: a count may be answered by a replica that lags.
     pub replicated: bool,
+    /// Where the engine's counters move for this process's statements alone (the embedded
+    /// engine), they can tell what an INSERT wrote: a MergeTree of this server that no view
+    /// reads from (a view's rows would be counted with the target's).
+    pub rows_by_counters: bool,
 }
 
 pub fn is_replicated(engine: &str) -> bool {
@@ -177,7 +181,13 @@ pub fn is_replicated(engine: &str) -> bool {
 pub fn guarantees(f: &EngineFacts) -> Guarantees {
     let exact_counts = !merges_rows(&f.engine);
     let replicated = is_replicated(&f.engine);
-    Guarantees { exact_counts, resend_without_deduplication: exact_counts && f.dependent_views.is_empty() && !replicated, replicated }
+    let no_views = f.dependent_views.is_empty();
+    Guarantees {
+        exact_counts,
+        resend_without_deduplication: exact_counts && no_views && !replicated,
+        replicated,
+        rows_by_counters: f.engine.ends_with("MergeTree") && !replicated && no_views,
+    }
 }
 
 /// A view's query changed, but not its name, source or time column: planning again gives the
@@ -502,11 +512,13 @@ mod tests {
     #[test]
     fn guarantees_by_engine() {
         let g = |engine: &str, views: &[&str]| guarantees(&EngineFacts { engine: engine.into(), dependent_views: views.iter().map(|v| v.to_string()).collect() });
-        assert_eq!(g("MergeTree", &[]), Guarantees { exact_counts: true, resend_without_deduplication: true, replicated: false });
+        assert_eq!(g("MergeTree", &[]), Guarantees { exact_counts: true, resend_without_deduplication: true, replicated: false, rows_by_counters: true });
         assert_eq!(g("MergeTree", &["app.v"]).resend_without_deduplication, false);
-        assert_eq!(g("ReplacingMergeTree", &[]), Guarantees { exact_counts: false, resend_without_deduplication: false, replicated: false });
+        assert_eq!(g("SummingMergeTree", &["app.v"]).rows_by_counters, false);
+        assert_eq!(g("Memory", &[]).rows_by_counters, false);
+        assert_eq!(g("ReplacingMergeTree", &[]), Guarantees { exact_counts: false, resend_without_deduplication: false, replicated: false, rows_by_counters: true });
         // Never a retry without deduplication to a Replicated target: its count may come from a lagging replica.
-        assert_eq!(g("ReplicatedMergeTree", &[]), Guarantees { exact_counts: true, resend_without_deduplication: false, replicated: true });
+        assert_eq!(g("ReplicatedMergeTree", &[]), Guarantees { exact_counts: true, resend_without_deduplication: false, replicated: true, rows_by_counters: false });
         assert_eq!(g("SharedMergeTree", &[]).resend_without_deduplication, false);
     }
 

@@ -241,6 +241,87 @@ pub fn parts_rows_after(parts: &[PartBlocks], before: i64) -> RowsAfter {
     RowsAfter { c: lowest.values().map(|p| p.r).sum(), top: parts.iter().map(|p| p.e).max().unwrap_or(before).max(before) }
 }
 
+/// The engine's counters (`system.events`), which an INSERT's rows are read off where the
+/// embedded engine runs nothing but this process's statements: cheaper than `system.parts`,
+/// whose cost grows with the parts a run makes. All of them, read after an INSERT (the reading
+/// is also the next INSERT's "before"): filtering the hundred rows there costs more than
+/// sending them (1.08 against 1.33 ms, `SELECT 1` 0.90 ms). A counter still at zero has no row.
+pub fn insert_counters_sql() -> String {
+    "SELECT event, value FROM system.events".to_string()
+}
+
+/// One row of `insert_counters_sql`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CounterRow {
+    pub event: String,
+    pub value: u64,
+}
+
+/// The process's insert counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InsertCounters {
+    /// INSERT statements run.
+    pub inserts: u64,
+    /// INSERTs into the targets of materialized views that an INSERT fed.
+    pub view_inserts: u64,
+    /// Rows written into new parts, after merging on insert and before deduplication.
+    pub rows: u64,
+    /// Blocks dropped as duplicates of a token already in a table's deduplication log.
+    pub duplicate_blocks: u64,
+    /// Parts added to a table (a dropped duplicate adds none).
+    pub parts: u64,
+}
+
+pub fn insert_counters(rows: &[CounterRow]) -> InsertCounters {
+    let get = |names: &[&str]| rows.iter().filter(|r| names.contains(&r.event.as_str())).map(|r| r.value).sum();
+    InsertCounters {
+        inserts: get(&["InsertQuery"]),
+        view_inserts: get(&["InsertQueriesWithSubqueries"]),
+        rows: get(&["MergeTreeDataWriterRows"]),
+        duplicate_blocks: get(&["DuplicatedInsertedBlocks"]),
+        parts: get(&["InsertedCompactParts", "InsertedWideParts"]),
+    }
+}
+
+/// What the counters say one INSERT wrote, read before and after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CountedInsert {
+    Rows { rows: u64 },
+    /// The counters moved for more than this INSERT's own parts: its rows are not told apart.
+    /// `views`: it fed views (created since the run started), so the next INSERTs are measured
+    /// by their parts.
+    Unknown { reason: String, views: bool },
+}
+
+/// The rows an INSERT wrote from the counters around it. Exact only where nothing else moved
+/// them: one INSERT ran, it fed no view (whose rows the counters would add), and either no
+/// block was dropped as a duplicate (every part written was added) or every one was.
+pub fn rows_from_counters(before: &InsertCounters, after: &InsertCounters) -> CountedInsert {
+    let d = |a: u64, b: u64| a.checked_sub(b);
+    let (Some(inserts), Some(views), Some(rows), Some(dups), Some(parts)) = (
+        d(after.inserts, before.inserts),
+        d(after.view_inserts, before.view_inserts),
+        d(after.rows, before.rows),
+        d(after.duplicate_blocks, before.duplicate_blocks),
+        d(after.parts, before.parts),
+    ) else {
+        return CountedInsert::Unknown { reason: "the engine's counters went back".into(), views: false };
+    };
+    if views > 0 {
+        return CountedInsert::Unknown { reason: "it also fed materialized views that read from the target, whose rows the engine counts with its own".into(), views: true };
+    }
+    if inserts != 1 {
+        return CountedInsert::Unknown { reason: format!("{inserts} INSERTs ran in this process meanwhile, not one: their rows cannot be told apart"), views: false };
+    }
+    match (dups, parts) {
+        (0, _) => CountedInsert::Rows { rows },
+        (_, 0) => CountedInsert::Rows { rows: 0 },
+        _ => CountedInsert::Unknown { reason: "the target dropped some of its blocks as duplicates of an earlier run of this plan and kept others".into(), views: false },
+    }
+}
+
 /// The header that lets an operator find a chunk's query in `system.query_log`
 /// or `system.processes`.
 pub fn header_comment(plan_id: &str, chunk_id: &str, token: &str) -> String {
@@ -423,6 +504,32 @@ mod tests {
         assert_eq!(parts_rows_after(&[p(8, 8, 3, 1), p(8, 8, 3, 0)], 7), RowsAfter { c: 3, top: 8 });
         // Nothing above: a dropped insert wrote nothing, and the highest block stays.
         assert_eq!(parts_rows_after(&[], 9), RowsAfter { c: 0, top: 9 });
+    }
+
+    #[test]
+    fn rows_after_an_insert_from_the_engines_counters() {
+        let c = |inserts, view_inserts, rows, duplicate_blocks, parts| InsertCounters { inserts, view_inserts, rows, duplicate_blocks, parts };
+        let read = insert_counters(&[
+            CounterRow { event: "InsertQuery".into(), value: 3 },
+            CounterRow { event: "MergeTreeDataWriterRows".into(), value: 700 },
+            CounterRow { event: "InsertedCompactParts".into(), value: 4 },
+            CounterRow { event: "InsertedWideParts".into(), value: 1 },
+            CounterRow { event: "SelectQuery".into(), value: 9 },
+        ]);
+        assert_eq!(read, c(3, 0, 700, 0, 5), "a counter at zero has no row");
+        assert!(insert_counters_sql().contains("system.events"));
+        let before = c(3, 0, 700, 0, 5);
+        // Two parts (two partitions), nothing dropped.
+        assert_eq!(rows_from_counters(&before, &c(4, 0, 1000, 0, 7)), CountedInsert::Rows { rows: 300 });
+        // Every block dropped as a duplicate: the parts were written, none added.
+        assert_eq!(rows_from_counters(&before, &c(4, 0, 1000, 2, 5)), CountedInsert::Rows { rows: 0 });
+        // Some dropped, some added: which rows were kept cannot be told.
+        assert!(matches!(rows_from_counters(&before, &c(4, 0, 1000, 1, 6)), CountedInsert::Unknown { views: false, .. }));
+        // A view fed by the insert writes rows the counters add to its own.
+        assert!(matches!(rows_from_counters(&before, &c(4, 1, 1300, 0, 8)), CountedInsert::Unknown { views: true, .. }));
+        // Another INSERT ran in the process meanwhile.
+        assert!(matches!(rows_from_counters(&before, &c(5, 0, 1300, 0, 8)), CountedInsert::Unknown { views: false, .. }));
+        assert!(matches!(rows_from_counters(&before, &c(0, 0, 0, 0, 0)), CountedInsert::Unknown { .. }));
     }
 
     use super::*;

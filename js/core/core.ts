@@ -424,10 +424,27 @@ export const partsAfterSql = (t: TableRef, before: number): string => callCore('
 export const partsRowsAfter = (parts: { b: number; e: number; r: number; l: number }[], before: number): { c: number; top: number } =>
   callCore('partsRowsAfter', parts, before);
 
+/** The engine's insert counters, read after an INSERT (src/sql.rs, `insert_counters_sql`). */
+export const insertCountersSql = (): string => callCore('insertCountersSql');
+export interface InsertCounters {
+  inserts: number;
+  viewInserts: number;
+  rows: number;
+  duplicateBlocks: number;
+  parts: number;
+}
+/** `insertCountersSql`'s rows, values as numbers. */
+export const insertCounters = (rows: { event: string; value: number }[]): InsertCounters => callCore('insertCounters', rows);
+/** What one INSERT wrote from the counters around it; `views`: it fed views, so measure the next ones by their parts. */
+export type CountedInsert = { kind: 'rows'; rows: number } | { kind: 'unknown'; reason: string; views: boolean };
+export const rowsFromCounters = (before: InsertCounters, after: InsertCounters): CountedInsert => callCore('rowsFromCounters', before, after);
+
 export interface Guarantees {
   exactCounts: boolean;
   resendWithoutDeduplication: boolean;
   replicated: boolean;
+  /** Where the engine's counters are this process's own: they can tell what an INSERT wrote. */
+  rowsByCounters: boolean;
 }
 /** What a run may rely on at a target whose rows land in a table of `engine`. */
 export const targetGuarantees = (facts: { engine: string; dependentViews: string[] }): Guarantees => callCore('targetGuarantees', facts);

@@ -2,7 +2,7 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, replayRowsSql, sqlWithoutDeduplication, type TableRef, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
+import { chunkStatements, insertCounters, insertCountersSql, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, replayRowsSql, rowsFromCounters, sqlWithoutDeduplication, type CountedInsert, type InsertCounters, type TableRef, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
 import { needsGrant, type ClickHouse, type ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
@@ -395,19 +395,55 @@ type HighestBlocks = Map<string, number>;
  * the row-count checks do. One query per insert: the one after it also reads the next
  * insert's "before".
  */
-async function insertedRows(ch: ClickHouse, t: TableRef, highest: HighestBlocks, exec: () => Promise<{ writtenRows?: number }>): Promise<{ writtenRows: number }> {
-  const key = JSON.stringify([t.database, t.table]);
-  const turn = measuring.then(async () => {
+async function insertedRows(ch: ClickHouse, t: TableRef, m: Measures, exec: () => Promise<{ writtenRows?: number }>): Promise<{ writtenRows: number }> {
+  return measured(async () => {
     // Forgotten until this insert is measured: one that failed may have committed some blocks.
-    let before = highest.get(key);
-    highest.delete(key);
+    let before = m.highest.get(tableKey(t));
+    m.highest.delete(tableKey(t));
+    m.counters = undefined; // it moves the counters too
     if (before === undefined) before = await count(ch, partsMaxBlockSql(t));
     await exec();
     const parts = await ch.query<{ b: string | number; e: string | number; r: string | number; l: string | number }>(partsAfterSql(t, before));
     const r = partsRowsAfter(parts.map((p) => ({ b: Number(p.b), e: Number(p.e), r: Number(p.r), l: Number(p.l) })), before);
-    highest.set(key, r.top);
+    m.highest.set(tableKey(t), r.top);
     return { writtenRows: r.c };
   });
+}
+
+/**
+ * Rows an INSERT wrote, from the engine's counters before and after it, where they are this
+ * process's and the target is a MergeTree no view reads from: exact unless something else moved
+ * them (`rows_from_counters` says what). One query per insert: its reading is the next one's "before".
+ */
+async function countedRows(ch: ClickHouse, t: TableRef, m: Measures, exec: () => Promise<unknown>): Promise<CountedInsert> {
+  return measured(async () => {
+    m.highest.delete(tableKey(t)); // its parts raise the table's highest block
+    const before = m.counters ?? (await readCounters(ch));
+    m.counters = undefined;
+    await exec();
+    const after = await readCounters(ch);
+    m.counters = after;
+    return rowsFromCounters(before, after);
+  });
+}
+
+const readCounters = async (ch: ClickHouse) =>
+  insertCounters((await ch.query<{ event: string; value: string | number }>(insertCountersSql())).map((r) => ({ event: r.event, value: Number(r.value) })));
+
+/** What the inserted-rows checks carry from one insert to the next, per run. */
+interface Measures {
+  highest: HighestBlocks;
+  /** The counters as read right after the last insert measured by them; gone once another is measured. */
+  counters?: InsertCounters;
+  /** Counters fed by views since the run started: measure by parts from then on. */
+  countersOff?: boolean;
+}
+
+const tableKey = (t: TableRef) => JSON.stringify([t.database, t.table]);
+
+/** `fn` in its turn among the measured inserts of this process. */
+function measured<T>(fn: () => Promise<T>): Promise<T> {
+  const turn = measuring.then(fn);
   measuring = turn.catch(() => undefined);
   return turn;
 }
@@ -494,6 +530,8 @@ export interface ExecutorOptions {
    * own target can drop the repeat only if the retry keeps its token).
    */
   resendWithoutDeduplication: boolean;
+  /** On the embedded engine, an INSERT's rows may be read off the engine's counters (Guarantees.rowsByCounters). */
+  rowsByCounters: boolean;
   /**
    * The target (or a Distributed target's remote table) is Replicated on a server: before a
    * count decides, the replica answering it fetches what the others committed.
@@ -508,7 +546,9 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
     : parseTable(plan.target, ch.environment.database, '--target');
   const d = plan.distributed;
   const syncSql = opts.syncReplica ? syncReplicaSql(target, d?.cluster ?? null) : undefined;
-  const highest: HighestBlocks = new Map();
+  const measures: Measures = { highest: new Map() };
+  // The counters tell a first attempt's rows (an earlier one may have left blocks its retry drops).
+  const byCounters = ch.ownCounters && opts.rowsByCounters && !plan.distributed;
   // A count that decides a chunk's fate: on a Replicated target, from a replica made current first.
   const makeCurrent = async () => {
     if (!syncSql) return;
@@ -614,8 +654,22 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
               spent += performance.now() - t0;
             }
           };
+          let r: { writtenRows?: number };
+          if (!ch.embedded || a.countTargetSql) r = await exec();
+          else if (byCounters && !measures.countersOff && statements.length === 1 && a.attempt === 1 && !a.uncertain && !retrySql) {
+            const c = await countedRows(ch, target, measures, exec);
+            if (c.kind === 'unknown') {
+              measures.countersOff ||= c.views;
+              io.record({
+                event: 'note',
+                message: `chunk ${a.chunkId}: its INSERT returned, but what it wrote cannot be told: ${c.reason}; compare the target with the view over ${chunk.from} → ${chunk.to}`,
+              });
+              return { kind: 'succeeded', rows: 0, unverified: true, statementMs: Math.round(spent * 100) / 100 };
+            }
+            r = { writtenRows: c.rows };
+          }
           // The embedded engine reports no written rows: count the parts the insert made instead.
-          const r = ch.embedded && !a.countTargetSql ? await insertedRows(ch, target, highest, exec) : await exec();
+          else r = await insertedRows(ch, target, measures, exec);
           if (statements.length > 1) {
             io.record({ event: 'statement_succeeded', chunk: a.chunk, statement: k, rows: r.writtenRows ?? 0 });
             io.durable();

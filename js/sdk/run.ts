@@ -340,7 +340,12 @@ async function executeRun(cx: Session, req: RunRequest, hooks: RunHooks): Promis
     const status = await drive({
       machine,
       log,
-      executor: sqlExecutor(ch, plan, { exactCounts, resendWithoutDeduplication: guarantees?.resendWithoutDeduplication ?? false, syncReplica: (guarantees?.replicated ?? false) && !ch.embedded }),
+      executor: sqlExecutor(ch, plan, {
+        exactCounts,
+        resendWithoutDeduplication: guarantees?.resendWithoutDeduplication ?? false,
+        rowsByCounters: guarantees?.rowsByCounters ?? false,
+        syncReplica: (guarantees?.replicated ?? false) && !ch.embedded,
+      }),
       countsOnGrid,
       snapshotFile: runPath(cx.paths, plan.planId),
       cancelFile: cancelPath(cx.paths, plan.planId),

@@ -55,6 +55,11 @@ export interface ExecSummary {
 export interface ClickHouse {
   readonly environment: EnvironmentIdentity;
   readonly embedded: boolean;
+  /**
+   * The engine's counters (system.events) move for this process's statements alone: the embedded
+   * engine started without a configuration file, so no system log flushes rows into tables.
+   */
+  readonly ownCounters: boolean;
   /** Run a statement that returns no rows. */
   exec(sql: string, opts?: ExecOptions): Promise<ExecSummary>;
   /** Run a SELECT and return its rows (JSONEachRow). */
@@ -272,8 +277,10 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
   const embedded = isEmbeddedUrl(settings.url);
   let client: Client;
   let pool: Pool;
+  let ownCounters = false;
   if (embedded) {
     const { dir, configFile } = embeddedTarget(settings.url, configDir);
+    ownCounters = !configFile;
     let createChdbConnection: (o: { path: string }) => EngineConnection;
     try {
       // chdb is an optional peer dependency: only embedded URLs need it.
@@ -319,6 +326,7 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
   const ch: ClickHouse = {
     environment,
     embedded,
+    ownCounters,
     async exec(sql, opts = {}) {
       try {
         const r = await pool.use((c) =>

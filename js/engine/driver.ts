@@ -435,7 +435,7 @@ interface Measures {
   highest: HighestBlocks;
   /** The counters as read right after the last insert measured by them; gone once another is measured. */
   counters?: InsertCounters;
-  /** Counters fed by views since the run started: measure by parts from then on. */
+  /** An insert fed views that appeared since the run started: measure by parts from then on. */
   countersOff?: boolean;
 }
 

@@ -3,6 +3,7 @@
 // say, insert by insert on the real engine; then whole runs whose rows per chunk are known.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { insertCounters, insertCountersSql, partsAfterSql, partsMaxBlockSql, partsRowsAfter, rowsFromCounters } from '../dist/core/core.js';
 import { createProject, seedEvents } from './helpers/project.mjs';
 
@@ -63,9 +64,9 @@ test('the engine counters say what one INSERT wrote, as its parts do, or that th
   });
 });
 
-/** Events over 48 h and a plan of two chunks (36 h and 12 h) into `target` fed by `view`. */
-async function planned(t, statements, target) {
-  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 36 } } });
+/** Events over 48 h and a plan into `target` of chunks of `chunkHours` (two by default: 36 h and 12 h). */
+async function planned(t, statements, target, defaults = { chunkHours: 36 }) {
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', ...defaults } } });
   t.after(p.cleanup);
   await seedEvents(p, { hours: 48, rowsPerHour: 60 });
   await p.exec(...statements);
@@ -134,4 +135,28 @@ test('mv_replay into a target another view reads from: its rows alone, not the v
   assert.equal(run.json.rowsWritten, 48);
   assert.deepEqual(chunkRows(p, planId), [['done', 36, false], ['done', 12, false]]);
   assert.deepEqual(await p.rows('SELECT toString(sum(n)) AS n FROM app.per_day'), [{ n: '2880' }], 'the chain downstream got every row once');
+});
+
+test('mv_replay with maxParallelChunks 3 on the embedded engine: each chunk its own rows, measured one insert at a time', async (t) => {
+  const { p, planId } = await planned(
+    t,
+    [
+      'CREATE TABLE app.by_kind (h DateTime, kind String, n UInt64) ENGINE = MergeTree PARTITION BY toDate(h) ORDER BY (h, kind)',
+      'CREATE MATERIALIZED VIEW app.by_kind_mv TO app.by_kind AS SELECT toStartOfHour(event_time) AS h, kind, count() AS n FROM app.events GROUP BY h, kind',
+    ],
+    'app.by_kind',
+    { chunkHours: 5, maxParallelChunks: 3 },
+  );
+  const run = p.cli(['run', '--plan-id', planId]);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  let running = 0;
+  let peak = 0;
+  for (const e of fs.readFileSync(run.json.eventPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))) {
+    if (e.event === 'chunk_started') peak = Math.max(peak, ++running);
+    if (e.event === 'chunk_succeeded') running--;
+  }
+  assert.equal(peak, 3, 'chunks in flight together, their inserts queued for measuring');
+  // Nine chunks of 5 h and the last of 3 h, three kinds an hour.
+  assert.deepEqual(chunkRows(p, planId), [...Array(9).fill(['done', 15, false]), ['done', 9, false]]);
+  assert.deepEqual(await p.rows('SELECT toString(count()) AS c, toString(sum(n)) AS n FROM app.by_kind'), [{ c: '144', n: '2880' }]);
 });

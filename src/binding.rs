@@ -359,6 +359,18 @@ pub fn parts_rows_after(parts: &str, before: &str) -> String {
     })())
 }
 
+/// A recount before an attempt that follows one that may have written (`outcome::judge_recount`).
+#[wasm_bindgen(js_name = judgeRecount)]
+pub fn judge_recount(chunk_id: &str, seen: &str, verify: &str) -> String {
+    envelope((|| Ok(crate::outcome::judge_recount(chunk_id, parse(seen, "count")?, parse(verify, "baseline")?)))())
+}
+
+/// The count after a chunk's INSERT returned (`outcome::judge_inserted`).
+#[wasm_bindgen(js_name = judgeInserted)]
+pub fn judge_inserted(chunk_id: &str, seen: &str, baseline: &str, exact_counts: &str) -> String {
+    envelope((|| Ok(crate::outcome::judge_inserted(chunk_id, parse(seen, "count")?, parse(baseline, "baseline")?, parse(exact_counts, "exactCounts")?)))())
+}
+
 /// The counters the inserted-rows check reads where they are this process's (`sql::insert_counters_sql`).
 #[wasm_bindgen(js_name = insertCountersSql)]
 pub fn insert_counters_sql() -> String {

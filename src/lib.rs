@@ -11,6 +11,7 @@ pub mod fence;
 pub mod ids;
 pub mod mv_rewrite;
 pub mod options;
+pub mod outcome;
 pub mod plan;
 pub mod plan_check;
 pub mod plan_file;

@@ -2,7 +2,7 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, insertCounters, insertCountersSql, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, replayRowsSql, rowsFromCounters, sqlWithoutDeduplication, type CountedInsert, type InsertCounters, type TableRef, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
+import { chunkStatements, insertCounters, insertCountersSql, judgeInserted, judgeRecount, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, replayRowsSql, rowsFromCounters, sqlWithoutDeduplication, type CountedInsert, type InsertCounters, type TableRef, type Verdict, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
 import { needsGrant, type ClickHouse, type ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
@@ -484,28 +484,11 @@ function failure(err: unknown): ChunkError {
   return { code: f.code, type: f.type, message: String(f.message ?? err), origin: f.origin ?? 'network' };
 }
 
-/**
- * A chunk's fate from its window's count after its INSERT returned: `seen` rows where its
- * baseline counted `b` before and one execution adds `e`. Never reports a chunk done that
- * did not add its rows (a dropped or partial insert) where counts are exact.
- */
-function judgeCount(chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Concluded {
-  const rows = seen - baseline.b;
-  if (exactCounts && rows === 0 && baseline.e > 0) {
-    return unknownOutcome(
-      `chunk ${chunkId}: the INSERT returned but added none of its ${baseline.e} rows: the target dropped it, most likely as a ` +
-        `duplicate (its deduplication log holds this chunk's token from an earlier insert); \`doctor\` says how to replay it`,
-      'INSERT_DROPPED',
-    );
-  }
-  if (exactCounts && rows !== baseline.e) {
-    return unknownOutcome(
-      `chunk ${chunkId}: the INSERT returned, but the window gained ${rows} rows where one execution adds ${baseline.e}: ` +
-        `something else writes to the window; remove the rows that are not this chunk's (leaving ${baseline.b + baseline.e}), ` +
-        `then resume with --replay-failed: it counts the window again and, finding this chunk's rows there, does not insert them twice`,
-    );
-  }
-  return { kind: 'succeeded', rows };
+/** A count's verdict as the attempt's outcome: a stop for an operator fails the chunk until one acts. */
+function outcomeOf(v: Verdict): Concluded | undefined {
+  if (v.kind === 'succeeded') return { kind: 'succeeded', rows: v.rows, recovered: v.recovered };
+  if (v.kind === 'stop_for_operator') return unknownOutcome(v.message, v.type);
+  return undefined;
 }
 
 const unknownOutcome = (message: string, type = 'UNKNOWN_OUTCOME'): Concluded => ({
@@ -589,16 +572,8 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         // Counted and found at its baseline: none of the chunk's rows are in the window.
         let verifiedEmpty = false;
         if (a.verify && a.countTargetSql && (a.uncertain || a.attempt > 1)) {
-          const seen = await decidingCount(a.countTargetSql);
-          if (seen === a.verify.b + a.verify.e) return { kind: 'succeeded', rows: a.verify.e, recovered: true };
-          if (seen !== a.verify.b) {
-            return unknownOutcome(
-              `chunk ${a.chunkId}: the window holds ${seen} rows in the target; before the first attempt it held ${a.verify.b} ` +
-                `and one execution adds ${a.verify.e}. An earlier attempt wrote part of its rows (or something else writes to this window): ` +
-                `repair the window (back to its ${a.verify.b} rows, or to ${a.verify.b + a.verify.e} with this chunk's rows complete), then resume ` +
-                `with --replay-failed: it counts the window again and inserts only at ${a.verify.b}`,
-            );
-          }
+          const decided = outcomeOf(judgeRecount(a.chunkId, await decidingCount(a.countTargetSql), a.verify));
+          if (decided) return decided;
           verifiedEmpty = true;
         } else if (
           a.uncertain &&
@@ -701,7 +676,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         await makeCurrent();
         const rows = await ch.query<{ __chkit_chunk: string | number; c: string | number }>(sql);
         const seen = new Map(rows.map((r) => [Number(r.__chkit_chunk), Number(r.c)]));
-        return batch.map((b) => judgeCount(b.action.chunkId, seen.get(b.action.chunk) ?? 0, b.baseline, opts.exactCounts));
+        return batch.map((b) => outcomeOf(judgeInserted(b.action.chunkId, seen.get(b.action.chunk) ?? 0, b.baseline, opts.exactCounts))!);
       } catch (err) {
         // Unchecked: each fails as its own count would have, and its retry counts again.
         return batch.map((): Concluded => ({ kind: 'failed', error: failure(err) }));

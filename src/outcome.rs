@@ -103,6 +103,8 @@ mod tests {
         assert!(message.contains("gained -2 rows"), "{message}");
         // Merges fold rows: the count cannot judge, the rows are what it shows.
         assert_eq!(judge_inserted("c", 12, B, false), Verdict::Succeeded { rows: 2, recovered: false });
+        // … and a merge may leave fewer than before: none added that the count can show.
+        assert_eq!(judge_inserted("c", 7, B, false), Verdict::Succeeded { rows: 0, recovered: false });
         // An empty window stays empty: nothing was to be added.
         assert_eq!(judge_inserted("c", 10, Baseline { before: 10, expected: 0 }, true), Verdict::Succeeded { rows: 0, recovered: false });
     }

@@ -431,8 +431,8 @@ export type Verdict =
   | { kind: 'stop_for_operator'; type: string; message: string };
 /** Before an attempt that follows one that may have written: the window holds `seen` rows. */
 export const judgeRecount = (chunkId: string, seen: number, verify: Baseline): Verdict => callCore('judgeRecount', chunkId, seen, verify);
-/** After a chunk's INSERT returned: the window holds `seen` rows. */
-export const judgeInserted = (chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Verdict =>
+/** After a chunk's INSERT returned: the window holds `seen` rows (never "untouched": it was sent). */
+export const judgeInserted = (chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Exclude<Verdict, { kind: 'untouched' }> =>
   callCore('judgeInserted', chunkId, seen, baseline, exactCounts);
 
 /** The engine's insert counters, read after an INSERT (src/sql.rs, `insert_counters_sql`). */

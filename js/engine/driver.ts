@@ -485,10 +485,8 @@ function failure(err: unknown): ChunkError {
 }
 
 /** A count's verdict as the attempt's outcome: a stop for an operator fails the chunk until one acts. */
-function outcomeOf(v: Verdict): Concluded | undefined {
-  if (v.kind === 'succeeded') return { kind: 'succeeded', rows: v.rows, recovered: v.recovered };
-  if (v.kind === 'stop_for_operator') return unknownOutcome(v.message, v.type);
-  return undefined;
+function outcomeOf(v: Exclude<Verdict, { kind: 'untouched' }>): Concluded {
+  return v.kind === 'succeeded' ? { kind: 'succeeded', rows: v.rows, recovered: v.recovered } : unknownOutcome(v.message, v.type);
 }
 
 const unknownOutcome = (message: string, type = 'UNKNOWN_OUTCOME'): Concluded => ({
@@ -572,8 +570,8 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         // Counted and found at its baseline: none of the chunk's rows are in the window.
         let verifiedEmpty = false;
         if (a.verify && a.countTargetSql && (a.uncertain || a.attempt > 1)) {
-          const decided = outcomeOf(judgeRecount(a.chunkId, await decidingCount(a.countTargetSql), a.verify));
-          if (decided) return decided;
+          const v = judgeRecount(a.chunkId, await decidingCount(a.countTargetSql), a.verify);
+          if (v.kind !== 'untouched') return outcomeOf(v);
           verifiedEmpty = true;
         } else if (
           a.uncertain &&
@@ -617,6 +615,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         io.durable();
         let rows = 0;
         let spent = 0;
+        const statementMs = () => Math.round(spent * 100) / 100;
         for (let k = a.statementsDone; k < statements.length; k++) {
           if (io.signal.aborted) return { kind: 'interrupted' };
           const sql = retrySql ?? statements[k].sql;
@@ -639,7 +638,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
                 event: 'note',
                 message: `chunk ${a.chunkId}: its INSERT returned, but what it wrote cannot be told: ${c.reason}; compare the target with the view over ${chunk.from} → ${chunk.to}`,
               });
-              return { kind: 'succeeded', rows: 0, unverified: true, statementMs: Math.round(spent * 100) / 100 };
+              return { kind: 'succeeded', rows: 0, unverified: true, statementMs: statementMs() };
             }
             r = { writtenRows: c.rows };
           }
@@ -650,10 +649,9 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
             io.durable();
           } else rows = r.writtenRows ?? 0;
         }
-        const statementMs = Math.round(spent * 100) / 100;
         if (a.countTargetSql && baseline) {
           // Counted later with the windows of the chunks inserted after it, in one query.
-          return { kind: 'inserted', baseline, statementMs };
+          return { kind: 'inserted', baseline, statementMs: statementMs() };
         } else if (a.uncertain && statements.length === 1 && ch.embedded && rows === 0 && !(await replaysNothing(ch, statements[0].sql))) {
           // No window count to decide by (mv_replay): say what cannot be told apart.
           io.record({
@@ -663,9 +661,9 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
               `rows that attempt committed or of a deduplication record it left without them (a non-replicated MergeTree can); ` +
               `compare the target with the view over ${chunk.from} → ${chunk.to}`,
           });
-          return { kind: 'succeeded', rows: 0, unverified: true, statementMs };
+          return { kind: 'succeeded', rows: 0, unverified: true, statementMs: statementMs() };
         }
-        return { kind: 'succeeded', rows: statements.length > 1 ? 0 : rows, statementMs };
+        return { kind: 'succeeded', rows: statements.length > 1 ? 0 : rows, statementMs: statementMs() };
       } catch (err) {
         if (io.signal.aborted) return { kind: 'interrupted' };
         return { kind: 'failed', error: failure(err) };
@@ -676,7 +674,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         await makeCurrent();
         const rows = await ch.query<{ __chkit_chunk: string | number; c: string | number }>(sql);
         const seen = new Map(rows.map((r) => [Number(r.__chkit_chunk), Number(r.c)]));
-        return batch.map((b) => outcomeOf(judgeInserted(b.action.chunkId, seen.get(b.action.chunk) ?? 0, b.baseline, opts.exactCounts))!);
+        return batch.map((b) => outcomeOf(judgeInserted(b.action.chunkId, seen.get(b.action.chunk) ?? 0, b.baseline, opts.exactCounts)));
       } catch (err) {
         // Unchecked: each fails as its own count would have, and its retry counts again.
         return batch.map((): Concluded => ({ kind: 'failed', error: failure(err) }));

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::run_state::Baseline;
 
-/// A count's verdict on a chunk.
+/// A count's verdict on a chunk that settles it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
@@ -16,8 +16,6 @@ pub enum Verdict {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         recovered: bool,
     },
-    /// None of its rows are in the window: it may be sent.
-    Untouched,
     /// Neither: a person must look (the chunk fails and waits for `--replay-failed`).
     StopForOperator {
         #[serde(rename = "type")]
@@ -27,16 +25,17 @@ pub enum Verdict {
 }
 
 /// Before an attempt that follows one that may have written (a crash, a failure): the window
-/// holds `seen` rows where it held `verify.before` before the first attempt.
-pub fn judge_recount(chunk_id: &str, seen: u64, verify: Baseline) -> Verdict {
+/// holds `seen` rows where it held `verify.before` before the first attempt. None: none of the
+/// chunk's rows are there, it may be sent.
+pub fn judge_recount(chunk_id: &str, seen: u64, verify: Baseline) -> Option<Verdict> {
     let Baseline { before, expected } = verify;
     if seen == before + expected {
-        return Verdict::Succeeded { rows: expected, recovered: true };
+        return Some(Verdict::Succeeded { rows: expected, recovered: true });
     }
     if seen == before {
-        return Verdict::Untouched;
+        return None;
     }
-    Verdict::StopForOperator {
+    Some(Verdict::StopForOperator {
         ty: "UNKNOWN_OUTCOME",
         message: format!(
             "chunk {chunk_id}: the window holds {seen} rows in the target; before the first attempt it held {before} \
@@ -45,7 +44,7 @@ pub fn judge_recount(chunk_id: &str, seen: u64, verify: Baseline) -> Verdict {
              with --replay-failed: it counts the window again and inserts only at {before}",
             before + expected
         ),
-    }
+    })
 }
 
 /// After the chunk's INSERT returned: the window holds `seen` rows. Where counts are exact
@@ -84,9 +83,9 @@ mod tests {
 
     #[test]
     fn a_recount_finds_the_chunk_applied_untouched_or_partial() {
-        assert_eq!(judge_recount("c", 15, B), Verdict::Succeeded { rows: 5, recovered: true });
-        assert_eq!(judge_recount("c", 10, B), Verdict::Untouched);
-        let Verdict::StopForOperator { ty, message } = judge_recount("c", 12, B) else { panic!() };
+        assert_eq!(judge_recount("c", 15, B), Some(Verdict::Succeeded { rows: 5, recovered: true }));
+        assert_eq!(judge_recount("c", 10, B), None);
+        let Some(Verdict::StopForOperator { ty, message }) = judge_recount("c", 12, B) else { panic!() };
         assert_eq!(ty, "UNKNOWN_OUTCOME");
         assert!(message.contains("holds 12 rows") && message.contains("back to its 10 rows, or to 15") && message.contains("--replay-failed"), "{message}");
     }

@@ -424,15 +424,12 @@ export const partsAfterSql = (t: TableRef, before: number): string => callCore('
 export const partsRowsAfter = (parts: { b: number; e: number; r: number; l: number }[], before: number): { c: number; top: number } =>
   callCore('partsRowsAfter', parts, before);
 
-/** A count's verdict on a chunk (src/outcome.rs). */
-export type Verdict =
-  | { kind: 'succeeded'; rows: number; recovered?: boolean }
-  | { kind: 'untouched' }
-  | { kind: 'stop_for_operator'; type: string; message: string };
-/** Before an attempt that follows one that may have written: the window holds `seen` rows. */
-export const judgeRecount = (chunkId: string, seen: number, verify: Baseline): Verdict => callCore('judgeRecount', chunkId, seen, verify);
-/** After a chunk's INSERT returned: the window holds `seen` rows (never "untouched": it was sent). */
-export const judgeInserted = (chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Exclude<Verdict, { kind: 'untouched' }> =>
+/** A count's verdict that settles a chunk (src/outcome.rs). */
+export type Verdict = { kind: 'succeeded'; rows: number; recovered?: boolean } | { kind: 'stop_for_operator'; type: string; message: string };
+/** Before an attempt that follows one that may have written: the window holds `seen` rows; null: none of the chunk's, send it. */
+export const judgeRecount = (chunkId: string, seen: number, verify: Baseline): Verdict | null => callCore('judgeRecount', chunkId, seen, verify);
+/** After a chunk's INSERT returned: the window holds `seen` rows. */
+export const judgeInserted = (chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Verdict =>
   callCore('judgeInserted', chunkId, seen, baseline, exactCounts);
 
 /** The engine's insert counters, read after an INSERT (src/sql.rs, `insert_counters_sql`). */

@@ -485,7 +485,7 @@ function failure(err: unknown): ChunkError {
 }
 
 /** A count's verdict as the attempt's outcome: a stop for an operator fails the chunk until one acts. */
-function outcomeOf(v: Exclude<Verdict, { kind: 'untouched' }>): Concluded {
+function outcomeOf(v: Verdict): Concluded {
   return v.kind === 'succeeded' ? { kind: 'succeeded', rows: v.rows, recovered: v.recovered } : unknownOutcome(v.message, v.type);
 }
 
@@ -571,7 +571,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         let verifiedEmpty = false;
         if (a.verify && a.countTargetSql && (a.uncertain || a.attempt > 1)) {
           const v = judgeRecount(a.chunkId, await decidingCount(a.countTargetSql), a.verify);
-          if (v.kind !== 'untouched') return outcomeOf(v);
+          if (v) return outcomeOf(v);
           verifiedEmpty = true;
         } else if (
           a.uncertain &&

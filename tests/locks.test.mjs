@@ -71,6 +71,23 @@ test('(fake lock file from another host) a fresh heartbeat blocks, a stale one i
   assert.ok(r.json.notes.some((n) => /took over the lock of pid 424242 on other-host.*heartbeat is 1[12]\d s old/.test(n)), r.json.notes.join('\n'));
 });
 
+test('(empty lock file, as a lock being created looks) a fresh one blocks with a message that names no holder it cannot know; a stale one is taken over', async (t) => {
+  const { p, planId, lockFile } = await slowPlan(t);
+  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  fs.writeFileSync(lockFile, '');
+  const blocked = p.cli(['run', '--plan-id', planId]);
+  assert.equal(blocked.code, 2, blocked.stdout);
+  assert.doesNotMatch(blocked.json.error, /pid 0|on \?/);
+  assert.match(blocked.json.error, new RegExp(`plan ${planId} is being run by a process whose lock file ${lockFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be read yet \\(being written, or not written by this plugin\\), heartbeat `));
+  assert.equal(await countRows(p), 0);
+  assert.deepEqual(fs.readdirSync(path.dirname(lockFile)), [path.basename(lockFile)], 'the refused run left no draft of its own lock');
+  const old = new Date(Date.now() - 120_000);
+  fs.utimesSync(lockFile, old, old);
+  const r = p.cli(['run', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.equal(await countRows(p), 200);
+});
+
 test('(fake live lock of another plan) blockOverlappingRuns refuses a second run on the same target of the same environment unless --force-overlap', async (t) => {
   const { p, planId } = await slowPlan(t);
   // Another plan on app.events of this embedded engine, live (this test process).

@@ -26,6 +26,8 @@ export interface LockInfo {
   /** As read: the lock file's mtime. */
   heartbeatAt: string;
   nonce: string;
+  /** As read: the file whose content is not a lock (foreign, or an earlier version's being written); judged by its age alone. */
+  unreadableFile?: string;
 }
 
 /** A heartbeat older than this means the holder is gone (another host, or a hung process). */
@@ -109,12 +111,15 @@ function readLock(file: string): LockInfo | undefined {
   try {
     return { ...(JSON.parse(text) as LockInfo), heartbeatAt };
   } catch {
-    // Being written by its creator (O_EXCL, then the content), or foreign: judged by its age alone.
-    return { planId: '?', target: '?', pid: 0, host: '?', startedAt: '', heartbeatAt, nonce: '' };
+    // Foreign, or being written by an earlier version (O_EXCL, then the content): judged by its age alone.
+    return { planId: '?', target: '?', pid: 0, host: '?', startedAt: '', heartbeatAt, nonce: '', unreadableFile: file };
   }
 }
 
 export function describeHolder(info: LockInfo): string {
+  if (info.unreadableFile) {
+    return `a process whose lock file ${info.unreadableFile} cannot be read yet (being written, or not written by this plugin), heartbeat ${info.heartbeatAt}`;
+  }
   return `pid ${info.pid} on ${info.host} (started ${info.startedAt}, heartbeat ${info.heartbeatAt})`;
 }
 
@@ -183,23 +188,26 @@ export interface Acquired {
   takenOver?: { previous: LockInfo; reason: string };
 }
 
-/** → the open descriptor of the new file, or undefined when it exists. */
+/**
+ * → the open descriptor of the new file, or undefined when it exists. Written whole under a
+ * name of its own, then linked into place (fails if the name exists, as O_EXCL): a reader never
+ * finds the lock empty, which would name no holder.
+ */
 function createExclusive(file: string, info: LockInfo): number | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'wx', 0o644);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw err;
-  }
+  const draft = `${file}.${info.nonce}.draft`;
+  const fd = fs.openSync(draft, 'wx', 0o644);
   try {
     fs.writeSync(fd, JSON.stringify(info) + '\n');
     fs.fsyncSync(fd);
+    fs.linkSync(draft, file);
+    return fd;
   } catch (err) {
     fs.closeSync(fd);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
     throw err;
+  } finally {
+    fs.rmSync(draft, { force: true });
   }
-  return fd;
 }
 
 /**

@@ -1,5 +1,6 @@
-// Run locks: one file per plan in <stateDir>/locks, created with O_EXCL so
-// two processes can never both hold it. The holder never rewrites it: its
+// Run locks: one file per plan in <stateDir>/locks, linked into place whole
+// (a link fails where the name exists, as O_EXCL does) so two processes can
+// never both hold it, and no reader finds it empty. The holder never rewrites it: its
 // heartbeat is the file's mtime, touched through the holder's own descriptor
 // about once a second, so a holder that lost the file (taken over, removed)
 // touches only its old inode. Who may take a lock over is decided in the core

@@ -59,15 +59,28 @@ enum EditKind {
 /// Whether the view's query has a `GROUP BY` of its own (outside parentheses): its
 /// output then has fewer rows than it reads. A query that does not tokenize does not.
 pub fn groups_rows(q: &ViewQuery) -> bool {
-    let Ok(tokens) = crate::sql_tokens::tokenize(&q.text) else { return false };
-    let words: Vec<&crate::sql_tokens::Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
+    at_top_level(q, |words, i| words[i].is_keyword("GROUP") && words.get(i + 1).is_some_and(|n| n.is_keyword("BY")))
+}
+
+/// Whether the view's query is, as it stands, the SELECT of an INSERT of `columns`: its
+/// select list names exactly those columns in that order, so that the INSERT, which
+/// matches by position, puts each where the live view puts it (by name), and it has no
+/// `SETTINGS` clause of its own, which the INSERT's settings would follow as a second one.
+pub fn selects_exactly(q: &ViewQuery, columns: &[String]) -> bool {
+    q.parsed_outputs.as_deref() == Ok(columns) && !at_top_level(q, |words, i| words[i].is_keyword("SETTINGS"))
+}
+
+/// Whether a word of the query outside parentheses satisfies `at` (given the words and its index).
+fn at_top_level(q: &ViewQuery, at: impl Fn(&[&Token], usize) -> bool) -> bool {
+    let Ok(tokens) = tokenize(&q.text) else { return false };
+    let words: Vec<&Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
     let mut depth = 0i32;
-    for (i, t) in words.iter().enumerate() {
-        if t.is_punct("(") {
+    for i in 0..words.len() {
+        if words[i].is_punct("(") {
             depth += 1;
-        } else if t.is_punct(")") {
+        } else if words[i].is_punct(")") {
             depth -= 1;
-        } else if depth == 0 && t.is_keyword("GROUP") && words.get(i + 1).is_some_and(|n| n.is_keyword("BY")) {
+        } else if depth == 0 && at(&words, i) {
             return true;
         }
     }

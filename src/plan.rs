@@ -83,6 +83,10 @@ pub struct PlanRequest {
     /// the plan so to compare it with one an earlier version wrote.
     #[serde(default)]
     pub datetime64_bounds: bool,
+    /// Wrap every replayed query in `SELECT <cols> FROM (…)`, as plans before the bare
+    /// form did: a re-plan builds the plan so to compare it with one an earlier version wrote.
+    #[serde(default)]
+    pub wrapped_replays: bool,
 }
 
 fn default_database() -> String {
@@ -561,16 +565,24 @@ fn window_from_data(req: &PlanRequest, flags: &Flags, tables: &[Choice]) -> Core
     Ok(w)
 }
 
-/// `INSERT … SELECT <cols> FROM (<the view's query over the window>)`: the
-/// outer select names the view's output columns, so they land in the target
-/// columns of the same name, as a live view would put them. → the text around
-/// the window, the same in every chunk.
-fn replay_text(target: &TableRef, r: &Replay, source_columns: Option<&[String]>) -> StatementText {
+/// `INSERT INTO target (<cols>) <the view's query over the window>`, the columns in
+/// the order the view's select list names them; where it cannot be told that the query
+/// selects exactly those (a `*`, an unnamed expression, columns the server lists in
+/// another order, a `SETTINGS` clause of its own) or `wrapped` asks for it, the query is
+/// wrapped in `SELECT <cols> FROM (…)`, which names them. Either way each output lands
+/// in the target column of its name, as a live view puts it; the wrapper costs the
+/// engine a query level on every chunk. → the text around the window, the same in every chunk.
+fn replay_text(target: &TableRef, r: &Replay, source_columns: Option<&[String]>, wrapped: bool) -> StatementText {
     let cols = r.columns.iter().map(|c| sql::quote_ident(c)).collect::<Vec<_>>().join(", ");
     let mut parts = mv_rewrite::replay_select_parts(&r.query, source_columns);
-    parts[0] = format!("\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{}", target.quoted(), parts[0]);
     let last = parts.len() - 1;
-    parts[last].push_str("\n)\n");
+    if wrapped || !mv_rewrite::selects_exactly(&r.query, &r.columns) {
+        parts[0] = format!("\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{}", target.quoted(), parts[0]);
+        parts[last].push_str("\n)\n");
+    } else {
+        parts[0] = format!("\nINSERT INTO {} ({cols})\n{}", target.quoted(), parts[0]);
+        parts[last].push('\n');
+    }
     StatementText { parts }
 }
 
@@ -724,7 +736,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
     let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column, bound_type, &insert_settings);
     // The text of each statement around its window, the same in every chunk.
     let texts: Vec<StatementText> = if strategy == Strategy::MvReplay {
-        replays.iter().zip(&source_columns).map(|(r, cols)| replay_text(&target, r, cols.as_deref())).collect()
+        replays.iter().zip(&source_columns).map(|(r, cols)| replay_text(&target, r, cols.as_deref(), req.wrapped_replays)).collect()
     } else {
         let (before, after) = copy_sql.window_parts();
         vec![StatementText { parts: vec![before.into(), after.into()] }]

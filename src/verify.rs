@@ -573,14 +573,14 @@ impl MvShape {
     }
 }
 
-/// `SELECT cols FROM (<view over the window>)` out of a chunk statement the plan wrote
-/// (`plan::replay_sql`): the lines between the INSERT and its SETTINGS.
+/// The view's query over the window out of a chunk statement the plan wrote
+/// (`plan::replay_text`), bare or wrapped in `SELECT cols FROM (…)`: either selects the
+/// INSERT's columns by name. The lines between the INSERT and its SETTINGS.
 fn view_select(statement: &str) -> Result<String, String> {
     let lines: Vec<&str> = statement.split('\n').collect();
     let ok = lines.len() >= 4
         && lines[0].starts_with("/* chkit-backfill ")
         && lines[1].starts_with("INSERT INTO ")
-        && lines[2].starts_with("SELECT ")
         && lines[lines.len() - 1].starts_with("SETTINGS ");
     if !ok {
         return Err("a chunk statement is not laid out as this version writes them: make the plan again".into());
@@ -1074,6 +1074,9 @@ mod tests {
         // The user's insertSettings come first in a chunk's SETTINGS.
         let with_user = st.replace("SETTINGS async_insert=0", "SETTINGS max_insert_threads=4, async_insert=0");
         assert_eq!(view_select(&with_user).unwrap(), "SELECT `x`\nFROM (\nSELECT 1 AS x\n)");
+        // The bare layout: the view's query, over lines of its own, as the INSERT's SELECT.
+        let bare = "/* chkit-backfill plan=p chunk=c token=t */\nINSERT INTO `a`.`t` (`x`)\nWITH 1 AS one\nSELECT one AS x\nSETTINGS async_insert=0";
+        assert_eq!(view_select(bare).unwrap(), "WITH 1 AS one\nSELECT one AS x");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 // come from, what is refused (exit 2, nothing written), the window from data.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -217,4 +218,42 @@ test('a refreshable view into the target is refused: it is not fed by inserts', 
   assert.equal(r.code, 2, r.stdout);
   assert.match(r.json.error, /materialized view app\.tgt_refresh is refreshable/);
   assert.deepEqual(p.stateFiles(), []);
+});
+
+test('a replayed query goes into the INSERT bare; a plan an earlier version wrote wrapped is kept by a re-plan, runs exact and verifies', async () => {
+  await resetDb();
+  configure();
+  const args = ['plan', '--target', 'app.tgt', ...window, '--time-column', 'ts', '--chunk-hours', '6'];
+  const planned = p.cli(args);
+  assert.equal(planned.code, 0, planned.stdout);
+  const file = planned.json.planPath;
+  const fresh = fs.readFileSync(file, 'utf8');
+  const sql = JSON.parse(fresh).chunks[0].statements[0].sql;
+  // The view's query is the INSERT's SELECT: its select list names the target's columns in its own order.
+  assert.deepEqual(sql.split('\n').slice(1, 3), ['INSERT INTO `app`.`tgt` (`ts`, `u`)', 'SELECT ts, u FROM (SELECT `ts`, `created_at`, `u`, `note` FROM `app`.`src` WHERE ' + sql.match(/`ts` >= .*? AND `ts` < toDateTime\('[^']+', 'UTC'\)/)[0] + ') AS `src` WHERE u > 0']);
+
+  // As the earlier version wrote it: `SELECT cols FROM (<the view's query>)`, and the digest of that text.
+  const legacy0 = fresh
+    .replaceAll('INSERT INTO `app`.`tgt` (`ts`, `u`)\\n', 'INSERT INTO `app`.`tgt` (`ts`, `u`)\\nSELECT `ts`, `u`\\nFROM (\\n')
+    .replaceAll('\\nSETTINGS ', '\\n)\\nSETTINGS ');
+  const wrapped = JSON.parse(legacy0).chunks[0].statements[0].sql;
+  const middle = wrapped.slice(wrapped.indexOf('*/') + 2, wrapped.lastIndexOf('SETTINGS '));
+  const parts = middle.split(wrapped.match(/`ts` >= .*? AND `ts` < toDateTime\('[^']+', 'UTC'\)/)[0]);
+  const digest = crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
+  const legacy = legacy0.replace(JSON.parse(fresh).sqlDigests[0].sha256, digest);
+  assert.notEqual(legacy, legacy0, 'the digest is rewritten');
+  fs.writeFileSync(file, legacy);
+
+  const again = p.cli(args);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.equal(again.json.existed, true, again.stdout);
+  assert.equal(fs.readFileSync(file, 'utf8'), legacy, 'the plan stays as it was');
+  const live = await p.rows('SELECT ts, u FROM app.tgt ORDER BY ts, u');
+  await p.exec('TRUNCATE TABLE app.tgt');
+  const r = p.cli(['run', '--plan-id', planned.json.planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(await p.rows('SELECT ts, u FROM app.tgt ORDER BY ts, u'), live, 'the wrapped statements replay the live view');
+  const v = p.cli(['verify', '--plan-id', planned.json.planId]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  assert.equal(v.json.ok, true, v.stdout);
 });

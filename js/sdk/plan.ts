@@ -162,7 +162,7 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
     const plan = planFromBytes(bytes, '(new plan)');
     const file = planPath(cx.paths, plan.planId);
     if (input.dryRun) return { plan, file, existed: readTextIfExists(file) !== undefined, kept: [], upgraded: false, preview, volume };
-    const rebuild = (createdAt: string, datetime64Bounds: boolean) => buildPlanFile({ ...request, now: createdAt, datetime64Bounds });
+    const rebuild = (createdAt: string, asWritten: Layout) => buildPlanFile({ ...request, now: createdAt, ...asWritten });
     const written = writePlan(cx, plan, file, bytes, { force: input.force ?? false, discardApplied: input.discardApplied ?? false, rebuild });
     // The plan as stored: an existing identical plan keeps its file (and createdAt), which a run hashes.
     return { plan: readPlanFile(file), file, ...written, preview, volume };
@@ -174,8 +174,14 @@ export async function makePlan(cx: Session, input: PlanInput): Promise<PlanOutco
 interface WriteOptions {
   force: boolean;
   discardApplied: boolean;
-  /** The same plan with another createdAt (to upgrade an existing plan in place), all its bounds DateTime64 if asked. */
-  rebuild: (createdAt: string, datetime64Bounds: boolean) => Uint8Array;
+  /** The same plan with another createdAt (to upgrade an existing plan in place), laid out as an earlier version wrote it if asked. */
+  rebuild: (createdAt: string, asWritten: Layout) => Uint8Array;
+}
+
+/** What earlier versions wrote differently, for the same rows: every bound a `DateTime64`; every replayed query wrapped in `SELECT cols FROM (…)`. */
+interface Layout {
+  datetime64Bounds: boolean;
+  wrappedReplays: boolean;
 }
 
 /** `bytes`: the plan file as the core laid it out (`jq .` shows it indented). */
@@ -188,25 +194,33 @@ function writePlan(cx: Session, plan: Plan, file: string, bytes: Uint8Array, o: 
   }
   if (!o.force) {
     // Where this version writes DateTime bounds, an earlier one wrote DateTime64 bounds, which select
-    // the same rows: such a plan is compared with the fresh one written as it was, and stays.
+    // the same rows; where it writes a replayed query bare, an earlier one wrapped it, which inserts
+    // the same rows. Such a plan is compared with the fresh one written as it was, and stays.
     const before = chunkLinesAt(existing) >= 0 ? parsedOrUndefined(headerOnly(existing)) : undefined;
-    const legacyBounds = writesDateTimeBounds(plan) && before !== undefined && !writesDateTimeBounds(before);
-    const asWritten = legacyBounds ? o.rebuild(plan.createdAt, true) : bytes;
-    const fresh = Buffer.from(asWritten.buffer, asWritten.byteOffset, asWritten.byteLength);
-    const sameChunks = sameChunkLines(existing, fresh);
-    // Chunk lines equal byte for byte: only the headers can differ (parsing megabytes of chunks to learn that is most of a re-plan).
-    const diff = sameChunks
-      ? planDifferences(headerOnly(existing), headerOnly(fresh))
-      : planDifferences(existing.toString('utf8'), fresh.toString('utf8'));
-    if (diff.length === 0) return { existed: true, kept: [], upgraded: false };
-    // A plan of an earlier version lacks only the SQL digests: table and copy plans are checked
-    // without them; an mv_replay plan whose chunk lines are byte for byte the fresh ones gets them.
-    if (diff.length === 1 && diff[0] === 'sqlDigests' && !('sqlDigests' in readPlanFile(file))) {
-      if (plan.strategy !== 'mv_replay') return { existed: true, kept: [], upgraded: false };
-      if (sameChunks) {
-        writeFileAtomic(file, o.rebuild(readPlanFile(file).createdAt, legacyBounds));
-        return { existed: true, kept: [], upgraded: true };
+    const datetime64Bounds = writesDateTimeBounds(plan) && before !== undefined && !writesDateTimeBounds(before);
+    const layouts: Layout[] = [{ datetime64Bounds, wrappedReplays: false }];
+    if (plan.strategy === 'mv_replay') layouts.push({ datetime64Bounds, wrappedReplays: true });
+    let diff: string[] = [];
+    for (const [k, layout] of layouts.entries()) {
+      const asWritten = k === 0 && !datetime64Bounds ? bytes : o.rebuild(plan.createdAt, layout);
+      const fresh = Buffer.from(asWritten.buffer, asWritten.byteOffset, asWritten.byteLength);
+      const sameChunks = sameChunkLines(existing, fresh);
+      // Chunk lines equal byte for byte: only the headers can differ (parsing megabytes of chunks to learn that is most of a re-plan).
+      const d = sameChunks
+        ? planDifferences(headerOnly(existing), headerOnly(fresh))
+        : planDifferences(existing.toString('utf8'), fresh.toString('utf8'));
+      if (d.length === 0) return { existed: true, kept: [], upgraded: false };
+      // A plan of an earlier version lacks only the SQL digests: table and copy plans are checked
+      // without them; an mv_replay plan whose chunk lines are byte for byte the fresh ones gets them.
+      if (d.length === 1 && d[0] === 'sqlDigests' && !('sqlDigests' in readPlanFile(file))) {
+        if (plan.strategy !== 'mv_replay') return { existed: true, kept: [], upgraded: false };
+        if (sameChunks) {
+          writeFileAtomic(file, o.rebuild(readPlanFile(file).createdAt, layout));
+          return { existed: true, kept: [], upgraded: true };
+        }
       }
+      // What differs from the plan this version writes is what the message names.
+      if (k === 0) diff = d;
     }
     throw usageError(
       'plan_conflict',

@@ -38,6 +38,19 @@ pub struct ViewQuery {
     pub source: TableRef,
     /// Output column names read from the select list, or why they cannot be.
     pub parsed_outputs: Result<Vec<String>, String>,
+    /// Where each read of the source (in the order of `edits`) takes the window in a `WHERE`
+    /// of its own SELECT, when every read can (see `inline_read`); else each is replaced by
+    /// a subquery.
+    inline: Option<Vec<InlineRead>>,
+}
+
+/// A read of the source that is filtered in place: `FROM src [AS a] WHERE <window> [AND (<its WHERE>)]`.
+#[derive(Debug, Clone, PartialEq)]
+struct InlineRead {
+    /// Where the relation (`db.src [AS a]`) ends: a `WHERE <window>` goes here when it has none.
+    after: usize,
+    /// The span of its own `WHERE` condition, which the window's then precedes.
+    condition: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -584,14 +597,84 @@ pub fn analyze_view(view: &str, query: &str, default_db: &str) -> CoreResult<Vie
         .collect();
     edits.extend(qualifier_edits(view, &w, &st, &trig, &source, &edits)?);
     let parsed_outputs = select_list_names(&sig, &st);
+    let mut reads: Vec<usize> = trig.reads.clone();
+    reads.sort_by_key(|&i| read(i).1 .0);
+    let mut inline: Option<Vec<InlineRead>> = reads.iter().map(|&i| inline_read(&sig, &st, i)).collect();
     let end = sig.iter().rev().find(|t| !t.is_punct(";")).map_or(0, |t| t.end);
     let start = sig.first().map_or(0, |t| t.start);
     let text = query[start..end].to_string();
     for e in &mut edits {
         e.span = (e.span.0 - start, e.span.1 - start);
     }
+    for r in inline.iter_mut().flatten() {
+        r.after -= start;
+        r.condition = r.condition.map(|(a, b)| (a - start, b - start));
+    }
     edits.sort_by_key(|e| e.span.0);
-    Ok(ViewQuery { text, edits, source, parsed_outputs })
+    Ok(ViewQuery { text, edits, source, parsed_outputs, inline })
+}
+
+/// Words that end a `WHERE` condition (or stand where one would begin) in the SELECT they are part of.
+const ENDS_CONDITION: &[&str] = &["GROUP", "HAVING", "ORDER", "LIMIT", "SETTINGS", "WINDOW", "QUALIFY", "UNION", "FORMAT"];
+
+/// Whether the read `from` (a FROM of the source) can be filtered in its own SELECT, as the
+/// live view's query reads the inserted block there, without a subquery (a query level the
+/// engine plans and runs on every chunk): only where that SELECT reads nothing else (no JOIN,
+/// no ARRAY JOIN, whose conditions could then name other columns the window's would be
+/// confused with), selects no `*` (a subquery's `*` and a table's differ in the MATERIALIZED
+/// and ALIAS columns they expand to), and the relation is followed by its `WHERE` or by a
+/// clause that stands after one.
+fn inline_read(sig: &[Token], st: &Structure, from: usize) -> Option<InlineRead> {
+    let scope = st.froms[from].scope;
+    let frame = st.scope_frame[scope];
+    let Relation::Table { span, .. } = &st.froms[from].relation else { return None };
+    if st.froms.iter().filter(|f| f.scope == scope).count() != 1 {
+        return None;
+    }
+    // The tokens of that SELECT itself, not of the calls or subqueries in it.
+    let own = |k: usize| st.scope_of[k] == scope && st.frame_of[k] == frame;
+    let closes = |k: usize| frame != 0 && st.close_of[frame] == k;
+    for k in (0..sig.len()).filter(|&k| own(k)) {
+        let t = &sig[k];
+        let prev = k.checked_sub(1).map(|p| &sig[p]);
+        let star = t.is_punct("*") && prev.is_some_and(|p| p.is_keyword("SELECT") || p.is_keyword("DISTINCT") || p.is_punct(",") || p.is_punct("."));
+        let columns = t.is_keyword("COLUMNS") && sig.get(k + 1).is_some_and(|n| n.is_punct("("));
+        if star || columns || t.is_keyword("JOIN") {
+            return None;
+        }
+    }
+    let next = sig.iter().position(|t| t.start >= span.1);
+    let Some(w) = next.filter(|&k| own(k) && sig[k].is_keyword("WHERE")) else {
+        // No WHERE: what follows must be a clause that would stand after one, or the SELECT's end.
+        let ends = next.is_none_or(|k| closes(k) || sig[k].is_punct(";") || (own(k) && is_word_in(&sig[k], ENDS_CONDITION)));
+        return ends.then_some(InlineRead { after: span.1, condition: None });
+    };
+    let stop = (w + 1..sig.len())
+        .find(|&k| st.frame_of[k] == frame && (closes(k) || sig[k].is_punct(";") || (own(k) && is_word_in(&sig[k], ENDS_CONDITION))))
+        .unwrap_or(sig.len());
+    (stop > w + 1).then(|| InlineRead { after: span.1, condition: Some((sig[w + 1].start, sig[stop - 1].end)) })
+}
+
+/// Whether `name` may be an alias anywhere in the query (`… AS name`, `expr name`, a WITH
+/// name): an unqualified window condition on the column of that name could then mean the
+/// alias, on servers that prefer aliases to columns. Errs on the side of yes.
+fn may_alias(text: &str, name: &str) -> bool {
+    const BEFORE_COLUMN: &[&str] = &[
+        "SELECT", "DISTINCT", "WHERE", "AND", "OR", "NOT", "BY", "WHEN", "THEN", "ELSE", "CASE", "ON", "IN", "IS", "LIKE", "ILIKE",
+        "BETWEEN", "HAVING", "ALL", "ANY", "USING", "QUALIFY", "LIMIT", "OFFSET", "JOIN",
+    ];
+    let Ok(tokens) = tokenize(text) else { return true };
+    let sig: Vec<&Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
+    sig.iter().enumerate().any(|(k, t)| {
+        let named = t.is_ident() && t.value.eq_ignore_ascii_case(name);
+        let Some(prev) = k.checked_sub(1).map(|p| sig[p]) else { return false };
+        let column_position = match prev.kind {
+            TokenKind::Word => !prev.is_keyword("AS") && is_word_in(prev, BEFORE_COLUMN),
+            TokenKind::Punct => !prev.is_punct(")") && !prev.is_punct("]"),
+            _ => false,
+        };
+        named && !column_position
+    })
 }
 
 fn read_twice(view: &str, source: &TableRef) -> CoreError {
@@ -653,12 +736,39 @@ fn qualifier_edits(view: &str, w: &Walker, st: &Structure, trig: &Triggers, sour
 /// every readable column of the source (MATERIALIZED and ALIAS ones too, as
 /// the live view can read them); unknown → `*`.
 pub fn replay_select(v: &ViewQuery, source_columns: Option<&[String]>, time_column: &str, w: Window) -> String {
-    replay_select_parts(v, source_columns).join(&window_predicate(time_column, w))
+    replay_select_parts(v, source_columns, Some(time_column)).join(&window_predicate(time_column, w))
 }
 
 /// `replay_select` without its window predicates: the texts around them (one more than the
-/// reads of the source), the same for every chunk.
-pub fn replay_select_parts(v: &ViewQuery, source_columns: Option<&[String]>) -> Vec<String> {
+/// reads of the source), the same for every chunk. With `in_place` (the time column), each
+/// read of the source is filtered in its own SELECT's `WHERE` where every read can be and no
+/// alias can be taken for the column; else (and without it, as earlier versions wrote) each is
+/// replaced by `(SELECT … FROM src WHERE <window>) AS <alias>`.
+pub fn replay_select_parts(v: &ViewQuery, source_columns: Option<&[String]>, in_place: Option<&str>) -> Vec<String> {
+    if let Some(reads) = v.inline.as_ref().filter(|_| in_place.is_some_and(|c| !may_alias(&v.text, c))) {
+        let mut parts = Vec::with_capacity(reads.len() + 1);
+        let mut out = String::with_capacity(v.text.len());
+        let mut at = 0;
+        for r in reads {
+            match r.condition {
+                None => {
+                    out.push_str(&v.text[at..r.after]);
+                    out.push_str(" WHERE ");
+                    parts.push(std::mem::take(&mut out));
+                    at = r.after;
+                }
+                Some((from, to)) => {
+                    out.push_str(&v.text[at..from]);
+                    parts.push(std::mem::take(&mut out));
+                    out.push_str(&format!(" AND ({})", &v.text[from..to]));
+                    at = to;
+                }
+            }
+        }
+        out.push_str(&v.text[at..]);
+        parts.push(out);
+        return parts;
+    }
     let cols = match source_columns {
         Some(c) if !c.is_empty() => c.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
         _ => "*".to_string(),
@@ -743,9 +853,46 @@ mod tests {
     }
     const W: &str = "`ts` >= toDateTime64('2025-01-01 00:00:00.000', 3, 'UTC') AND `ts` < toDateTime64('2025-01-01 06:00:00.000', 3, 'UTC')";
 
+    /// The rewrite that reads the source through a subquery (every view can take it).
     fn rewrite(q: &str) -> CoreResult<String> {
         let v = analyze_view("app.mv", q, "app")?;
-        Ok(replay_select(&v, None, "ts", window()))
+        Ok(replay_select_parts(&v, None, None).join(&window_predicate("ts", window())))
+    }
+
+    /// The window in each read's own WHERE where that is sound; the subquery elsewhere.
+    #[test]
+    fn filters_in_place() {
+        let sub = "(SELECT * FROM `app`.`src` WHERE $W) AS `src`";
+        let cases: &[(&str, String)] = &[
+            ("SELECT ts, u FROM src", "SELECT ts, u FROM src WHERE $W".into()),
+            ("SELECT ts FROM app.src AS s WHERE s.u > 1 OR u = 0;", "SELECT ts FROM app.src AS s WHERE $W AND (s.u > 1 OR u = 0)".into()),
+            (
+                "SELECT toStartOfHour(ts) AS h, count() FROM src WHERE u IN (SELECT id FROM dim WHERE x GROUP BY id) GROUP BY h SETTINGS max_threads = 1",
+                "SELECT toStartOfHour(ts) AS h, count() FROM src WHERE $W AND (u IN (SELECT id FROM dim WHERE x GROUP BY id)) GROUP BY h SETTINGS max_threads = 1".into(),
+            ),
+            ("SELECT h FROM (SELECT toDate(ts) AS h FROM src) GROUP BY h", "SELECT h FROM (SELECT toDate(ts) AS h FROM src WHERE $W) GROUP BY h".into()),
+            (
+                "WITH ok AS (SELECT u FROM src WHERE u > 1 UNION ALL SELECT u + 1 FROM src) SELECT u FROM ok",
+                "WITH ok AS (SELECT u FROM src WHERE $W AND (u > 1) UNION ALL SELECT u + 1 FROM src WHERE $W) SELECT u FROM ok".into(),
+            ),
+            ("SELECT count(*) AS n, ts FROM src GROUP BY ts", "SELECT count(*) AS n, ts FROM src WHERE $W GROUP BY ts".into()),
+            // An alias that could be the time column, a JOIN, an ARRAY JOIN, a star: the subquery.
+            ("SELECT toStartOfHour(ts) AS ts FROM src", format!("SELECT toStartOfHour(ts) AS ts FROM {sub}")),
+            ("SELECT toStartOfHour(ts) `ts` FROM src", format!("SELECT toStartOfHour(ts) `ts` FROM {sub}")),
+            ("SELECT ts, d.n FROM src JOIN dim AS d ON d.id = src.u", format!("SELECT ts, d.n FROM {sub} JOIN dim AS d ON d.id = src.u")),
+            ("SELECT ts, t FROM src ARRAY JOIN tags AS t", format!("SELECT ts, t FROM {sub} ARRAY JOIN tags AS t")),
+            ("SELECT * FROM src", format!("SELECT * FROM {sub}")),
+            ("SELECT ts, src.* FROM src", format!("SELECT ts, src.* FROM {sub}")),
+            // One read that cannot be filtered in place keeps every read on the subquery.
+            (
+                "SELECT u FROM (SELECT u FROM src UNION ALL SELECT t AS u FROM src ARRAY JOIN tags AS t)",
+                format!("SELECT u FROM (SELECT u FROM {sub} UNION ALL SELECT t AS u FROM {sub} ARRAY JOIN tags AS t)"),
+            ),
+        ];
+        for (input, want) in cases {
+            let v = analyze_view("app.mv", input, "app").unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(replay_select(&v, None, "ts", window()), want.replace("$W", W), "{input}");
+        }
     }
 
     /// The rewriter's table: input → the exact rewrite (`$W` = the window filter).
@@ -948,7 +1095,7 @@ mod tests {
     fn source_and_columns() {
         let v = analyze_view("app.mv", "SELECT ts FROM other.src", "app").unwrap();
         assert_eq!(v.source, TableRef { database: "other".into(), table: "src".into() });
-        let sql = replay_select(&v, Some(&["ts".into(), "m".into()]), "ts", window());
+        let sql = replay_select_parts(&v, Some(&["ts".into(), "m".into()]), None).join(W);
         assert!(sql.starts_with("SELECT ts FROM (SELECT `ts`, `m` FROM `other`.`src` WHERE"), "{sql}");
     }
 

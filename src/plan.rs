@@ -83,8 +83,9 @@ pub struct PlanRequest {
     /// the plan so to compare it with one an earlier version wrote.
     #[serde(default)]
     pub datetime64_bounds: bool,
-    /// Wrap every replayed query in `SELECT <cols> FROM (…)`, as plans before the bare
-    /// form did: a re-plan builds the plan so to compare it with one an earlier version wrote.
+    /// Wrap every replayed query in `SELECT <cols> FROM (…)` and read its source through a
+    /// subquery, as plans before the bare form did: a re-plan builds the plan so to compare
+    /// it with one an earlier version wrote.
     #[serde(default)]
     pub wrapped_replays: bool,
 }
@@ -571,10 +572,12 @@ fn window_from_data(req: &PlanRequest, flags: &Flags, tables: &[Choice]) -> Core
 /// another order, a `SETTINGS` clause of its own) or `wrapped` asks for it, the query is
 /// wrapped in `SELECT <cols> FROM (…)`, which names them. Either way each output lands
 /// in the target column of its name, as a live view puts it; the wrapper costs the
-/// engine a query level on every chunk. → the text around the window, the same in every chunk.
-fn replay_text(target: &TableRef, r: &Replay, source_columns: Option<&[String]>, wrapped: bool) -> StatementText {
+/// engine a query level on every chunk. The window filters each read of the source in place
+/// where that is sound (`mv_rewrite::replay_select_parts`); `wrapped` also keeps the source
+/// subquery, as earlier versions wrote it. → the text around the window, the same in every chunk.
+fn replay_text(target: &TableRef, r: &Replay, source_columns: Option<&[String]>, time_column: &str, wrapped: bool) -> StatementText {
     let cols = r.columns.iter().map(|c| sql::quote_ident(c)).collect::<Vec<_>>().join(", ");
-    let mut parts = mv_rewrite::replay_select_parts(&r.query, source_columns);
+    let mut parts = mv_rewrite::replay_select_parts(&r.query, source_columns, (!wrapped).then_some(time_column));
     let last = parts.len() - 1;
     if wrapped || !mv_rewrite::selects_exactly(&r.query, &r.columns) {
         parts[0] = format!("\nINSERT INTO {} ({cols})\nSELECT {cols}\nFROM (\n{}", target.quoted(), parts[0]);
@@ -730,13 +733,17 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
         url: e.origin.clone(),
         database: e.database.clone(),
     });
+    let views_time: Vec<&String> = replays
+        .iter()
+        .map(|r| &time_columns[choices.iter().position(|c| c.table == r.query.source.display()).expect("a choice per source")])
+        .collect();
     let source_columns: Vec<Option<Vec<String>>> =
         replays.iter().map(|r| table_info(req, &r.query.source).map(|i| i.readable_columns())).collect();
     let read_from = source.as_ref().unwrap_or(&target);
     let copy_sql = sql::CopyWindowSql::new(&target, read_from, columns.as_deref(), &time_column, bound_type, &insert_settings);
     // The text of each statement around its window, the same in every chunk.
     let texts: Vec<StatementText> = if strategy == Strategy::MvReplay {
-        replays.iter().zip(&source_columns).map(|(r, cols)| replay_text(&target, r, cols.as_deref(), req.wrapped_replays)).collect()
+        replays.iter().zip(&source_columns).zip(&views_time).map(|((r, cols), tc)| replay_text(&target, r, cols.as_deref(), tc, req.wrapped_replays)).collect()
     } else {
         let (before, after) = copy_sql.window_parts();
         vec![StatementText { parts: vec![before.into(), after.into()] }]

@@ -220,7 +220,7 @@ test('a refreshable view into the target is refused: it is not fed by inserts', 
   assert.deepEqual(p.stateFiles(), []);
 });
 
-test('a replayed query goes into the INSERT bare; a plan an earlier version wrote wrapped is kept by a re-plan, runs exact and verifies', async () => {
+test('a replayed query goes into the INSERT bare, filtered in place; a plan an earlier version wrote wrapped is kept by a re-plan, runs exact and verifies', async () => {
   await resetDb();
   configure();
   const args = ['plan', '--target', 'app.tgt', ...window, '--time-column', 'ts', '--chunk-hours', '6'];
@@ -229,17 +229,21 @@ test('a replayed query goes into the INSERT bare; a plan an earlier version wrot
   const file = planned.json.planPath;
   const fresh = fs.readFileSync(file, 'utf8');
   const sql = JSON.parse(fresh).chunks[0].statements[0].sql;
-  // The view's query is the INSERT's SELECT: its select list names the target's columns in its own order.
-  assert.deepEqual(sql.split('\n').slice(1, 3), ['INSERT INTO `app`.`tgt` (`ts`, `u`)', 'SELECT ts, u FROM (SELECT `ts`, `created_at`, `u`, `note` FROM `app`.`src` WHERE ' + sql.match(/`ts` >= .*? AND `ts` < toDateTime\('[^']+', 'UTC'\)/)[0] + ') AS `src` WHERE u > 0']);
+  const predicate = /`ts` >= toDateTime\('[^']+', 'UTC'\) AND `ts` < toDateTime\('[^']+', 'UTC'\)/;
+  // The view's query is the INSERT's SELECT (its select list names the target's columns in its
+  // own order), the window in its WHERE, before the view's own condition.
+  assert.deepEqual(sql.split('\n').slice(1, 3), ['INSERT INTO `app`.`tgt` (`ts`, `u`)', `SELECT ts, u FROM app.src WHERE ${sql.match(predicate)[0]} AND (u > 0)`]);
 
-  // As the earlier version wrote it: `SELECT cols FROM (<the view's query>)`, and the digest of that text.
+  // As the earlier version wrote it: `SELECT cols FROM (<the view's query>)`, the source read
+  // through a subquery, and the digest of that text.
   const legacy0 = fresh
     .replaceAll('INSERT INTO `app`.`tgt` (`ts`, `u`)\\n', 'INSERT INTO `app`.`tgt` (`ts`, `u`)\\nSELECT `ts`, `u`\\nFROM (\\n')
+    .replace(new RegExp(`FROM app\\.src WHERE (${predicate.source}) AND \\(u > 0\\)`, 'g'), 'FROM (SELECT `ts`, `created_at`, `u`, `note` FROM `app`.`src` WHERE $1) AS `src` WHERE u > 0')
     .replaceAll('\\nSETTINGS ', '\\n)\\nSETTINGS ');
   const wrapped = JSON.parse(legacy0).chunks[0].statements[0].sql;
+  assert.match(wrapped, /\nSELECT `ts`, `u`\nFROM \(\nSELECT ts, u FROM \(SELECT `ts`, `created_at`, `u`, `note` FROM `app`.`src` WHERE `ts` >= .*\) AS `src` WHERE u > 0\n\)\nSETTINGS /);
   const middle = wrapped.slice(wrapped.indexOf('*/') + 2, wrapped.lastIndexOf('SETTINGS '));
-  const parts = middle.split(wrapped.match(/`ts` >= .*? AND `ts` < toDateTime\('[^']+', 'UTC'\)/)[0]);
-  const digest = crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
+  const digest = crypto.createHash('sha256').update(middle.split(wrapped.match(predicate)[0]).join('\0')).digest('hex');
   const legacy = legacy0.replace(JSON.parse(fresh).sqlDigests[0].sha256, digest);
   assert.notEqual(legacy, legacy0, 'the digest is rewritten');
   fs.writeFileSync(file, legacy);

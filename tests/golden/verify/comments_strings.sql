@@ -2,7 +2,7 @@
 SELECT uniqExact(tuple(`ts`)) AS __chkit_k FROM (
 SELECT CAST(`ts`, 'DateTime') AS `ts`, CAST(`label`, 'String') AS `label`, CAST(`q`, 'String') AS `q` FROM (
 SELECT ts, /* FROM app.users WHERE */ concat('FROM ', kind, ' -- WHERE (') AS label, 'it''s \'GROUP BY\'' AS q -- FROM app.events
-FROM (SELECT `ts`, `user_id`, `kind`, `amount`, `tags` FROM `app`.`events` WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC')) AS `events` /* JOIN app.events */ WHERE kind != 'UNION ALL SELECT'
+FROM app.events /* JOIN app.events */ WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC') AND (kind != 'UNION ALL SELECT')
 )
 )
 SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1
@@ -10,14 +10,14 @@ SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1
 SELECT v.__chkit_c AS vc, v.__chkit_h1 AS vh1, v.__chkit_h2 AS vh2, k.__chkit_k AS vk, k.__chkit_n AS vn, t.__chkit_c AS tc, t.__chkit_h1 AS th1, t.__chkit_h2 AS th2 FROM
 (SELECT count() AS __chkit_c, toString(sum(toUInt128(cityHash64(tuple(`ts`, `label`, `q`))))) AS __chkit_h1, concat('x', toString(sum(toUInt128(xxHash64(tuple(`ts`, `label`, `q`)))))) AS __chkit_h2 FROM (SELECT CAST(`ts`, 'DateTime') AS `ts`, CAST(`label`, 'String') AS `label`, CAST(`q`, 'String') AS `q` FROM (
 SELECT ts, /* FROM app.users WHERE */ concat('FROM ', kind, ' -- WHERE (') AS label, 'it''s \'GROUP BY\'' AS q -- FROM app.events
-FROM (SELECT `ts`, `user_id`, `kind`, `amount`, `tags` FROM `app`.`events` WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC')) AS `events` /* JOIN app.events */ WHERE kind != 'UNION ALL SELECT'
+FROM app.events /* JOIN app.events */ WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC') AND (kind != 'UNION ALL SELECT')
 ))) AS v
 CROSS JOIN (SELECT uniqExact(tuple(`ts`)) AS __chkit_k, count() AS __chkit_n FROM (SELECT CAST(`ts`, 'DateTime') AS `ts`, CAST(`label`, 'String') AS `label`, CAST(`q`, 'String') AS `q` FROM (
 SELECT ts, /* FROM app.users WHERE */ concat('FROM ', kind, ' -- WHERE (') AS label, 'it''s \'GROUP BY\'' AS q -- FROM app.events
-FROM (SELECT `ts`, `user_id`, `kind`, `amount`, `tags` FROM `app`.`events` WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC')) AS `events` /* JOIN app.events */ WHERE kind != 'UNION ALL SELECT'
+FROM app.events /* JOIN app.events */ WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC') AND (kind != 'UNION ALL SELECT')
 ))) AS k
 CROSS JOIN (SELECT count() AS __chkit_c, toString(sum(toUInt128(cityHash64(tuple(`ts`, `label`, `q`))))) AS __chkit_h1, concat('x', toString(sum(toUInt128(xxHash64(tuple(`ts`, `label`, `q`)))))) AS __chkit_h2 FROM (SELECT `ts`, `label`, `q` FROM `app`.`labels` WHERE tuple(`ts`) IN (SELECT tuple(`ts`) FROM (SELECT CAST(`ts`, 'DateTime') AS `ts`, CAST(`label`, 'String') AS `label`, CAST(`q`, 'String') AS `q` FROM (
 SELECT ts, /* FROM app.users WHERE */ concat('FROM ', kind, ' -- WHERE (') AS label, 'it''s \'GROUP BY\'' AS q -- FROM app.events
-FROM (SELECT `ts`, `user_id`, `kind`, `amount`, `tags` FROM `app`.`events` WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC')) AS `events` /* JOIN app.events */ WHERE kind != 'UNION ALL SELECT'
+FROM app.events /* JOIN app.events */ WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC') AND (kind != 'UNION ALL SELECT')
 ))))) AS t
 SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1

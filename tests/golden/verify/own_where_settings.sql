@@ -3,7 +3,7 @@ SELECT uniqExact(tuple(`ts`, `user_id`)) AS __chkit_k FROM (
 SELECT CAST(`ts`, 'DateTime') AS `ts`, CAST(`user_id`, 'UInt64') AS `user_id`, CAST(`amount`, 'UInt64') AS `amount` FROM (
 SELECT `ts`, `user_id`, `amount`
 FROM (
-SELECT ts, user_id, amount FROM (SELECT `ts`, `user_id`, `kind`, `amount`, `tags` FROM `app`.`events` WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC')) AS `events` WHERE kind = 'buy' AND amount > 10 SETTINGS max_threads = 1
+SELECT ts, user_id, amount FROM app.events WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC') AND (kind = 'buy' AND amount > 10) SETTINGS max_threads = 1
 )
 )
 )
@@ -13,19 +13,19 @@ SELECT v.__chkit_c AS vc, v.__chkit_h1 AS vh1, v.__chkit_h2 AS vh2, k.__chkit_k 
 (SELECT count() AS __chkit_c, toString(sum(toUInt128(cityHash64(tuple(`ts`, `user_id`, `amount`))))) AS __chkit_h1, concat('x', toString(sum(toUInt128(xxHash64(tuple(`ts`, `user_id`, `amount`)))))) AS __chkit_h2 FROM (SELECT CAST(`ts`, 'DateTime') AS `ts`, CAST(`user_id`, 'UInt64') AS `user_id`, CAST(`amount`, 'UInt64') AS `amount` FROM (
 SELECT `ts`, `user_id`, `amount`
 FROM (
-SELECT ts, user_id, amount FROM (SELECT `ts`, `user_id`, `kind`, `amount`, `tags` FROM `app`.`events` WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC')) AS `events` WHERE kind = 'buy' AND amount > 10 SETTINGS max_threads = 1
+SELECT ts, user_id, amount FROM app.events WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC') AND (kind = 'buy' AND amount > 10) SETTINGS max_threads = 1
 )
 ))) AS v
 CROSS JOIN (SELECT uniqExact(tuple(`ts`, `user_id`)) AS __chkit_k, count() AS __chkit_n FROM (SELECT CAST(`ts`, 'DateTime') AS `ts`, CAST(`user_id`, 'UInt64') AS `user_id`, CAST(`amount`, 'UInt64') AS `amount` FROM (
 SELECT `ts`, `user_id`, `amount`
 FROM (
-SELECT ts, user_id, amount FROM (SELECT `ts`, `user_id`, `kind`, `amount`, `tags` FROM `app`.`events` WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC')) AS `events` WHERE kind = 'buy' AND amount > 10 SETTINGS max_threads = 1
+SELECT ts, user_id, amount FROM app.events WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC') AND (kind = 'buy' AND amount > 10) SETTINGS max_threads = 1
 )
 ))) AS k
 CROSS JOIN (SELECT count() AS __chkit_c, toString(sum(toUInt128(cityHash64(tuple(`ts`, `user_id`, `amount`))))) AS __chkit_h1, concat('x', toString(sum(toUInt128(xxHash64(tuple(`ts`, `user_id`, `amount`)))))) AS __chkit_h2 FROM (SELECT `ts`, `user_id`, `amount` FROM `app`.`big_buys` WHERE tuple(`ts`, `user_id`) IN (SELECT tuple(`ts`, `user_id`) FROM (SELECT CAST(`ts`, 'DateTime') AS `ts`, CAST(`user_id`, 'UInt64') AS `user_id`, CAST(`amount`, 'UInt64') AS `amount` FROM (
 SELECT `ts`, `user_id`, `amount`
 FROM (
-SELECT ts, user_id, amount FROM (SELECT `ts`, `user_id`, `kind`, `amount`, `tags` FROM `app`.`events` WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC')) AS `events` WHERE kind = 'buy' AND amount > 10 SETTINGS max_threads = 1
+SELECT ts, user_id, amount FROM app.events WHERE `ts` >= toDateTime('2025-01-02 00:00:00', 'UTC') AND `ts` < toDateTime('2025-01-02 06:00:00', 'UTC') AND (kind = 'buy' AND amount > 10) SETTINGS max_threads = 1
 )
 ))))) AS t
 SETTINGS enable_parallel_replicas=0, max_parallel_replicas=1

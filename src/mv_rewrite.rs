@@ -38,9 +38,9 @@ pub struct ViewQuery {
     pub source: TableRef,
     /// Output column names read from the select list, or why they cannot be.
     pub parsed_outputs: Result<Vec<String>, String>,
-    /// Where each read of the source (in the order of `edits`) takes the window in a `WHERE`
-    /// of its own SELECT, when every read can (see `inline_read`); else each is replaced by
-    /// a subquery.
+    /// Where each read of the source (in the order they stand in the text) takes the window
+    /// in a `WHERE` of its own SELECT, when every read can (see `inline_read`); else each is
+    /// replaced by a subquery.
     inline: Option<Vec<InlineRead>>,
 }
 

@@ -371,6 +371,12 @@ pub fn judge_inserted(chunk_id: &str, seen: &str, baseline: &str, exact_counts: 
     envelope((|| Ok(crate::outcome::judge_inserted(chunk_id, parse(seen, "count")?, parse(baseline, "baseline")?, parse(exact_counts, "exactCounts")?)))())
 }
 
+/// How the rows one INSERT wrote are learned (`outcome::rows_by`).
+#[wasm_bindgen(js_name = rowsBy)]
+pub fn rows_by(facts: &str) -> String {
+    envelope(parse(facts, "insert facts").map(crate::outcome::rows_by))
+}
+
 /// The counters the inserted-rows check reads where they are this process's (`sql::insert_counters_sql`).
 #[wasm_bindgen(js_name = insertCountersSql)]
 pub fn insert_counters_sql() -> String {

@@ -2,7 +2,7 @@
 //! the stop for an operator where only a person can resolve it (every such text says what to
 //! do, and following it is tested).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::run_state::Baseline;
 
@@ -22,6 +22,53 @@ pub enum Verdict {
         ty: &'static str,
         message: String,
     },
+}
+
+/// How the rows one INSERT wrote are learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowsBy {
+    /// The server's reply to the INSERT (its summary over HTTP).
+    Reply,
+    /// The window's count after it, batched with other chunks' (`table`, `copy`).
+    WindowCount,
+    /// The embedded engine's insert counters around it (`sql::rows_from_counters`).
+    Counters,
+    /// The target's parts before and after it (`sql::parts_rows_after`).
+    Parts,
+}
+
+/// What decides `rows_by` for one statement of an attempt.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InsertFacts {
+    /// The embedded engine, which replies to an INSERT without its rows.
+    pub embedded: bool,
+    /// The chunk's window is counted after its insert.
+    pub window_counted: bool,
+    /// The engine's counters are this process's alone, the target's guarantees let them tell
+    /// an insert's rows, and no insert of this run has fed a view.
+    pub counters: bool,
+    /// The chunk has one statement (with several, the counters cannot tell whose rows).
+    pub single_statement: bool,
+    /// The chunk's first attempt: nothing of an earlier one can be in the counters' reading.
+    pub first_attempt: bool,
+    /// Sent again without deduplication on its token (`sql::without_deduplication`).
+    pub resent: bool,
+}
+
+/// How the rows an INSERT wrote are learned: the reply or the window count where there is one,
+/// the counters where they can tell, else the parts.
+pub fn rows_by(f: InsertFacts) -> RowsBy {
+    if f.window_counted {
+        RowsBy::WindowCount
+    } else if !f.embedded {
+        RowsBy::Reply
+    } else if f.counters && f.single_statement && f.first_attempt && !f.resent {
+        RowsBy::Counters
+    } else {
+        RowsBy::Parts
+    }
 }
 
 /// Before an attempt that follows one that may have written (a crash, a failure): the window
@@ -106,5 +153,22 @@ mod tests {
         assert_eq!(judge_inserted("c", 7, B, false), Verdict::Succeeded { rows: 0, recovered: false });
         // An empty window stays empty: nothing was to be added.
         assert_eq!(judge_inserted("c", 10, Baseline { before: 10, expected: 0 }, true), Verdict::Succeeded { rows: 0, recovered: false });
+    }
+
+    #[test]
+    fn how_an_inserts_rows_are_learned() {
+        let f = InsertFacts { embedded: true, window_counted: false, counters: true, single_statement: true, first_attempt: true, resent: false };
+        assert_eq!(rows_by(f), RowsBy::Counters);
+        assert_eq!(rows_by(InsertFacts { window_counted: true, ..f }), RowsBy::WindowCount);
+        assert_eq!(rows_by(InsertFacts { embedded: false, ..f }), RowsBy::Reply);
+        assert_eq!(rows_by(InsertFacts { embedded: false, window_counted: true, ..f }), RowsBy::WindowCount);
+        for g in [
+            InsertFacts { counters: false, ..f },
+            InsertFacts { single_statement: false, ..f },
+            InsertFacts { first_attempt: false, ..f },
+            InsertFacts { resent: true, ..f },
+        ] {
+            assert_eq!(rows_by(g), RowsBy::Parts, "{g:?}");
+        }
     }
 }

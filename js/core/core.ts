@@ -432,6 +432,18 @@ export const judgeRecount = (chunkId: string, seen: number, verify: Baseline): V
 export const judgeInserted = (chunkId: string, seen: number, baseline: Baseline, exactCounts: boolean): Verdict =>
   callCore('judgeInserted', chunkId, seen, baseline, exactCounts);
 
+/** How the rows one INSERT wrote are learned (src/outcome.rs). */
+export type RowsBy = 'reply' | 'window_count' | 'counters' | 'parts';
+export interface InsertFacts {
+  embedded: boolean;
+  windowCounted: boolean;
+  counters: boolean;
+  singleStatement: boolean;
+  firstAttempt: boolean;
+  resent: boolean;
+}
+export const rowsBy = (facts: InsertFacts): RowsBy => callCore('rowsBy', facts);
+
 /** The engine's insert counters, read after an INSERT (src/sql.rs, `insert_counters_sql`). */
 export const insertCountersSql = (): string => callCore('insertCountersSql');
 export interface InsertCounters {

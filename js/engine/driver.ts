@@ -2,7 +2,7 @@
 // for. It owns the clock, timers, concurrency, signals, cancel polling, the
 // lock heartbeat and the files; every decision comes from the core.
 import fs from 'node:fs';
-import { chunkStatements, insertCounters, insertCountersSql, judgeInserted, judgeRecount, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, replayRowsSql, rowsFromCounters, sqlWithoutDeduplication, type CountedInsert, type InsertCounters, type TableRef, type Verdict, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
+import { chunkStatements, insertCounters, insertCountersSql, judgeInserted, judgeRecount, parseTable, partsMaxBlockSql, syncReplicaSql, partsAfterSql, partsRowsAfter, replayRowsSql, rowsBy, rowsFromCounters, sqlWithoutDeduplication, type CountedInsert, type InsertCounters, type TableRef, type Verdict, type Baseline, type ChunkError, type RunAction, type RunEvent, type RunMachine, type RunStatus } from '../core/core.js';
 import { needsGrant, type ClickHouse, type ClickHouseFailure } from '../server/clickhouse.js';
 import type { PlanLock } from './lock.js';
 import type { Plan } from './plan_file.js';
@@ -629,8 +629,16 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
             }
           };
           let r: { writtenRows?: number };
-          if (!ch.embedded || a.countTargetSql) r = await exec();
-          else if (byCounters && !measures.countersOff && statements.length === 1 && a.attempt === 1 && !a.uncertain && !retrySql) {
+          const by = rowsBy({
+            embedded: ch.embedded,
+            windowCounted: !!a.countTargetSql,
+            counters: byCounters && !measures.countersOff,
+            singleStatement: statements.length === 1,
+            firstAttempt: a.attempt === 1 && !a.uncertain,
+            resent: !!retrySql,
+          });
+          if (by === 'reply' || by === 'window_count') r = await exec();
+          else if (by === 'counters') {
             const c = await countedRows(ch, target, measures, exec);
             if (c.kind === 'unknown') {
               measures.countersOff ||= c.views;
@@ -642,7 +650,7 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
             }
             r = { writtenRows: c.rows };
           }
-          // The embedded engine reports no written rows: count the parts the insert made instead.
+          // The embedded engine reports no written rows, and its counters cannot tell: count the parts the insert made.
           else r = await insertedRows(ch, target, measures, exec);
           if (statements.length > 1) {
             io.record({ event: 'statement_succeeded', chunk: a.chunk, statement: k, rows: r.writtenRows ?? 0 });

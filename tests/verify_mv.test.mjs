@@ -22,6 +22,7 @@ const EXPECTED = {
   reordered_columns: 'ok',
   two_views: 'ok',
   time_alias: 'ok',
+  where_or: 'ok',
   // A daily key fed by two 12-hour chunks: no chunk's rows can be told apart.
   aggregating_state: /keys receive rows from more than one chunk/,
 };

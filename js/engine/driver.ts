@@ -616,6 +616,15 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         let rows = 0;
         let spent = 0;
         const statementMs = () => Math.round(spent * 100) / 100;
+        // The same for every statement of the attempt (an insert the counters cannot tell ends it).
+        const by = rowsBy({
+          embedded: ch.embedded,
+          windowCounted: !!a.countTargetSql,
+          counters: byCounters && !measures.countersOff,
+          singleStatement: statements.length === 1,
+          firstAttempt: a.attempt === 1 && !a.uncertain,
+          resent: !!retrySql,
+        });
         for (let k = a.statementsDone; k < statements.length; k++) {
           if (io.signal.aborted) return { kind: 'interrupted' };
           const sql = retrySql ?? statements[k].sql;
@@ -629,14 +638,6 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
             }
           };
           let r: { writtenRows?: number };
-          const by = rowsBy({
-            embedded: ch.embedded,
-            windowCounted: !!a.countTargetSql,
-            counters: byCounters && !measures.countersOff,
-            singleStatement: statements.length === 1,
-            firstAttempt: a.attempt === 1 && !a.uncertain,
-            resent: !!retrySql,
-          });
           if (by === 'reply' || by === 'window_count') r = await exec();
           else if (by === 'counters') {
             const c = await countedRows(ch, target, measures, exec);

@@ -9,12 +9,37 @@ fn sha256_hex(input: &str) -> String {
 
 /// Lower-case hex without a `format!` per byte (plans hash every chunk).
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         s.push(DIGITS[(b >> 4) as usize] as char);
         s.push(DIGITS[(b & 15) as usize] as char);
     }
+}
+
+/// sha256 of the parts joined by `|`, hashed as they are (planning hashes every chunk twice:
+/// no string is built to hash it).
+fn sha256_joined(parts: &[&str]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for (k, p) in parts.iter().enumerate() {
+        if k > 0 {
+            h.update(b"|");
+        }
+        h.update(p.as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// `chkit-` + the hex of `digest`'s bytes (32 hex digits from 16 bytes).
+fn token_of(digest: &[u8]) -> String {
+    let mut s = String::with_capacity(6 + 2 * digest.len());
+    s.push_str("chkit-");
+    push_hex(&mut s, digest);
     s
 }
 
@@ -71,14 +96,14 @@ pub fn chunk_id(plan_id: &str, from: &str, to: &str) -> String {
 /// A chunk's id and its single-statement token from one hash (planning hashes every chunk):
 /// the first 16 hex of sha256(`chunk|plan|from|to`) and `chkit-` + the next 32.
 pub fn chunk_ids(plan_id: &str, from: &str, to: &str) -> (String, String) {
-    let h = sha256_hex(&format!("chunk|{plan_id}|{from}|{to}"));
-    (h[..16].to_string(), format!("chkit-{}", &h[16..48]))
+    let h = sha256_joined(&["chunk", plan_id, from, to]);
+    (hex(&h[..8]), token_of(&h[8..24]))
 }
 
 /// The token of one view's statement in a chunk: several views into one target each need
 /// their own, or the second view's blocks would be dropped as duplicates of the first's.
 pub fn view_token(plan_id: &str, chunk_id: &str, view: &str) -> String {
-    format!("chkit-{}", &sha256_hex(&format!("token|{plan_id}|{chunk_id}|{view}"))[..32])
+    token_of(&sha256_joined(&["token", plan_id, chunk_id, view])[..16])
 }
 
 /// The server-side query id of one attempt of one statement of a chunk; known
@@ -124,5 +149,14 @@ mod tests {
         assert_ne!(a, chunk_ids("p", "f", "u").1);
         assert_ne!(view_token("p", &id, "v1"), view_token("p", &id, "v2"));
         assert_ne!(view_token("p", &id, "v1"), a);
+    }
+
+    #[test]
+    fn ids_are_the_documented_hashes() {
+        let h = sha256_hex("chunk|0123456789abcdef|2025-01-01T00:00:00.000Z|2025-01-01T06:00:00.000Z");
+        let (id, token) = chunk_ids("0123456789abcdef", "2025-01-01T00:00:00.000Z", "2025-01-01T06:00:00.000Z");
+        assert_eq!((id.as_str(), token), (&h[..16], format!("chkit-{}", &h[16..48])));
+        let t = sha256_hex("token|0123456789abcdef|54c3ffdd7d0013c8|app.hourly_mv");
+        assert_eq!(view_token("0123456789abcdef", "54c3ffdd7d0013c8", "app.hourly_mv"), format!("chkit-{}", &t[..32]));
     }
 }

@@ -794,6 +794,7 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
 
     let plan_id = &header.plan_id;
     let settings_head = sql::insert_settings(&header.insert_settings, None);
+    let quoted_time: Vec<String> = header.views.iter().flatten().map(|v| sql::quote_ident(&v.time_column)).collect();
     let windows = match (windows, chunking) {
         (Some(ws), _) => ws,
         (None, Chunking::Hours(h)) => build_chunks(w, h)?,
@@ -806,10 +807,13 @@ pub fn build_plan_into(req: &PlanRequest, sink: &mut dyn PlanSink) -> CoreResult
             let statements: Vec<PlanStatement> = views
                 .iter()
                 .zip(&texts)
-                .map(|(v, text)| {
+                .zip(&quoted_time)
+                .map(|((v, text), column)| {
                     let token = ids::view_token(plan_id, &id, &v.name);
                     let comment = sql::header_comment(plan_id, &id, &token);
-                    let sql = text.render(&comment, &sql::window_predicate_as(&v.time_column, v.bound_type, cw), &sql::insert_settings_after(&settings_head, Some(&token)));
+                    let mut predicate = String::with_capacity(2 * column.len() + 110);
+                    sql::push_window_predicate(&mut predicate, column, v.bound_type, cw);
+                    let sql = text.render(&comment, &predicate, &sql::insert_settings_after(&settings_head, Some(&token)));
                     PlanStatement { label: v.name.clone(), idempotency_token: Some(token), sql }
                 })
                 .collect();

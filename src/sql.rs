@@ -2,7 +2,7 @@
 //! and back-quoted; every string literal is escaped here.
 
 use crate::error::{CoreError, CoreResult};
-use crate::window::{bound_literal, BoundType, Window};
+use crate::window::{push_bound_literal, BoundType, Window};
 use serde::{Deserialize, Serialize};
 
 /// A validated `database.table`.
@@ -131,7 +131,21 @@ pub fn window_predicate(time_column: &str, w: Window) -> String {
 /// `window_predicate` with its bounds written as `bounds` (the plan's, for its column).
 pub fn window_predicate_as(time_column: &str, bounds: BoundType, w: Window) -> String {
     let c = quote_ident(time_column);
-    format!("{c} >= {} AND {c} < {}", bound_literal(bounds, w.from), bound_literal(bounds, w.to))
+    let mut s = String::with_capacity(2 * c.len() + 110);
+    push_window_predicate(&mut s, &c, bounds, w);
+    s
+}
+
+/// `window_predicate_as` appended to `s`, the column already quoted (planning writes one per
+/// statement of every chunk).
+pub fn push_window_predicate(s: &mut String, quoted_column: &str, bounds: BoundType, w: Window) {
+    s.push_str(quoted_column);
+    s.push_str(" >= ");
+    push_bound_literal(s, bounds, w.from);
+    s.push_str(" AND ");
+    s.push_str(quoted_column);
+    s.push_str(" < ");
+    push_bound_literal(s, bounds, w.to);
 }
 
 /// The row count of a chunk's window in `table`: what decides a chunk's fate, so exact.
@@ -325,7 +339,11 @@ pub fn rows_from_counters(before: &InsertCounters, after: &InsertCounters) -> Co
 /// The header that lets an operator find a chunk's query in `system.query_log`
 /// or `system.processes`.
 pub fn header_comment(plan_id: &str, chunk_id: &str, token: &str) -> String {
-    format!("/* chkit-backfill plan={plan_id} chunk={chunk_id} token={token} */")
+    let mut s = String::with_capacity(48 + plan_id.len() + chunk_id.len() + token.len());
+    for part in ["/* chkit-backfill plan=", plan_id, " chunk=", chunk_id, " token=", token, " */"] {
+        s.push_str(part);
+    }
+    s
 }
 
 /// Settings that make a read exact on any server: parallel replicas can count a part
@@ -413,19 +431,25 @@ pub fn insert_settings(user: &InsertSettings, token: Option<&str>) -> String {
 /// `insert_settings(user, token)` from `head`, `insert_settings(user, None)` rendered once
 /// for every chunk of a plan (rendering the pinned list per chunk was a good part of planning).
 pub fn insert_settings_after(head: &str, token: Option<&str>) -> String {
-    match token {
-        Some(t) => {
-            let mut s = String::with_capacity(head.len() + t.len() + 64);
-            s.push_str(head);
-            s.push_str(&token_settings(t));
-            s
-        }
-        None => head.to_string(),
+    let mut s = String::with_capacity(head.len() + token.map_or(0, |t| t.len() + 64));
+    s.push_str(head);
+    if let Some(t) = token {
+        push_token_settings(&mut s, t);
     }
+    s
 }
 
 fn token_settings(token: &str) -> String {
-    format!(", {}=1, {}={}", TOKEN_SETTINGS[0], TOKEN_SETTINGS[1], quote_string(token))
+    let mut s = String::with_capacity(token.len() + 64);
+    push_token_settings(&mut s, token);
+    s
+}
+
+fn push_token_settings(s: &mut String, token: &str) {
+    for part in [", ", TOKEN_SETTINGS[0], "=1, ", TOKEN_SETTINGS[1], "="] {
+        s.push_str(part);
+    }
+    s.push_str(&quote_string(token));
 }
 
 /// A generated INSERT with its token's deduplication turned off: for a retry that has
@@ -473,15 +497,12 @@ impl CopyWindowSql {
         let mut s = String::with_capacity(header.len() + self.body.len() + 2 * self.column.len() + 260);
         s.push_str(header);
         s.push_str(&self.body);
-        s.push_str(&self.column);
-        s.push_str(" >= ");
-        s.push_str(&bound_literal(self.bounds, w.from));
-        s.push_str(" AND ");
-        s.push_str(&self.column);
-        s.push_str(" < ");
-        s.push_str(&bound_literal(self.bounds, w.to));
+        push_window_predicate(&mut s, &self.column, self.bounds, w);
         s.push('\n');
-        s.push_str(&insert_settings_after(&self.settings, token));
+        s.push_str(&self.settings);
+        if let Some(t) = token {
+            push_token_settings(&mut s, t);
+        }
         s
     }
 

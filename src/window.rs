@@ -78,11 +78,7 @@ pub fn format_instant(ms: Millis) -> String {
 /// skips rows when the bound is a `DateTime` (`at < toDateTime('2025-01-02 00:00:00', 'UTC')`
 /// misses `23:59:59.999`), so only `BoundType::DateTime` writes one, for `DateTime` columns.
 pub fn sql_literal(ms: Millis) -> String {
-    let mut s = String::with_capacity(48);
-    s.push_str("toDateTime64('");
-    push_instant(&mut s, ms, ' ');
-    s.push_str("', 3, 'UTC')");
-    s
+    bound_literal(BoundType::DateTime64, ms)
 }
 
 /// The type a window's bounds are written in against one time column. A `DateTime64` bound
@@ -124,17 +120,26 @@ const DATETIME_MAX_S: i64 = u32::MAX as i64;
 /// holds whole seconds, so `t >= b` and `t < b` select the same rows as with `b` rounded up to
 /// a second; a bound past the type's last second stays a `DateTime64` (it would wrap).
 pub fn bound_literal(bounds: BoundType, ms: Millis) -> String {
+    let mut s = String::with_capacity(48);
+    push_bound_literal(&mut s, bounds, ms);
+    s
+}
+
+/// `bound_literal` appended to `s` (every chunk of a plan writes two).
+pub fn push_bound_literal(s: &mut String, bounds: BoundType, ms: Millis) {
     let secs = ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0);
     match bounds {
         BoundType::DateTime if secs <= DATETIME_MAX_S => {
-            let mut s = String::with_capacity(40);
             s.push_str("toDateTime('");
-            push_instant(&mut s, secs * 1000, ' ');
+            push_instant(s, secs * 1000, ' ');
             s.truncate(s.len() - 4); // the ".000"
             s.push_str("', 'UTC')");
-            s
         }
-        _ => sql_literal(ms),
+        _ => {
+            s.push_str("toDateTime64('");
+            push_instant(s, ms, ' ');
+            s.push_str("', 3, 'UTC')");
+        }
     }
 }
 
@@ -152,31 +157,33 @@ fn push_instant(s: &mut String, ms: Millis, sep: char) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    // Zero-padded to `width` without a String per field (this runs for every chunk of a plan).
-    let digits = |s: &mut String, n: i64, width: usize| {
-        let mut buf = [b'0'; 20];
-        let (mut v, mut i) = (n.unsigned_abs(), buf.len());
-        while v > 0 || i == buf.len() {
-            i -= 1;
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
+    // The year as it is (1970..9999 in a plan, checked by `check_window`), zero-padded to four.
+    let mut y = [b'0'; 20];
+    let (mut v, mut i) = (year.unsigned_abs(), y.len());
+    while v > 0 || i > y.len() - 4 {
+        i -= 1;
+        y[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    s.push_str(std::str::from_utf8(&y[i..]).expect("ASCII digits"));
+    // The rest in one buffer: this runs four times for every chunk of a plan.
+    let mut b = *b"-MM-DD HH:MM:SS.sss";
+    let mut put = |at: usize, width: usize, mut n: i64| {
+        for k in (at..at + width).rev() {
+            b[k] = b'0' + (n % 10) as u8;
+            n /= 10;
         }
-        let start = i.min(buf.len() - width);
-        s.push_str(std::str::from_utf8(&buf[start..]).expect("ASCII digits"));
     };
-    digits(s, year, 4);
-    s.push('-');
-    digits(s, month, 2);
-    s.push('-');
-    digits(s, day, 2);
+    put(1, 2, month);
+    put(4, 2, day);
+    put(7, 2, ms_of_day / 3_600_000);
+    put(10, 2, ms_of_day / 60_000 % 60);
+    put(13, 2, ms_of_day / 1000 % 60);
+    put(16, 3, ms_of_day % 1000);
+    let text = std::str::from_utf8(&b).expect("ASCII digits");
+    s.push_str(&text[..6]);
     s.push(sep);
-    digits(s, ms_of_day / 3_600_000, 2);
-    s.push(':');
-    digits(s, ms_of_day / 60_000 % 60, 2);
-    s.push(':');
-    digits(s, ms_of_day / 1000 % 60, 2);
-    s.push('.');
-    digits(s, ms_of_day % 1000, 3);
+    s.push_str(&text[7..]);
 }
 
 /// Parse and check a window against the limits.

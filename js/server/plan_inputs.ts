@@ -4,7 +4,7 @@
 // configured, from the server (so a view created outside chkit is found too).
 import type { ClickHouse } from './clickhouse.js';
 import { distributedEngine, viewSource, type TableRef } from '../core/core.js';
-import { tableColumns, tableRow, targetTable } from './schema_info.js';
+import { describeTables, tableColumns, tableRow, targetTable } from './schema_info.js';
 import { schemaColumnType, type Schema, type TableDefinition } from './schema.js';
 
 export interface TableInfo {
@@ -59,7 +59,7 @@ async function fromServer(ch: ClickHouse, t: TableRef): Promise<TableInfo | unde
   };
 }
 
-/** Views whose TO table is `target`, as the server has them. */
+/** Views whose TO table is `target`, as the server has them (their columns: see `gatherPlanInputs`). */
 async function serverViews(ch: ClickHouse, target: TableRef): Promise<ViewInput[]> {
   const rows = await ch.query<{ database: string; name: string; as_select: string; create_table_query: string }>(
     `SELECT database, name, as_select, create_table_query FROM system.tables
@@ -67,23 +67,14 @@ async function serverViews(ch: ClickHouse, target: TableRef): Promise<ViewInput[
      ORDER BY database, name`,
     { params: { db: target.database, t: target.table } },
   );
-  const out: ViewInput[] = [];
-  for (const r of rows) {
-    const cols = await tableColumns(ch, r.database, r.name);
-    out.push({
-      database: r.database,
-      name: r.name,
-      serverQuery: r.as_select,
-      outputColumns: cols?.map((c) => c.name),
-      createQuery: r.create_table_query,
-    });
-  }
-  return out;
+  return rows.map((r) => ({ database: r.database, name: r.name, serverQuery: r.as_select, createQuery: r.create_table_query }));
 }
 
 /**
  * Tables and views for a plan of `target` (and `source` for a copy). The
  * server's columns are the truth; the schema adds `plugins.backfill.timeColumn`.
+ * From a server: three queries whatever the number of views (the views, then the
+ * columns and rows of every table involved at once).
  */
 export async function gatherPlanInputs(schema: Schema, ch: ClickHouse | undefined, target: TableRef, source?: TableRef): Promise<PlanInputs> {
   const views = new Map<string, ViewInput>();
@@ -104,6 +95,11 @@ export async function gatherPlanInputs(schema: Schema, ch: ClickHouse | undefine
   for (const v of views.values()) {
     const query = v.serverQuery ?? v.schemaQuery ?? '';
     wanted.push(viewSource(`${v.database}.${v.name}`, query, v.database));
+  }
+  const serverViewRefs = [...views.values()].filter((v) => v.serverQuery !== undefined).map((v) => ({ database: v.database, table: v.name }));
+  if (ch) await describeTables(ch, [...wanted, ...serverViewRefs]);
+  for (const v of views.values()) {
+    if (ch && v.serverQuery !== undefined) v.outputColumns = (await tableColumns(ch, v.database, v.name))?.map((c) => c.name);
   }
   const tables: TableInfo[] = [];
   for (const t of wanted) {

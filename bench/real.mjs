@@ -146,9 +146,10 @@ export default defineConfig({
 
     // Start-up: no database opened by these; median of 7.
     const startup = {};
-    const timeCmd = (name, args) => {
+    const timeCmd = (name, args, before = () => {}) => {
       const ms = [];
       for (let i = 0; i < 7; i++) {
+        before();
         const r = cli(args);
         if (r.code !== 0) throw new Error(`${name}: ${r.stderr}${JSON.stringify(r.json)}`);
         ms.push(r.wallMs);
@@ -165,8 +166,16 @@ export default defineConfig({
     timeCmd('status', ['status', '--plan-id', cases.mv720.planId]);
     timeCmd('list', ['list']);
     timeCmd('check', ['check']);
-    timeCmd('plan (2,880 chunks)', ['plan', '--target', 'app.hourly', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '0.25']);
-    timeCmd('plan (720 chunks, table)', ['plan', '--target', 'app.events_t', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '1']);
+    // Each a new plan: its file removed before each (planning again what exists compares instead).
+    const fresh = (args) => {
+      const r = cli([...args, '--dry-run']);
+      const file = path.join(stateDir, 'plans', `${r.json.planId}.json`);
+      return () => fs.rmSync(file, { force: true });
+    };
+    const plan2880 = ['plan', '--target', 'app.hourly', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '0.25'];
+    const plan720 = ['plan', '--target', 'app.events_t', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '1'];
+    timeCmd('plan (2,880 chunks)', plan2880, fresh(plan2880));
+    timeCmd('plan (720 chunks, table)', plan720, fresh(plan720));
     // cancel with no live run marks the run cancelled: on the tiny plan, after everything else.
     timeCmd('cancel', ['cancel', '--plan-id', cases.tinyTable720.planId]);
 
@@ -208,7 +217,9 @@ function report({ cases, results, direct, parallel, startup }) {
   }
   const tiny = [];
   // "In the run": the run's first chunk to its end, less its statements as it timed them, in one
-  // process. "Alone" subtracts another process's statements, and carries both processes' noise.
+  // process; on the embedded engine an mv_replay statement's call also reads the engine's
+  // counters, so that time counts as the statement's there. "Alone" subtracts the bare
+  // statements run from another process: what the goal is about, with both processes' noise.
   tiny.push('| one row per chunk, 720 chunks | run wall (s) | chunks (ms) | statements in the run (ms) | above them in the run, per chunk (ms) | engine statements alone (ms) | above the statements alone, per chunk (ms) |');
   tiny.push('|---|---:|---:|---:|---:|---:|---:|');
   for (const [k, name] of [['tinyTable720', 'table strategy'], ['tinyMv720', 'mv_replay']]) {
@@ -218,7 +229,10 @@ function report({ cases, results, direct, parallel, startup }) {
     tiny.push(
       `| ${name} | ${fmt(med(results[k], (r) => r.wallMs) / 1000, 2)} | ${fmt(chunksMs)} | ${fmt(med(results[k], (r) => r.inRunStatementsMs))} | ${fmt(inRun, 2)} | ${fmt(stmts)} | ${fmt((chunksMs - stmts) / cases[k].chunks, 2)} |`,
     );
-    verdicts.push(`- cost per chunk above the engine's statement, ${name}, 720 chunks: ${inRun <= 2 ? 'met' : 'NOT met'} (${fmt(inRun, 2)} ms in the run's own process; goal ≤ 2 ms)`);
+    const alone = (chunksMs - stmts) / cases[k].chunks;
+    verdicts.push(
+      `- cost per chunk above the engine's statement, ${name}, 720 chunks: ${alone <= 2 ? 'met' : 'NOT met'} (${fmt(alone, 2)} ms above the bare statements run alone, ${fmt(inRun, 2)} ms above them as the run timed them; goal ≤ 2 ms)`,
+    );
   }
   const par = ['| maxParallelChunks | MV replay 720: rows/s | vs 1 | table 720: rows/s | vs 1 |', '|---:|---:|---:|---:|---:|'];
   const seq = { mv720: med(results.mv720, (r) => r.wallMs), table720: med(results.table720, (r) => r.wallMs) };
@@ -229,6 +243,9 @@ function report({ cases, results, direct, parallel, startup }) {
     par.push(`| ${p} | ${fmt(rps(mv))} | ${fmt(seq.mv720 / mv, 2)} | ${fmt(rps(tb))} | ${fmt(seq.table720 / tb, 2)} |`);
   }
   const st = ['| command | median wall (ms) |', '|---|---:|', ...Object.entries(startup).map(([k, v]) => `| ${k} | ${fmt(v)} |`)];
+  // The original's figures are the issue's (0.19–0.27 s for plans of 120–10,000 chunks, another machine).
+  const planMs = startup['plan (2,880 chunks)'];
+  verdicts.push(`- plan of 2,880 chunks ≤ 2× the original's 0.19–0.27 s (≤ 540 ms): ${planMs <= 540 ? 'met' : 'NOT met'} (${fmt(planMs)} ms; node -e 0 here ${fmt(startup['node -e 0'])} ms)`);
   return { table: lines.join('\n'), tiny: tiny.join('\n'), parallel: par.join('\n'), startup: st.join('\n'), verdicts };
 }
 

@@ -415,20 +415,20 @@ async function insertedRows(ch: ClickHouse, t: TableRef, m: Measures, exec: () =
  * process's and the target is a MergeTree no view reads from: exact unless something else moved
  * them (`rows_from_counters` says what). One query per insert: its reading is the next one's "before".
  */
-async function countedRows(ch: ClickHouse, t: TableRef, m: Measures, exec: () => Promise<unknown>): Promise<CountedInsert> {
+async function countedRows(ch: ClickHouse, t: TableRef, m: Measures, execThenRead: (readSql: string) => Promise<CounterRow[]>): Promise<CountedInsert> {
   return measured(async () => {
     m.highest.delete(tableKey(t)); // its parts raise the table's highest block
-    const before = m.counters ?? (await readCounters(ch));
+    const before = m.counters ?? counters(await ch.query<CounterRow>(insertCountersSql()));
     m.counters = undefined;
-    await exec();
-    const after = await readCounters(ch);
+    // Read in the INSERT's own call: nothing of this process runs in between (`measured`).
+    const after = counters(await execThenRead(insertCountersSql()));
     m.counters = after;
     return rowsFromCounters(before, after);
   });
 }
 
-const readCounters = async (ch: ClickHouse) =>
-  insertCounters((await ch.query<{ event: string; value: string | number }>(insertCountersSql())).map((r) => ({ event: r.event, value: Number(r.value) })));
+type CounterRow = { event: string; value: string | number };
+const counters = (rows: CounterRow[]) => insertCounters(rows.map((r) => ({ event: r.event, value: Number(r.value) })));
 
 /** What the inserted-rows checks carry from one insert to the next, per run. */
 interface Measures {
@@ -628,19 +628,20 @@ export function sqlExecutor(ch: ClickHouse, plan: Plan, opts: ExecutorOptions): 
         for (let k = a.statementsDone; k < statements.length; k++) {
           if (io.signal.aborted) return { kind: 'interrupted' };
           const sql = retrySql ?? statements[k].sql;
-          const exec = async () => {
+          const timed = async <T>(send: (o: { queryId: string; signal: AbortSignal }) => Promise<T>) => {
             io.beforeStatement();
             const t0 = performance.now();
             try {
-              return await ch.exec(sql, { queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
+              return await send({ queryId: a.queryIds[k - a.statementsDone], signal: io.signal });
             } finally {
               spent += performance.now() - t0;
             }
           };
+          const exec = () => timed((o) => ch.exec(sql, o));
           let r: { writtenRows?: number };
           if (by === 'reply' || by === 'window_count') r = await exec();
           else if (by === 'counters') {
-            const c = await countedRows(ch, target, measures, exec);
+            const c = await countedRows(ch, target, measures, (readSql) => timed((o) => ch.execThenQuery<CounterRow>(sql, readSql, o)));
             if (c.kind === 'unknown') {
               measures.countersOff ||= c.views;
               io.record({

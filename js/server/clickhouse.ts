@@ -329,6 +329,23 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
     `user = currentUser() AND ${embedded ? `startsWith(query, '/* chkit-backfill qid=${queryId} */')` : `query_id = '${queryId}'`}`;
   const listed = (queryId: string) => `SELECT count() AS c FROM system.processes WHERE ${ours(queryId)}`;
   const control = (sql: string) => client.query({ query: sql, format: 'JSONEachRow' }).then((r) => r.json<{ c: string | number }>());
+  const rowsOf = async <T>(sql: string, opts: ExecOptions, abort: AbortSignal | undefined) => {
+    try {
+      return await pool.use(async (c) => {
+        const rs = await c.query({
+          query: markQuery(sql, opts.queryId),
+          format: 'JSONEachRow',
+          query_id: opts.queryId,
+          clickhouse_settings: opts.settings,
+          query_params: opts.params,
+          abort_signal: abort,
+        });
+        return (await rs.json()) as T[];
+      });
+    } catch (err) {
+      throw toFailure(err, opts.signal);
+    }
+  };
   const ch: ClickHouse = {
     environment,
     embedded,
@@ -357,39 +374,11 @@ export async function connect(settings: ClickHouseSettings, configDir: string, c
         await ch.exec(sql, opts);
         return ch.query<T>(readSql);
       }
-      try {
-        return await pool.use(async (c) => {
-          const rs = await c.query({
-            // The engine runs the statements in turn and answers with the last one's rows.
-            query: `${markQuery(statement(sql), opts.queryId)};\n${readSql}`,
-            format: 'JSONEachRow',
-            query_id: opts.queryId,
-            clickhouse_settings: opts.settings,
-            query_params: opts.params,
-          });
-          return (await rs.json()) as T[];
-        });
-      } catch (err) {
-        throw toFailure(err, opts.signal);
-      }
+      // The engine runs the statements in turn and answers with the last one's rows; as for
+      // `exec`, no abort is passed (chdb cannot interrupt a statement: KILL QUERY ends it).
+      return rowsOf<T>(`${statement(sql)};\n${readSql}`, opts, undefined);
     },
-    async query<T>(sql: string, opts: ExecOptions = {}) {
-      try {
-        return await pool.use(async (c) => {
-          const rs = await c.query({
-            query: markQuery(sql, opts.queryId),
-            format: 'JSONEachRow',
-            query_id: opts.queryId,
-            clickhouse_settings: opts.settings,
-            query_params: opts.params,
-            abort_signal: opts.signal,
-          });
-          return (await rs.json()) as T[];
-        });
-      } catch (err) {
-        throw toFailure(err, opts.signal);
-      }
-    },
+    query: <T>(sql: string, opts: ExecOptions = {}) => rowsOf<T>(sql, opts, opts.signal),
     async running(queryId) {
       if (!QUERY_ID.test(queryId)) throw new Error(`not a query id: ${queryId}`);
       try {

@@ -243,8 +243,11 @@ function report({ cases, results, direct, parallel, startup, steal }) {
       `| ${name} | ${fmt(med(results[k], (r) => r.wallMs) / 1000, 2)} | ${fmt(chunksMs)} | ${fmt(med(results[k], (r) => r.inRunStatementsMs))} | ${fmt(inRun, 2)} | ${fmt(stmts)} | ${fmt((chunksMs - stmts) / cases[k].chunks, 2)} |`,
     );
     const alone = (chunksMs - stmts) / cases[k].chunks;
+    // The same statements slower alone than inside the run: the two processes' noise is larger
+    // than the figure, which then says nothing either way.
+    const verdict = alone < 0 ? 'not judged (the statements alone took longer than the run\'s chunks)' : alone <= 2 ? 'met' : 'NOT met';
     verdicts.push(
-      `- cost per chunk above the engine's statement, ${name}, 720 chunks: ${alone <= 2 ? 'met' : 'NOT met'} (${fmt(alone, 2)} ms above the bare statements run alone, ${fmt(inRun, 2)} ms above them as the run timed them; goal ≤ 2 ms)`,
+      `- cost per chunk above the engine's statement, ${name}, 720 chunks: ${verdict} (${fmt(alone, 2)} ms above the bare statements run alone, ${fmt(inRun, 2)} ms above them as the run timed them; goal ≤ 2 ms)`,
     );
   }
   const par = ['| maxParallelChunks | MV replay 720: rows/s | vs 1 | table 720: rows/s | vs 1 |', '|---:|---:|---:|---:|---:|'];

@@ -148,7 +148,10 @@ pub struct PlanFacts {
     #[serde(default = "one")]
     pub statements_per_chunk: u32,
     /// What the plan file holds: the number of chunk lines, and the first and last chunk.
-    pub chunk_count: usize,
+    /// No count: the lines were not read (a read-only summary; `run` reads and checks them all),
+    /// and the window's cut is taken.
+    #[serde(default)]
+    pub chunk_count: Option<usize>,
     pub first_chunk: Option<ChunkFacts>,
     pub last_chunk: Option<ChunkFacts>,
 }
@@ -570,8 +573,8 @@ impl RunState {
         };
         let windows = plan_windows(&facts, window)?;
         let n = windows.len();
-        if n != facts.chunk_count {
-            return Err(mismatch(format!("its window cuts into {n} chunks, but the file has {}", facts.chunk_count)));
+        if let Some(lines) = facts.chunk_count.filter(|&lines| lines != n) {
+            return Err(mismatch(format!("its window cuts into {n} chunks, but the file has {lines}")));
         }
         for (i, given) in [(0, &facts.first_chunk), (n.wrapping_sub(1), &facts.last_chunk)] {
             let Some(given) = given else { continue };
@@ -1250,7 +1253,7 @@ mod tests {
             chunk_hours: Some(1.0),
             volume: None,
             statements_per_chunk: 1,
-            chunk_count: n,
+            chunk_count: Some(n),
             first_chunk: None,
             last_chunk: None,
         }
@@ -1272,12 +1275,18 @@ mod tests {
         }
         assert_eq!(chunk_id("p", run.windows[2]), cut(2).id);
 
-        let wrong_count = PlanFacts { chunk_count: 4, ..good.clone() };
+        let wrong_count = PlanFacts { chunk_count: Some(4), ..good.clone() };
         let e = RunState::new(wrong_count).unwrap_err();
         assert_eq!(e.code, "plan_mismatch");
         assert!(e.message.contains("cuts into 3 chunks, but the file has 4"), "{}", e.message);
-        let wrong_last = PlanFacts { last_chunk: Some(cut(1)), ..good };
+        let wrong_last = PlanFacts { last_chunk: Some(cut(1)), ..good.clone() };
         assert!(RunState::new(wrong_last).unwrap_err().message.contains("chunk 3 in the file"));
+
+        // A summary reads the header and the first line only: the cut gives the count.
+        let header_only = PlanFacts { chunk_count: None, last_chunk: None, ..good.clone() };
+        assert_eq!(RunState::new(header_only).unwrap().snap.chunk_counts.total, 3);
+        let wrong_first = PlanFacts { chunk_count: None, last_chunk: None, first_chunk: Some(cut(1)), ..good };
+        assert!(RunState::new(wrong_first).unwrap_err().message.contains("chunk 1 in the file"));
     }
 
     struct M {
@@ -1553,7 +1562,7 @@ mod tests {
 
     #[test]
     fn one_announcement_covers_a_batch_of_chunks_even_across_parallel_starts() {
-        let half_hours = PlanFacts { to: "2025-01-01T20:00:00Z".into(), chunk_hours: Some(0.5), chunk_count: 40, ..facts(1) };
+        let half_hours = PlanFacts { to: "2025-01-01T20:00:00Z".into(), chunk_hours: Some(0.5), chunk_count: Some(40), ..facts(1) };
         let mut m = M { s: RunState::new(half_hours).unwrap(), now: 1_000 };
         m.start(RunMode::Run, settings(2, 3, 100), false, false);
         let a = m.s.next_actions(m.now, 0);

@@ -95,3 +95,53 @@ test('the reader takes bytes, not characters: multi-byte text across its 1 MB bl
   fs.appendFileSync(file, ' ');
   assert.throws(() => plan.chunk(1500), (e) => e.code === 'plan_changed' && /changed after it was read/.test(e.message));
 });
+
+test('list and status summarise a plan from its header and first chunk; run still reads and checks every line', async (t) => {
+  const p = createProject({ options });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 24, rowsPerHour: 10 });
+  const r = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const original = fs.readFileSync(r.json.planPath, 'utf8');
+  const whole = JSON.parse(original);
+  assert.deepEqual(readPlanFile(r.json.planPath).firstChunk(), whole.chunks[0]);
+
+  // The last chunk's line made unreadable: the summaries do not read it, so they still answer.
+  const lines = original.split('\n');
+  lines[4] = lines[4].slice(0, 40);
+  fs.writeFileSync(r.json.planPath, lines.join('\n'));
+  const status = p.cli(['status', '--plan-id', r.json.planId]);
+  assert.equal(status.code, 0, status.stdout + status.stderr);
+  assert.equal(status.json.status, 'planned');
+  assert.equal(status.json.chunkCounts.total, 4);
+  const list = p.cli(['list']);
+  assert.equal(list.code, 0, list.stdout + list.stderr);
+  assert.deepEqual(list.json.plans.map((l) => [l.planId, l.chunkCounts.total]), [[r.json.planId, 4]]);
+  // Listing every chunk reads them: the damage is named.
+  const chunks = p.cli(['status', '--plan-id', r.json.planId, '--chunks']);
+  assert.equal(chunks.code, 1, chunks.stdout);
+  assert.equal(chunks.json.code, 'plan_corrupt');
+  // run reads and checks every line before it executes anything.
+  const run = p.cli(['run', '--plan-id', r.json.planId]);
+  assert.equal(run.code, 1, run.stdout);
+  assert.equal(run.json.code, 'plan_mismatch');
+  assert.match(run.json.error, /chunk 4/);
+  assert.equal(Number((await p.rows('SELECT count() AS c FROM app.events'))[0].c), 240, 'nothing inserted');
+
+  // The first chunk is still checked against the window's cut by the summaries.
+  const edited = original.split('\n');
+  edited[1] = edited[1].replace('"to":"2025-01-01T06:00:00.000Z"', '"to":"2025-01-01T05:00:00.000Z"');
+  assert.notEqual(edited[1], original.split('\n')[1]);
+  fs.writeFileSync(r.json.planPath, edited.join('\n'));
+  const refused = p.cli(['status', '--plan-id', r.json.planId]);
+  assert.equal(refused.code, 1, refused.stdout);
+  assert.equal(refused.json.code, 'plan_mismatch');
+  assert.match(refused.json.error, /chunk 1 in the file is [0-9a-f]{16} 2025-01-01T00:00:00.000Z → 2025-01-01T05:00:00.000Z/);
+
+  // Not the core's layout (indented by hand): the first chunk comes from the whole document.
+  fs.writeFileSync(r.json.planPath, JSON.stringify(whole, null, 2));
+  assert.deepEqual(readPlanFile(r.json.planPath).firstChunk(), whole.chunks[0]);
+  const indented = p.cli(['status', '--plan-id', r.json.planId]);
+  assert.equal(indented.code, 0, indented.stdout + indented.stderr);
+  assert.equal(indented.json.chunkCounts.total, 4);
+});

@@ -15,6 +15,11 @@ export interface Plan extends PlanHeader {
   readonly chunkCount: number;
   /** Chunk `i` (0-based), parsed from its line on each call. */
   chunk(i: number): PlanChunk;
+  /**
+   * The first chunk (undefined: none), from the line after the header where the file has
+   * the core's layout: read with the header, without the pass over the whole file.
+   */
+  firstChunk(): PlanChunk | undefined;
   /** Chunks [from, to) as JSON text in UTF-8, one per line (a trailing comma may end a line): what `plan_check` reads. */
   chunkLines(from: number, to: number): Uint8Array;
   /** sha256 (hex) of the file's bytes: the plan's part of the compatibility token. */
@@ -60,24 +65,24 @@ interface Source {
 }
 
 /**
- * Read a plan file. Only the header line is read at first (`list` and `check`
- * need no more); the first use of the chunks or the digest reads the whole
- * file once, hashing it and finding its lines, and chunks are then read by
- * their byte ranges. Every read checks that the file is still the one whose
- * header was read.
+ * Read a plan file. Only the header line and the first chunk's are read at
+ * first (what `list`, `status` and `check` summarise from); the first use of
+ * the other chunks or of the digest reads the whole file once, hashing it and
+ * finding its lines, and chunks are then read by their byte ranges. Every read
+ * checks that the file is still the one whose header was read.
  */
 export function readPlanFile(file: string): Plan {
   const fd = fs.openSync(file, 'r');
   let identity: fs.Stats;
-  let head: Buffer;
+  let head: Buffer[];
   try {
     identity = fs.fstatSync(fd);
-    head = readHeaderLine(fd);
+    head = readLines(fd, 2);
   } finally {
     fs.closeSync(fd);
   }
-  /** Bytes [start, end), from the file whose header was read. */
-  const bytes = (start: number, end: number): Buffer => {
+  /** Read bytes [start, start + into.length) of the file whose header was read into `into`. */
+  const readInto = (into: Buffer, start: number): Buffer => {
     // Reopened per read (a run holds no descriptor).
     const fd = fs.openSync(file, 'r');
     try {
@@ -85,20 +90,22 @@ export function readPlanFile(file: string): Plan {
       if (now.ino !== identity.ino || now.size !== identity.size || now.mtimeMs !== identity.mtimeMs) {
         throw runtimeError('plan_changed', `plan file ${file} changed after it was read; plans are immutable (make a new one with \`plan\`)`);
       }
-      const out = Buffer.allocUnsafe(end - start);
-      for (let off = 0; off < out.length; ) {
-        const n = fs.readSync(fd, out, off, out.length - off, start + off);
+      for (let off = 0; off < into.length; ) {
+        const n = fs.readSync(fd, into, off, into.length - off, start + off);
         if (n === 0) throw runtimeError('plan_changed', `plan file ${file} is shorter than when it was read`);
         off += n;
       }
-      return out;
+      return into;
     } finally {
       fs.closeSync(fd);
     }
   };
+  const bytes = (start: number, end: number): Buffer => readInto(Buffer.allocUnsafe(end - start), start);
   const scanFile = () => {
     const scan = new LineScan();
-    for (let at = 0; at < identity.size; at += BLOCK) scan.feed(bytes(at, Math.min(identity.size, at + BLOCK)));
+    // One block buffer for the whole pass: a new one per block costs more in page faults than the read.
+    const block = Buffer.allocUnsafe(Math.min(BLOCK, identity.size));
+    for (let at = 0; at < identity.size; at += BLOCK) scan.feed(readInto(block.subarray(0, Math.min(BLOCK, identity.size - at)), at));
     return scan;
   };
   // A run reads chunks in order: one read serves the lines that follow too.
@@ -112,20 +119,28 @@ export function readPlanFile(file: string): Plan {
   return openPlan({ text: (start, end) => raw(start, end).toString('utf8'), raw }, head, scanFile, file);
 }
 
-/** The file's first line (without its newline), or the whole file when it has none. */
-function readHeaderLine(fd: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let at = 0; ; ) {
+/** The file's first `count` lines (without their newlines; fewer where the file ends first, the last then unterminated). */
+function readLines(fd: number, count: number): Buffer[] {
+  const lines: Buffer[] = [];
+  let parts: Buffer[] = [];
+  for (let at = 0; lines.length < count; ) {
     const buf = Buffer.allocUnsafe(64 << 10);
     const n = fs.readSync(fd, buf, 0, buf.length, at);
-    const nl = buf.subarray(0, n).indexOf(NL);
-    if (nl >= 0 || n === 0) {
-      parts.push(buf.subarray(0, nl >= 0 ? nl : n));
-      return Buffer.concat(parts);
+    if (n === 0) {
+      if (parts.length > 0 || lines.length === 0) lines.push(Buffer.concat(parts));
+      return lines;
     }
-    parts.push(buf.subarray(0, n));
+    let from = 0;
+    for (let nl = buf.indexOf(NL, 0); nl >= 0 && nl < n && lines.length < count; nl = buf.indexOf(NL, from)) {
+      parts.push(buf.subarray(from, nl));
+      lines.push(Buffer.concat(parts));
+      parts = [];
+      from = nl + 1;
+    }
+    if (from < n) parts.push(buf.subarray(from, n));
     at += n;
   }
+  return lines;
 }
 
 /** A plan held in memory (a plan being made), with the same layout as a file. */
@@ -139,7 +154,7 @@ export function planFromBytes(data: Uint8Array, where: string): Plan {
   };
   return openPlan(
     { text: (start, end) => bytes.toString('utf8', start, end), raw: (start, end) => bytes.subarray(start, end) },
-    bytes.subarray(0, nl >= 0 ? nl : bytes.length),
+    nl < 0 ? [bytes] : [bytes.subarray(0, nl), bytes.subarray(nl + 1, bytes.indexOf(NL, nl + 1) < 0 ? bytes.length : bytes.indexOf(NL, nl + 1))],
     scanBytes,
     where,
   );
@@ -152,8 +167,8 @@ interface Chunks {
   sha256: string;
 }
 
-/** `head`: the first line; `scan`: one pass over all bytes, done when the chunks are first needed. */
-function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: string): Plan {
+/** `lines`: the first line and the second (when read); `scan`: one pass over all bytes, done when the chunks are first needed. */
+function openPlan(source: Source, [head, second]: Buffer[], scan: () => LineScan, where: string): Plan {
   const corrupt = (why: string) => runtimeError('plan_corrupt', `plan file ${where} is not a valid plan: ${why}`);
   const parse = (text: string, what: string) => {
     try {
@@ -183,8 +198,22 @@ function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: str
 
   let header: Record<string, unknown>;
   let chunks: () => Chunks;
+  // The first chunk from line 2 alone; undefined where that line is not one chunk on its own.
+  let quickFirst: () => { chunk?: PlanChunk } | undefined = () => undefined;
   if (head.length >= HEADER_END.length && head.subarray(head.length - HEADER_END.length).equals(HEADER_END)) {
     header = parse(head.toString('utf8') + ']}', 'header line');
+    quickFirst = () => {
+      if (second === undefined) return undefined;
+      const text = second.toString('utf8');
+      if (text === ']}') return {};
+      try {
+        // Line 2 of the core's layout is chunk 1 and its comma.
+        const c = JSON.parse(text.endsWith(',') ? text.slice(0, -1) : text);
+        return c && typeof c === 'object' && !Array.isArray(c) ? { chunk: c as PlanChunk } : undefined;
+      } catch {
+        return undefined;
+      }
+    };
     let known: Chunks | undefined;
     chunks = () => {
       if (known) return known;
@@ -213,6 +242,14 @@ function openPlan(source: Source, head: Buffer, scan: () => LineScan, where: str
     chunkCount: { get: () => chunks().count },
     sha256: { get: () => chunks().sha256 },
     chunk: { value: (i: number) => chunks().chunk(i) },
+    firstChunk: {
+      value: () => {
+        const quick = quickFirst();
+        if (quick) return quick.chunk;
+        const all = chunks();
+        return all.count > 0 ? all.chunk(0) : undefined;
+      },
+    },
     chunkLines: { value: (from: number, to: number) => chunks().lines(from, to) },
   }) as unknown as Plan;
 }

@@ -170,7 +170,8 @@ async function viewDrift(cx: Session, plan: Plan, gone: string[]): Promise<{ cha
 export function diagnoseBackfill(config: BackfillConfig | Session, req: { planId: string }): Promise<DoctorResult> {
   return operation(config, async (cx) => {
     const plan = readPlan(cx.paths, checkPlanId(req.planId));
-    const { summary } = readRunSummary(cx, plan);
+    // The whole file: a diagnosis also finds a plan edited after it was made.
+    const { summary } = readRunSummary(cx, plan, 'whole');
     const lock = planLockState(cx.paths, plan.planId);
     const env = cx.environment();
     const configured = env ? envFingerprint(env.origin, env.database) : undefined;

@@ -280,7 +280,7 @@ type Applied = { done: number; total: number; rows: number; partial: number } | 
 function appliedWork(cx: Session, file: string, planId: string): Applied | undefined {
   if (readTextIfExists(runPath(cx.paths, planId)) === undefined && readTextIfExists(eventPath(cx.paths, planId)) === undefined) return undefined;
   try {
-    const { summary: s } = readRunSummary(cx, readPlanFile(file));
+    const { summary: s } = readRunSummary(cx, readPlanFile(file), 'whole');
     // Running (interrupted) and operator-stopped chunks may have written part of their rows.
     const partial = s.chunkCounts.running + s.needsOperator;
     return s.chunkCounts.done > 0 || partial > 0 ? { done: s.chunkCounts.done, total: s.chunkCounts.total, rows: s.rowsWritten, partial } : undefined;

@@ -45,7 +45,8 @@ export interface StatusResult extends RunPayload {
 export function backfillStatus(config: BackfillConfig | Session, req: StatusRequest): Promise<StatusResult> {
   return operation(config, (s) => {
     const plan = readPlan(s.paths, checkPlanId(req.planId));
-    const run = loadRun(s, plan);
+    // The chunks' lines are read only to list them (`run` checks them all before it executes).
+    const run = loadRun(s, plan, req.chunks ? 'whole' : 'summary');
     const { summary, machine } = run;
     let chunks: ChunkRow[] | undefined;
     try {

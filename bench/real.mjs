@@ -83,6 +83,32 @@ export default defineConfig({
       tinyTable720: plan('app.tiny_t', 1),
       tinyMv720: plan('app.tiny_agg', 1),
     };
+    // Start-up and plan times: median of 7 whole processes each.
+    const startup = {};
+    const timeCmd = (name, args, before = () => {}) => {
+      const ms = [];
+      for (let i = 0; i < 7; i++) {
+        before();
+        const r = cli(args);
+        if (r.code !== 0) throw new Error(`${name}: ${r.stderr}${JSON.stringify(r.json)}`);
+        ms.push(r.wallMs);
+      }
+      startup[name] = median(ms);
+    };
+    // Each a new plan: its file removed before each (planning again what exists compares instead).
+    const fresh = (args) => {
+      const r = cli([...args, '--dry-run']);
+      const file = path.join(stateDir, 'plans', `${r.json.planId}.json`);
+      return () => fs.rmSync(file, { force: true });
+    };
+    const plan2880 = ['plan', '--target', 'app.hourly', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '0.25'];
+    const plan720 = ['plan', '--target', 'app.events_t', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '1'];
+    // Opening the embedded engine loads every part on disk: plan is timed on the data as seeded
+    // and again after the runs, which leave parts their short processes had no time to merge.
+    const parts = { seeded: worker('parts').parts };
+    const dropPlan2880 = fresh(plan2880);
+    timeCmd('plan (2,880 chunks), data as seeded', plan2880, dropPlan2880);
+    dropPlan2880(); // a plan left pending would fail `check` below
     const rowsOf = { 'app.hourly': ROWS, 'app.events_t': ROWS, 'app.tiny_t': 720, 'app.tiny_agg': 720 };
     const clearRun = (planId) => {
       for (const d of ['runs', 'events', 'locks']) {
@@ -156,17 +182,6 @@ export default defineConfig({
     }
 
     // Start-up: no database opened by these; median of 7.
-    const startup = {};
-    const timeCmd = (name, args, before = () => {}) => {
-      const ms = [];
-      for (let i = 0; i < 7; i++) {
-        before();
-        const r = cli(args);
-        if (r.code !== 0) throw new Error(`${name}: ${r.stderr}${JSON.stringify(r.json)}`);
-        ms.push(r.wallMs);
-      }
-      startup[name] = median(ms);
-    };
     const nodeOnly = [];
     for (let i = 0; i < 7; i++) {
       const t0 = performance.now();
@@ -177,28 +192,21 @@ export default defineConfig({
     timeCmd('status', ['status', '--plan-id', cases.mv720.planId]);
     timeCmd('list', ['list']);
     timeCmd('check', ['check']);
-    // Each a new plan: its file removed before each (planning again what exists compares instead).
-    const fresh = (args) => {
-      const r = cli([...args, '--dry-run']);
-      const file = path.join(stateDir, 'plans', `${r.json.planId}.json`);
-      return () => fs.rmSync(file, { force: true });
-    };
-    const plan2880 = ['plan', '--target', 'app.hourly', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '0.25'];
-    const plan720 = ['plan', '--target', 'app.events_t', '--from', '2025-01-01', '--to', '2025-01-31', '--chunk-hours', '1'];
-    timeCmd('plan (2,880 chunks)', plan2880, fresh(plan2880));
+    parts.afterRuns = worker('parts').parts;
+    timeCmd('plan (2,880 chunks), after the runs', plan2880, fresh(plan2880));
     timeCmd('plan (720 chunks, table)', plan720, fresh(plan720));
     // cancel with no live run marks the run cancelled: on the tiny plan, after everything else.
     timeCmd('cancel', ['cancel', '--plan-id', cases.tinyTable720.planId]);
 
     const ticks1 = cpuTicks();
     const steal = ticks0 && ticks1 && ticks1.total > ticks0.total ? (ticks1.steal - ticks0.steal) / (ticks1.total - ticks0.total) : null;
-    return report({ cases, results, direct, parallel, startup, steal });
+    return report({ cases, results, direct, parallel, startup, steal, parts });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function report({ cases, results, direct, parallel, startup, steal }) {
+function report({ cases, results, direct, parallel, startup, steal, parts }) {
   const med = (rs, f) => median(rs.map(f));
   // The limit as a whole process (node, the engine, the one statement), as each run is measured.
   const limitMv = med(results.limitMv, (r) => r.processMs);
@@ -267,8 +275,17 @@ function report({ cases, results, direct, parallel, startup, steal }) {
     `- status, list, check, cancel start in ≤ 1.3× the original's 153 ms (≤ 199 ms): ${slow.length === 0 ? 'met' : `NOT met (${slow.map((k) => `${k} ${fmt(startup[k])} ms`).join(', ')}; node -e 0 here ${fmt(nodeMs)} ms)`}`,
   );
   // The original's figures are the issue's (0.19–0.27 s for plans of 120–10,000 chunks, another machine).
-  const planMs = startup['plan (2,880 chunks)'];
-  verdicts.push(`- plan of 2,880 chunks ≤ 2× the original's 0.19–0.27 s (≤ 540 ms): ${planMs <= 540 ? 'met' : 'NOT met'} (${fmt(planMs)} ms; node -e 0 here ${fmt(nodeMs)} ms)`);
+  // The original never opened the engine to plan; this plugin reads the schema from it, and the
+  // embedded engine's open grows with the parts on disk: judged on both data directories.
+  for (const [when, key, n] of [
+    ['the data as seeded', 'plan (2,880 chunks), data as seeded', parts.seeded],
+    ['after the runs', 'plan (2,880 chunks), after the runs', parts.afterRuns],
+  ]) {
+    const ms = startup[key];
+    verdicts.push(
+      `- plan of 2,880 chunks ≤ 2× the original's 0.19–0.27 s (≤ 540 ms), ${when}: ${ms <= 540 ? 'met' : 'NOT met'} (${fmt(ms)} ms; ${fmt(n)} parts on disk, which opening the embedded engine loads; node -e 0 here ${fmt(nodeMs)} ms)`,
+    );
+  }
   // Time the hypervisor gave other guests inflates every wall time here, and a ratio to a whole
   // process less than the times themselves; said with the figures so they are read that way.
   if (steal !== null) {

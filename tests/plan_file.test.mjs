@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createProject, seedEvents } from './helpers/project.mjs';
-import { readPlanFile } from '../dist/engine/plan_file.js';
+import { planFromBytes, readPlanFile } from '../dist/engine/plan_file.js';
 
 const options = { defaults: { timeColumn: 'event_time', retryDelayMs: 10 } };
 
@@ -105,6 +105,7 @@ test('list and status summarise a plan from its header and first chunk; run stil
   const original = fs.readFileSync(r.json.planPath, 'utf8');
   const whole = JSON.parse(original);
   assert.deepEqual(readPlanFile(r.json.planPath).firstChunk(), whole.chunks[0]);
+  assert.deepEqual(planFromBytes(Buffer.from(original), 'a plan in memory').firstChunk(), whole.chunks[0]);
 
   // The last chunk's line made unreadable: the summaries do not read it, so they still answer.
   const lines = original.split('\n');

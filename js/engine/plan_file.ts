@@ -81,7 +81,7 @@ export function readPlanFile(file: string): Plan {
   } finally {
     fs.closeSync(fd);
   }
-  /** Read bytes [start, start + into.length) of the file whose header was read into `into`. */
+  /** Fill `into` with the bytes from `start` on, of the file whose header was read. */
   const readInto = (into: Buffer, start: number): Buffer => {
     // Reopened per read (a run holds no descriptor).
     const fd = fs.openSync(file, 'r');
@@ -143,6 +143,13 @@ function readLines(fd: number, count: number): Buffer[] {
   return lines;
 }
 
+/** The first two lines of `bytes` whose first newline is at `nl` (the whole when there is none). */
+function firstLines(bytes: Buffer, nl: number): Buffer[] {
+  if (nl < 0) return [bytes];
+  const next = bytes.indexOf(NL, nl + 1);
+  return [bytes.subarray(0, nl), bytes.subarray(nl + 1, next < 0 ? bytes.length : next)];
+}
+
 /** A plan held in memory (a plan being made), with the same layout as a file. */
 export function planFromBytes(data: Uint8Array, where: string): Plan {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -154,7 +161,7 @@ export function planFromBytes(data: Uint8Array, where: string): Plan {
   };
   return openPlan(
     { text: (start, end) => bytes.toString('utf8', start, end), raw: (start, end) => bytes.subarray(start, end) },
-    nl < 0 ? [bytes] : [bytes.subarray(0, nl), bytes.subarray(nl + 1, bytes.indexOf(NL, nl + 1) < 0 ? bytes.length : bytes.indexOf(NL, nl + 1))],
+    firstLines(bytes, nl),
     scanBytes,
     where,
   );

@@ -114,6 +114,32 @@ test('lock file deleted mid-run: the run stops before its next statement and log
   await assertEveryRowOnce(p, hours);
 });
 
+test('lock file replaced mid-run by another holder: the run stops before its next statement and log line (exit 1, taken over); every row once after the new owner is gone', { timeout: 240_000 }, async (t) => {
+  const hours = 12;
+  const { p, planId, lockFile, eventFile } = await slowCopyPlan(t, { hours, sleepPerRow: 0.01 });
+  const a = p.spawnCli(['run', '--plan-id', planId, '--json']);
+  t.after(() => a.kill('SIGKILL'));
+  await until('two chunks done', () => countEvents(eventFile, 'chunk_succeeded') >= 2);
+  // As a takeover writes it: a new file under the lock's name (written aside, then renamed over).
+  const other = { planId, target: 'app.events', pid: 424242, host: 'other-host', startedAt: new Date().toISOString(), nonce: 'someone-else' };
+  fs.writeFileSync(`${lockFile}.new`, JSON.stringify(other) + '\n');
+  fs.renameSync(`${lockFile}.new`, lockFile);
+  const startedAtSwap = countEvents(eventFile, 'chunk_started');
+  const ra = await a.done;
+  assert.equal(ra.code, 1, a.stdoutText + a.stderrText);
+  const out = JSON.parse(a.stdoutText);
+  assert.equal(out.code, 'lock_lost');
+  assert.match(out.error, /lost the lock .*: it was taken over by pid 424242 on other-host/);
+  assert.ok(countEvents(eventFile, 'chunk_started') <= startedAtSwap + 1, `${countEvents(eventFile, 'chunk_started')} > ${startedAtSwap} + 1`);
+  assert.equal(countEvents(eventFile, 'run_finished'), 0, 'nothing appended after it noticed');
+  // The crafted holder never runs: once its lock is gone, resume completes the plan exactly.
+  fs.rmSync(lockFile);
+  const r = p.cli(['resume', '--plan-id', planId]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json.status, 'completed');
+  await assertEveryRowOnce(p, hours);
+});
+
 /** /proc/<pid>/stat field 22 (start time in clock ticks since boot). */
 const procStart = (pid) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[19];
 

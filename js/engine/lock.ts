@@ -153,10 +153,19 @@ export function planHolder(p: StatePaths, planId: string): LockInfo | undefined 
 
 export class PlanLock {
   private released = false;
-  constructor(readonly file: string, public info: LockInfo, private readonly fd: number) {}
+  /** The file we created. Held open, its inode cannot become another file's while we run. */
+  private readonly own: fs.BigIntStats | undefined;
+  constructor(readonly file: string, public info: LockInfo, private readonly fd: number) {
+    const own = fs.fstatSync(fd, { bigint: true });
+    // A filesystem whose path and descriptor disagree on the file's identity is checked by content.
+    this.own = isFile(fs.statSync(file, { bigint: true, throwIfNoEntry: false }), own) ? own : undefined;
+  }
 
   /** Throws (exit 1) unless the lock file is still ours: checked before every statement, log line and snapshot. */
   verify(): void {
+    // Several times a chunk, so first a stat: the path still names the inode we hold open.
+    // Otherwise the lock was removed or replaced (a takeover writes a new file): read whose it is.
+    if (this.own && isFile(fs.statSync(this.file, { bigint: true, throwIfNoEntry: false }), this.own)) return;
     const cur = readLock(this.file);
     if (cur?.nonce === this.info.nonce) return;
     throw runtimeError(
@@ -182,6 +191,8 @@ export class PlanLock {
     if (readLock(this.file)?.nonce === this.info.nonce) fs.rmSync(this.file, { force: true });
   }
 }
+
+const isFile = (a: fs.BigIntStats | undefined, b: fs.BigIntStats): boolean => a !== undefined && a.ino === b.ino && a.dev === b.dev;
 
 export interface Acquired {
   lock: PlanLock;

@@ -42,12 +42,18 @@ async function assertEveryRowOnce(p, hours) {
 
 const heartbeatAgeMs = (lockFile) => Date.now() - fs.statSync(lockFile).mtimeMs;
 
+/** A slow copy plan of `hours` whose run is under way in another process, `done` chunks in. */
+async function runUnderWay(t, hours, done) {
+  const plan = await slowCopyPlan(t, { hours, sleepPerRow: 0.01 });
+  const a = plan.p.spawnCli(['run', '--plan-id', plan.planId, '--json']);
+  t.after(() => a.kill('SIGKILL'));
+  await until(`${done} chunk(s) done`, () => countEvents(plan.eventFile, 'chunk_succeeded') >= done);
+  return { ...plan, a };
+}
+
 test('a run stopped (SIGSTOP) past the heartbeat limit keeps its lock: resume is refused, the run continues after SIGCONT, every row once', { timeout: 240_000 }, async (t) => {
   const hours = 12;
-  const { p, planId, lockFile, eventFile } = await slowCopyPlan(t, { hours, sleepPerRow: 0.01 });
-  const a = p.spawnCli(['run', '--plan-id', planId, '--json']);
-  t.after(() => a.kill('SIGKILL'));
-  await until('a chunk done', () => countEvents(eventFile, 'chunk_succeeded') >= 1);
+  const { p, planId, lockFile, eventFile, a } = await runUnderWay(t, hours, 1);
   a.kill('SIGSTOP');
   // Past STALE_AFTER_MS (30 s) by the lock's own heartbeat.
   await until('a heartbeat older than 31 s', () => fs.existsSync(lockFile) && heartbeatAgeMs(lockFile) > 31_000, 1200);
@@ -87,10 +93,7 @@ test('a run stopped (SIGSTOP) past the heartbeat limit keeps its lock: resume is
 
 test('lock file deleted mid-run: the run stops before its next statement and log line (exit 1, lock lost); resume completes, every row once', { timeout: 240_000 }, async (t) => {
   const hours = 12;
-  const { p, planId, lockFile, eventFile } = await slowCopyPlan(t, { hours, sleepPerRow: 0.01 });
-  const a = p.spawnCli(['run', '--plan-id', planId, '--json']);
-  t.after(() => a.kill('SIGKILL'));
-  await until('two chunks done', () => countEvents(eventFile, 'chunk_succeeded') >= 2);
+  const { p, planId, lockFile, eventFile, a } = await runUnderWay(t, hours, 2);
   fs.rmSync(lockFile);
   const startedAtRemoval = countEvents(eventFile, 'chunk_started');
   const ra = await a.done;
@@ -116,10 +119,7 @@ test('lock file deleted mid-run: the run stops before its next statement and log
 
 test('lock file replaced mid-run by another holder: the run stops before its next statement and log line (exit 1, taken over); every row once after the new owner is gone', { timeout: 240_000 }, async (t) => {
   const hours = 12;
-  const { p, planId, lockFile, eventFile } = await slowCopyPlan(t, { hours, sleepPerRow: 0.01 });
-  const a = p.spawnCli(['run', '--plan-id', planId, '--json']);
-  t.after(() => a.kill('SIGKILL'));
-  await until('two chunks done', () => countEvents(eventFile, 'chunk_succeeded') >= 2);
+  const { p, planId, lockFile, eventFile, a } = await runUnderWay(t, hours, 2);
   // As a takeover writes it: a new file under the lock's name (written aside, then renamed over).
   const other = { planId, target: 'app.events', pid: 424242, host: 'other-host', startedAt: new Date().toISOString(), nonce: 'someone-else' };
   fs.writeFileSync(`${lockFile}.new`, JSON.stringify(other) + '\n');

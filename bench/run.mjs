@@ -123,7 +123,8 @@ process on a reset target; the limit is one \`INSERT … SELECT\` of the whole w
 process of its own. Interleaved, median of ${process.env.BENCH_ROUNDS ?? 3} rounds. Phases from the run's event log:
 start-up (process start → \`run_started\`), before the first chunk (engine facts, baselines),
 the chunks, and after the last chunk (snapshot, close, exit); "engine statements alone" runs the
-plan's statements in order from one process with a bare client. maxParallelChunks 2 and 4: one
+plan's statements in order from one process with a bare client, right after each run, and the
+cost above them is the median of those pairs. maxParallelChunks 2 and 4: one
 run each, in the first round. If the machine is shared with other jobs, compare ratios within
 one run only, and measure again on a quiet machine.
 

@@ -12,6 +12,17 @@ import { planFromBytes, readPlanFile } from '../dist/engine/plan_file.js';
 
 const options = { defaults: { timeColumn: 'event_time', retryDelayMs: 10 } };
 
+/** A project with `hours` of 10 rows an hour from 2025-01-01, planned over them: → the project, the plan's answer, its text. */
+async function plannedHours(t, hours) {
+  const p = createProject({ options });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours, rowsPerHour: 10 });
+  const to = new Date(Date.UTC(2025, 0, 1, hours)).toISOString().replace('.000', '');
+  const r = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01T00:00:00Z', '--to', to]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return { p, r, original: fs.readFileSync(r.json.planPath, 'utf8') };
+}
+
 test('plan file: header on line 1, one chunk per line, and still one JSON document', (t) => {
   const p = createProject({ connection: false, options });
   t.after(p.cleanup);
@@ -49,12 +60,7 @@ test('plan file: header on line 1, one chunk per line, and still one JSON docume
 });
 
 test('a reformatted plan file still runs; a chunk edited out of its window is refused before any statement', async (t) => {
-  const p = createProject({ options });
-  t.after(p.cleanup);
-  await seedEvents(p, { hours: 12, rowsPerHour: 10 });
-  const r = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01T00:00:00Z', '--to', '2025-01-01T12:00:00Z']);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  const original = fs.readFileSync(r.json.planPath, 'utf8');
+  const { p, r, original } = await plannedHours(t, 12);
 
   // Edited: the last chunk's end moved (its id kept). The core cuts the window again and the file disagrees.
   const edited = JSON.parse(original);
@@ -97,12 +103,7 @@ test('the reader takes bytes, not characters: multi-byte text across its 1 MB bl
 });
 
 test('list and status summarise a plan from its header and first chunk; run still reads and checks every line', async (t) => {
-  const p = createProject({ options });
-  t.after(p.cleanup);
-  await seedEvents(p, { hours: 24, rowsPerHour: 10 });
-  const r = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-02']);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  const original = fs.readFileSync(r.json.planPath, 'utf8');
+  const { p, r, original } = await plannedHours(t, 24);
   const whole = JSON.parse(original);
   assert.deepEqual(readPlanFile(r.json.planPath).firstChunk(), whole.chunks[0]);
   assert.deepEqual(planFromBytes(Buffer.from(original), 'a plan in memory').firstChunk(), whole.chunks[0]);

@@ -153,19 +153,20 @@ export function planHolder(p: StatePaths, planId: string): LockInfo | undefined 
 
 export class PlanLock {
   private released = false;
-  /** The file we created. Held open, its inode cannot become another file's while we run. */
-  private readonly own: fs.BigIntStats | undefined;
+  /** The bytes our lock file holds, as created: what the path must still read back. */
+  private readonly mine: Buffer;
+  private readonly readBack: Buffer;
   constructor(readonly file: string, public info: LockInfo, private readonly fd: number) {
-    const own = fs.fstatSync(fd, { bigint: true });
-    // A filesystem whose path and descriptor disagree on the file's identity is checked by content.
-    this.own = isFile(fs.statSync(file, { bigint: true, throwIfNoEntry: false }), own) ? own : undefined;
+    this.mine = Buffer.from(lockText(info));
+    this.readBack = Buffer.alloc(this.mine.length + 1);
   }
 
   /** Throws (exit 1) unless the lock file is still ours: checked before every statement, log line and snapshot. */
   verify(): void {
-    // Several times a chunk, so first a stat: the path still names the inode we hold open.
-    // Otherwise the lock was removed or replaced (a takeover writes a new file): read whose it is.
-    if (this.own && isFile(fs.statSync(this.file, { bigint: true, throwIfNoEntry: false }), this.own)) return;
+    // Read through the path, not a stat: opening it is what makes a shared filesystem (NFS)
+    // look the name up again, where a stat may answer from its cache. Our own bytes, compared
+    // as they are, are the common case several times a chunk; anything else is parsed.
+    if (this.readsBackMine()) return;
     const cur = readLock(this.file);
     if (cur?.nonce === this.info.nonce) return;
     throw runtimeError(
@@ -174,6 +175,21 @@ export class PlanLock {
         (cur ? `it was taken over by ${describeHolder(cur)}, which continues the plan` : 'the lock file was removed; `resume` continues the plan') +
         '; this run stopped before its next statement and wrote nothing more',
     );
+  }
+
+  private readsBackMine(): boolean {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return false;
+    }
+    try {
+      const n = fs.readSync(fd, this.readBack, 0, this.readBack.length, 0);
+      return n === this.mine.length && this.readBack.subarray(0, n).equals(this.mine);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   heartbeat(): void {
@@ -192,7 +208,8 @@ export class PlanLock {
   }
 }
 
-const isFile = (a: fs.BigIntStats | undefined, b: fs.BigIntStats): boolean => a !== undefined && a.ino === b.ino && a.dev === b.dev;
+/** A lock file's content. */
+const lockText = (info: LockInfo): string => JSON.stringify(info) + '\n';
 
 export interface Acquired {
   lock: PlanLock;
@@ -209,7 +226,7 @@ function createExclusive(file: string, info: LockInfo): number | undefined {
   const draft = `${file}.${info.nonce}.draft`;
   const fd = fs.openSync(draft, 'wx', 0o644);
   try {
-    fs.writeSync(fd, JSON.stringify(info) + '\n');
+    fs.writeSync(fd, lockText(info));
     fs.fsyncSync(fd);
     fs.linkSync(draft, file);
     return fd;

@@ -77,11 +77,6 @@ const steps = {
     }
     return { statementMs, statements: plan.chunkCount * (plan.chunk(0).statements?.length ?? 1) };
   },
-  /** Every part of the bench's tables on disk, outdated ones included: what opening the engine loads. */
-  async parts() {
-    const [r] = await (await client.query({ query: "SELECT count() AS n FROM system.parts WHERE database = 'app'", format: 'JSONEachRow' })).json();
-    return { parts: Number(r.n) };
-  },
   async count(table) {
     const [r] = await (await client.query({ query: `SELECT count() AS n FROM ${table}`, format: 'JSONEachRow' })).json();
     return { rows: Number(r.n) };

@@ -113,3 +113,52 @@ test('table strategy: every window measured by one grid count before the first i
   assert.equal(bad.code, 1, bad.stdout);
   assert.deepEqual(bad.json.chunks.map((x) => [x.index, x.verdict]), [[5, 'differs']]);
 });
+
+test('the standalone host keeps jiti compiled in a code cache of the user\'s own: written once, read after, ignored when it is not theirs', async (t) => {
+  if (typeof (await import('node:module')).default.enableCompileCache === 'function') {
+    t.skip('this Node keeps its own compile cache');
+    return;
+  }
+  const p = createProject({ connection: false, options: { defaults: { timeColumn: 'event_time' } } });
+  t.after(p.cleanup);
+  const list = (tmp, env = {}) => {
+    fs.mkdirSync(tmp, { recursive: true });
+    const r = p.cli(['list'], { env: { TMPDIR: tmp, ...env } });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.stderr, '');
+    return r.json;
+  };
+  const cacheOf = (tmp) => path.join(tmp, `chkit-backfill-code-cache-${process.getuid()}`);
+  const entries = (tmp) => (fs.existsSync(cacheOf(tmp)) ? fs.readdirSync(cacheOf(tmp)) : []);
+
+  const tmp = path.join(p.dir, 'tmp-a');
+  const cold = list(tmp);
+  assert.equal(fs.statSync(cacheOf(tmp)).mode & 0o777, 0o700, 'a directory only the user can read');
+  const [entry] = entries(tmp);
+  assert.match(entry ?? '', /^[0-9a-f]{32}\.v8$/, entries(tmp).join(' '));
+  assert.equal(entries(tmp).length, 1, 'one bundle is big enough to cache');
+  const file = path.join(cacheOf(tmp), entry);
+  const written = fs.statSync(file);
+  assert.ok(written.size > 10_000, `${written.size} bytes`);
+
+  // Read back and accepted: not written again.
+  assert.deepEqual(list(tmp), cold);
+  assert.equal(fs.statSync(file).mtimeMs, written.mtimeMs, 'an accepted entry stays as it was');
+
+  // An entry V8 rejects is compiled from source and written anew.
+  fs.writeFileSync(file, Buffer.alloc(4096, 7));
+  assert.deepEqual(list(tmp), cold);
+  assert.ok(fs.statSync(file).size > 10_000 && !fs.readFileSync(file).equals(Buffer.alloc(4096, 7)), 'written anew');
+
+  // A directory others can write is not used (they could hand us their code).
+  const shared = path.join(p.dir, 'tmp-b');
+  fs.mkdirSync(cacheOf(shared), { recursive: true });
+  fs.chmodSync(cacheOf(shared), 0o777);
+  assert.deepEqual(list(shared), cold);
+  assert.deepEqual(entries(shared), []);
+
+  // Turned off: no directory at all.
+  const off = path.join(p.dir, 'tmp-c');
+  assert.deepEqual(list(off, { CHKIT_BACKFILL_CODE_CACHE: '0' }), cold);
+  assert.equal(fs.existsSync(cacheOf(off)), false);
+});

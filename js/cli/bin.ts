@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // `chkit-backfill <command> [flags]`: behaves like `chkit plugin backfill <command>`.
-import { runHost } from './host.js';
+import { enableCodeCache } from '../server/code_cache.js';
+
+// Before the modules it caches load: the host is imported after it.
+enableCodeCache();
+const { runHost } = await import('./host.js');
 
 runHost(process.argv.slice(2)).then(
   (code) => {

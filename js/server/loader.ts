@@ -4,10 +4,11 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { requireCached } from './code_cache.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // Through require, not import: the ESM entry has node scan jiti's 190 KB bundle for its exports on every start.
-const { createJiti } = createRequire(import.meta.url)('jiti') as typeof import('jiti');
+const { createJiti } = requireCached(import.meta.url, 'jiti') as typeof import('jiti');
 
 function chkitCoreAlias(fromDir: string): string {
   try {

@@ -162,3 +162,92 @@ test('the standalone host keeps jiti compiled in a code cache of the user\'s own
   assert.deepEqual(list(off, { CHKIT_BACKFILL_CODE_CACHE: '0' }), cold);
   assert.equal(fs.existsSync(cacheOf(off)), false);
 });
+
+test('table strategy: the window counts run beside the next inserts, not between them (each count held back by the test)', async (t) => {
+  // The run in this process, as `run` drives it, with the real executor on the embedded engine;
+  // only its `check` is held back: its answer waits until every chunk has been started, or
+  // until no chunk is in flight (then nothing more starts while it waits). A driver that
+  // waits for each count before starting the next chunk starts none meanwhile.
+  const { connect } = await import('../dist/server/clickhouse.js');
+  const { drive, sqlExecutor } = await import('../dist/engine/driver.js');
+  const { measureWindows, timeColumnOnGrid } = await import('../dist/engine/baselines.js');
+  const { openRun } = await import('../dist/engine/runs.js');
+  const { verifyPlan } = await import('../dist/engine/plan_check.js');
+  const { EventLog, eventPath, readPlan, runPath, statePaths } = await import('../dist/engine/store.js');
+  const p = createProject({ options: { defaults: { timeColumn: 'event_time', chunkHours: 1 } } });
+  t.after(p.cleanup);
+  await seedEvents(p, { hours: 48, rowsPerHour: 60 });
+  const planned = p.cli(['plan', '--target', 'app.events', '--from', '2025-01-01', '--to', '2025-01-03']);
+  assert.equal(planned.code, 0, planned.stdout + planned.stderr);
+  assert.equal(planned.json.strategy, 'table');
+  const chunks = planned.json.chunkCount;
+  assert.equal(chunks, 48);
+
+  const paths = statePaths(p.stateDir);
+  const plan = readPlan(paths, planned.json.planId);
+  verifyPlan(plan, 'app');
+  const ch = await connect({ url: 'chdb:./data', database: 'app' }, p.dir);
+  const { machine } = openRun(paths, plan, 'app');
+  const log = new EventLog(eventPath(paths, plan.planId), machine.report.logBytes);
+  const record = (e) => log.append(machine.apply(e));
+  let status;
+  const seen = { startedWhileCounting: 0, counts: 0 };
+  try {
+    record({
+      event: 'run_started', mode: 'run', compatibility: 'test', pid: process.pid, host: 'test',
+      replayDone: false, replayFailed: false, settings: { maxParallelChunks: 1, maxRetriesPerChunk: 3, retryDelayMs: 1000 }, forced: [],
+    });
+    await measureWindows(ch, plan, machine, record);
+    log.sync();
+    const real = sqlExecutor(ch, plan, { exactCounts: true, resendWithoutDeduplication: true, rowsByCounters: true });
+    let started = 0;
+    let running = 0;
+    let counting = 0;
+    let waiters = [];
+    const mayAnswer = () => started >= chunks || running === 0;
+    const wakeWaiters = () => {
+      if (!mayAnswer()) return;
+      for (const w of waiters.splice(0)) w();
+    };
+    const executor = {
+      run(a, io) {
+        started++;
+        running++;
+        if (counting > 0) seen.startedWhileCounting++;
+        const attempt = real.run(a, io);
+        attempt.finally(() => {
+          running--;
+          wakeWaiters();
+        }).catch(() => {});
+        wakeWaiters();
+        return attempt;
+      },
+      kill: (a) => real.kill(a),
+      async check(batch, sql) {
+        counting++;
+        seen.counts++;
+        try {
+          const outcomes = await real.check(batch, sql);
+          if (!mayAnswer()) await new Promise((r) => waiters.push(r));
+          return outcomes;
+        } finally {
+          counting--;
+        }
+      },
+    };
+    status = await drive({ machine, log, executor, countsOnGrid: await timeColumnOnGrid(ch, plan), snapshotFile: runPath(paths, plan.planId) });
+  } finally {
+    log.close();
+    await ch.close();
+  }
+  assert.equal(status, 'completed');
+  assert.ok(seen.counts >= 2, `${seen.counts} counts`);
+  assert.ok(seen.startedWhileCounting >= 1, `chunks started while a count ran: ${seen.startedWhileCounting}`);
+  const s = machine.summary();
+  assert.equal(s.chunkCounts.done, chunks);
+  assert.equal(s.rowsWritten, 48 * 60);
+  // Each window now holds its rows twice (the table re-inserted into itself), and no more.
+  const perHour = await p.rows("SELECT toStartOfHour(event_time) AS h, count() AS n FROM app.events GROUP BY h ORDER BY h");
+  assert.equal(perHour.length, 48);
+  assert.ok(perHour.every((r) => Number(r.n) === 120), JSON.stringify(perHour.filter((r) => Number(r.n) !== 120)));
+});

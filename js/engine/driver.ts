@@ -320,18 +320,32 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
     }
     batch.forEach((b, k) => conclude(b.action, outcomes[k]));
   };
+  // One count at a time, beside the inserts: the chunks started meanwhile write windows outside
+  // the counted ones, so the run goes on instead of waiting for it, and waits before it ends.
+  let checking: Promise<void> | undefined;
+  let checkFailed: { err: unknown } | undefined;
+  const startCheck = () => {
+    checking = checkAwaiting()
+      .catch((err) => void (checkFailed = { err }))
+      .finally(() => {
+        checking = undefined;
+        wake();
+      });
+  };
 
   try {
     writeSnapshot();
     next: for (;;) {
+      if (checkFailed) throw checkFailed.err;
       if (fenced) {
         // Their statements were aborted here; on the server they are the new owner's to check.
         await Promise.all([...inFlight.values()].map((f) => f.settled));
+        await checking;
         throw fenced;
       }
       if (broken) {
         // In-flight attempts were aborted and are being killed: wait for them, then fail.
-        while (inFlight.size || kills.length) await Promise.all([...kills.splice(0), ...[...inFlight.values()].map((f) => f.settled)]);
+        while (inFlight.size || kills.length || checking) await Promise.all([...kills.splice(0), ...[...inFlight.values()].map((f) => f.settled), checking]);
         throw broken;
       }
       const actions = d.machine.nextActions(now(), inFlight.size);
@@ -347,8 +361,8 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
             await Promise.all(kills.splice(0));
             continue next; // the kills logged notes meanwhile: ask again
           }
-          if (awaiting.length) {
-            await checkAwaiting();
+          if (checking || awaiting.length) {
+            await (checking ?? checkAwaiting());
             continue next;
           }
           if (!record({ event: 'run_finished', status: a.status })) continue next;
@@ -357,10 +371,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
           return a.status;
         }
       }
-      if (checkDue()) {
-        await checkAwaiting();
-        continue;
-      }
+      if (!checking && checkDue()) startCheck();
       if (started) continue;
       await new Promise<void>((resolve) => {
         wakeUp = resolve;
@@ -368,6 +379,7 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
       });
     }
   } finally {
+    await checking; // a throw above never leaves a count running behind the run
     clearInterval(timer);
     if (d.signals) {
       process.off('SIGINT', onSignal);

@@ -46,7 +46,9 @@ export function requireCached(fromUrl: string, id: string): unknown {
   proto._compile = function (content, filename) {
     // A script from `vm` has no loader for `import()` on Node 20 (but an experimental one): the
     // small files that call it compile as usual; the big bundle worth caching only receives such
-    // a function (jiti's lib/jiti.cjs hands dist/jiti.cjs its `import`).
+    // a function (jiti's lib/jiti.cjs hands dist/jiti.cjs its `import`). That is why package.json
+    // pins jiti's version: every config load goes through that `import`, so the tests check a
+    // new jiti before users get it.
     if (content.length < MIN_SIZE) return original.call(this, content, filename);
     try {
       return compileCached(this, content, filename, into);

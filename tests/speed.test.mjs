@@ -203,7 +203,7 @@ test('table strategy: the window counts run beside the next inserts, not between
     let started = 0;
     let running = 0;
     let counting = 0;
-    let waiters = [];
+    const waiters = [];
     const mayAnswer = () => started >= chunks || running === 0;
     const wakeWaiters = () => {
       if (!mayAnswer()) return;

@@ -166,8 +166,9 @@ test('the standalone host keeps jiti compiled in a code cache of the user\'s own
 test('table strategy: the window counts run beside the next inserts, not between them (each count held back by the test)', async (t) => {
   // The run in this process, as `run` drives it, with the real executor on the embedded engine;
   // only its `check` is held back: its answer waits until every chunk has been started, or
-  // until no chunk is in flight (then nothing more starts while it waits). A driver that
-  // waits for each count before starting the next chunk starts none meanwhile.
+  // until the driver, with no chunk in flight, has started none by the event loop's next turn
+  // (it is waiting for the count). A driver that waits for each count before starting the next
+  // chunk starts none meanwhile.
   const { connect } = await import('../dist/server/clickhouse.js');
   const { drive, sqlExecutor } = await import('../dist/engine/driver.js');
   const { measureWindows, timeColumnOnGrid } = await import('../dist/engine/baselines.js');
@@ -204,10 +205,14 @@ test('table strategy: the window counts run beside the next inserts, not between
     let running = 0;
     let counting = 0;
     const waiters = [];
-    const mayAnswer = () => started >= chunks || running === 0;
-    const wakeWaiters = () => {
-      if (!mayAnswer()) return;
-      for (const w of waiters.splice(0)) w();
+    const answer = () => waiters.splice(0).forEach((w) => w());
+    // Promise callbacks (the driver's, after an attempt settles) all run before setImmediate's.
+    const answerIfStalled = () => {
+      if (waiters.length === 0) return;
+      if (started >= chunks) return answer();
+      if (running > 0) return;
+      const at = started;
+      setImmediate(() => started === at && running === 0 && answer());
     };
     const executor = {
       run(a, io) {
@@ -215,11 +220,13 @@ test('table strategy: the window counts run beside the next inserts, not between
         running++;
         if (counting > 0) seen.startedWhileCounting++;
         const attempt = real.run(a, io);
-        attempt.finally(() => {
-          running--;
-          wakeWaiters();
-        }).catch(() => {});
-        wakeWaiters();
+        attempt
+          .finally(() => {
+            running--;
+            answerIfStalled();
+          })
+          .catch(() => {});
+        answerIfStalled();
         return attempt;
       },
       kill: (a) => real.kill(a),
@@ -228,7 +235,10 @@ test('table strategy: the window counts run beside the next inserts, not between
         seen.counts++;
         try {
           const outcomes = await real.check(batch, sql);
-          if (!mayAnswer()) await new Promise((r) => waiters.push(r));
+          await new Promise((r) => {
+            waiters.push(r);
+            answerIfStalled();
+          });
           return outcomes;
         } finally {
           counting--;

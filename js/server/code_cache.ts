@@ -1,7 +1,7 @@
 // V8's code cache for the CommonJS every command loads on start (jiti's 190 KB bundle above
 // all): compiled from the cache, not from its source, jiti loads in about 13 ms instead of 18
-// (BENCHMARKS.md, 2026-12-04). Only where the process is ours (the standalone host turns it on): inside another
-// host, nothing here writes a file or changes how modules load. Node ≥ 22.1 keeps such a
+// (BENCHMARKS.md, 2026-12-04). Only where the process is ours (the standalone host turns it
+// on): inside another host, nothing here writes a file or changes how modules load. Node ≥ 22.1 keeps such a
 // cache itself (`module.enableCompileCache`, for the ES modules too); this covers Node 20.
 // The cache is the user's own: a directory only they can write, entries named by the hash
 // of the source and the Node build, so a changed file or Node never meets an old entry (V8

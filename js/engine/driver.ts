@@ -361,8 +361,9 @@ export async function drive(d: DriveInput): Promise<RunStatus> {
             await Promise.all(kills.splice(0));
             continue next; // the kills logged notes meanwhile: ask again
           }
-          if (checking || awaiting.length) {
-            await (checking ?? checkAwaiting());
+          if (!checking && awaiting.length) startCheck();
+          if (checking) {
+            await checking;
             continue next;
           }
           if (!record({ event: 'run_finished', status: a.status })) continue next;

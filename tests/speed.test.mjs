@@ -161,6 +161,18 @@ test('the standalone host keeps jiti compiled in a code cache of the user\'s own
   const off = path.join(p.dir, 'tmp-c');
   assert.deepEqual(list(off, { CHKIT_BACKFILL_CODE_CACHE: '0' }), cold);
   assert.equal(fs.existsSync(cacheOf(off)), false);
+
+  // Any other value is refused: exit 2, one document, no cache directory, no state.
+  const bad = path.join(p.dir, 'tmp-d');
+  fs.mkdirSync(bad);
+  for (const text of [false, true]) {
+    const r = p.cli(['list'], { text, env: { TMPDIR: bad, CHKIT_BACKFILL_CODE_CACHE: 'off' } });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    if (text) assert.match(r.stderr, /CHKIT_BACKFILL_CODE_CACHE must be 0 \(off\) or 1 \(on\), not "off"/);
+    else assert.deepEqual({ ok: r.json.ok, code: r.json.code }, { ok: false, code: 'invalid_env' });
+  }
+  assert.equal(fs.existsSync(cacheOf(bad)), false);
+  assert.deepEqual(p.stateFiles(), []);
 });
 
 test('table strategy: the window counts run beside the next inserts, not between them (each count held back by the test)', async (t) => {

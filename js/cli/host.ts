@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { CommandContext, FlagDef, FlagValue, PluginCommand } from '../commands/command.js';
 import { loadConfig, type PluginRegistration, type ResolvedConfig } from '../sdk/config.js';
 import { importUserModule } from '../server/loader.js';
+import { codeCacheSwitch } from '../server/code_cache.js';
 import type { BackfillPlugin } from '../commands/plugin.js';
 import { wrap } from '../commands/output.js';
 import { BackfillError, debugStack, oneLine } from '../core/errors.js';
@@ -185,6 +186,10 @@ export async function runHost(argv: string[], io: HostIO = defaultIO): Promise<n
     return fail(argv.find((a) => !a.startsWith('-')) ?? null, e.exitCode, e.code, e.message, argv.includes('--json'));
   }
   const [commandName, ...tokens] = g.rest;
+  if (codeCacheSwitch() === 'invalid') {
+    const v = JSON.stringify(process.env.CHKIT_BACKFILL_CODE_CACHE);
+    return fail(commandName ?? null, 2, 'invalid_env', `CHKIT_BACKFILL_CODE_CACHE must be 0 (off) or 1 (on), not ${v}`, g.json);
+  }
   try {
     const configPath = findConfig(io.cwd, g.config);
     const config = await loadConfig(configPath);

@@ -22,9 +22,14 @@ const resolveFilename = (Module as unknown as { _resolveFilename: (r: string, pa
 /** Where `requireCached` keeps its entries; none until `enableCodeCache`. */
 let dir: string | undefined;
 
+/** `CHKIT_BACKFILL_CODE_CACHE`: unset or `1` on, `0` off; anything else is refused by the host. */
+export function codeCacheSwitch(value = process.env.CHKIT_BACKFILL_CODE_CACHE): 'on' | 'off' | 'invalid' {
+  return value === undefined || value === '1' ? 'on' : value === '0' ? 'off' : 'invalid';
+}
+
 /** Cache compiled code from now on in this process (before the modules to cache load). */
 export function enableCodeCache(): void {
-  if (process.env.CHKIT_BACKFILL_CODE_CACHE === '0') return;
+  if (codeCacheSwitch() !== 'on') return;
   const enable = (Module as unknown as { enableCompileCache?: () => unknown }).enableCompileCache;
   if (typeof enable === 'function') {
     try {
